@@ -85,8 +85,19 @@ export interface ConsumedMessage {
 export class WsConsumer {
   readonly messages: ConsumedMessage[] = [];
   private waiters: Array<() => void> = [];
+  private closedReason: string | null = null;
+  private readonly pinger: NodeJS.Timeout;
 
   private constructor(private readonly ws: WebSocket) {
+    // The dev brokers close WebSocket sessions idle for 30 s (as a site's should): keep ours alive
+    // through long outages, like any real client.
+    this.pinger = setInterval(() => ws.readyState === WebSocket.OPEN && ws.ping(), 5000);
+    ws.on('close', (code, reason) => {
+      clearInterval(this.pinger);
+      this.closedReason = `consumer socket closed (${code} ${reason.toString()})`;
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    ws.on('error', () => {});
     ws.on('message', (data) => {
       const msg = JSON.parse(data.toString()) as {
         messageId: string;
@@ -122,6 +133,7 @@ export class WsConsumer {
   async waitFor(count: number, timeoutMs: number): Promise<ConsumedMessage[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.messages.length < count) {
+      if (this.closedReason !== null) throw new Error(`${this.closedReason} after ${this.messages.length} of ${count} messages`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`expected ${count} messages, got ${this.messages.length} within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
@@ -142,6 +154,8 @@ export class WsConsumer {
   }
 
   close(): Promise<void> {
+    clearInterval(this.pinger);
+    this.closedReason = 'closed by the test';
     return new Promise((resolve) => {
       if (this.ws.readyState === WebSocket.CLOSED) return resolve();
       this.ws.once('close', () => resolve());

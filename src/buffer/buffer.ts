@@ -1,0 +1,1398 @@
+/**
+ * RecordBuffer: the durable store between inputs and the forwarder. Read the contract at the top
+ * of `./index.ts` first; the comments here refer to its sections.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import nodePath from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type Database from 'better-sqlite3';
+import { SkyhaulError } from '../errors.ts';
+import { isValidTraceparent } from '../record/record.ts';
+import type { IncomingRecord, TelemetryRecord } from '../record/record.ts';
+import { ROW_OVERHEAD_BYTES, bodyChecksum, finishChecksum, metadataSize, recordChecksum, stableChecksum } from './checksum.ts';
+import {
+  MAX_SEQUENCE,
+  createRecordsTableSql,
+  isQuarantinable,
+  openDatabase,
+  preserveSidecars,
+  quarantineFiles,
+  recordsTable,
+  releaseSidecars,
+} from './schema.ts';
+import { generateTraceparent } from './trace.ts';
+import {
+  DEFAULT_DISK,
+  DEFAULT_GROUP_COMMIT,
+  DEFAULT_MAX_BLOCKED_BYTES,
+  DEFAULT_POLICIES,
+  DEFAULT_QUOTA_BYTES,
+  PRIORITY_ORDER,
+  isPriorityClass,
+  isQuotaPolicy,
+} from './types.ts';
+import type {
+  BufferAlarm,
+  BufferLogger,
+  BufferOptions,
+  BufferStats,
+  ClassStats,
+  CommitInfo,
+  Committed,
+  DiskWatchdogOptions,
+  DropCount,
+  DropReason,
+  IntegrityReport,
+  PriorityClass,
+  QuotaPolicy,
+  StreamConfig,
+  StreamState,
+  SynchronousMode,
+} from './types.ts';
+
+/** Alarm codes raised by the buffer. */
+export const ALARM = {
+  quarantined: 'buffer_quarantined',
+  diskLow: 'buffer_disk_low',
+  checksum: 'buffer_checksum',
+  quotaBlocked: 'buffer_quota_blocked',
+} as const;
+
+const SILENT: BufferLogger = { info() {}, warn() {}, error() {}, debug() {} };
+const MAX_STREAM_NAME = 1024;
+/** Rows per statement when walking a stream's head (eviction, TTL). */
+const HEAD_CHUNK = 256;
+/** Records deleted per TTL transaction, to keep each transaction (and main-thread stall) short. */
+const TTL_CHUNK = 10_000;
+const DROP_LOG_INTERVAL_MS = 10_000;
+const MAX_INTEGRITY_PROBLEMS = 1000;
+
+interface StreamRow {
+  readonly id: number;
+  readonly name: string;
+  priority: PriorityClass;
+  ttlMs: number | null;
+  nextSequence: number;
+  ackedSequence: number;
+  records: number;
+  bytes: number;
+  /** undefined: not known, look it up through the primary key when asked. */
+  oldestIngestTime: number | null | undefined;
+  /** Prepared statements on this stream's records table, made on first use. */
+  stmts: StreamStatements | null;
+}
+
+type SavedStream = Pick<StreamRow, 'priority' | 'nextSequence' | 'ackedSequence' | 'records' | 'bytes' | 'oldestIngestTime'>;
+
+/** One append on its way through the group commit. A class: one hidden shape on the hot path. */
+class Entry {
+  readonly size: number;
+  /** CRC of everything but the sequence, computed at append (see checksum.ts). */
+  readonly crcBody: number;
+  /** The buffer's own copy of the caller's payload (the caller may reuse its buffer). */
+  readonly payload: Buffer;
+  sequence = 0;
+  resolve: (c: Committed) => void = noop;
+  reject: (e: Error) => void = noop;
+
+  constructor(
+    readonly stream: string,
+    readonly sourceTime: number | null,
+    readonly ingestTime: number,
+    readonly contentType: string,
+    readonly schemaRef: string | null,
+    readonly traceparent: string,
+    payload: Uint8Array,
+    readonly priority: PriorityClass,
+    meta: WriterMeta,
+  ) {
+    const copy = Buffer.allocUnsafe(payload.length);
+    copy.set(payload);
+    this.payload = copy;
+    this.crcBody = bodyChecksum(meta.stableCrc, sourceTime, ingestTime, traceparent, copy);
+    this.size = meta.metaBytes + copy.length + traceparent.length + ROW_OVERHEAD_BYTES;
+  }
+}
+
+/** Per-stream values the writer would otherwise recompute for every record. */
+interface WriterMeta {
+  contentType: string;
+  schemaRef: string | null;
+  stableCrc: number;
+  metaBytes: number;
+  priority: PriorityClass;
+}
+
+function noop(): void {}
+
+interface HeadRow {
+  sequence: number;
+  ingestTime: number;
+  size: number;
+}
+
+interface HeadCursor {
+  rows: HeadRow[];
+  idx: number;
+  /** Last sequence fetched into `rows` (the next chunk starts after it). */
+  after: number;
+}
+
+interface RecordRow {
+  sequence: number;
+  ingest_time: number;
+  source_time: number | null;
+  size: number;
+  crc: number;
+  content_type: string;
+  schema_ref: string | null;
+  traceparent: string;
+  payload: Buffer;
+}
+
+/** Everything one transaction changed, to apply after COMMIT or undo after ROLLBACK. */
+class Journal {
+  readonly saved = new Map<StreamRow, SavedStream>();
+  readonly created: StreamRow[] = [];
+  readonly drops = new Map<string, DropCount>();
+  /** Committed appends (entry.sequence set), settled after COMMIT. */
+  readonly inserted: Entry[] = [];
+  readonly dropped: Array<{ entry: Entry; reason: DropReason }> = [];
+  readonly newlyBlocked: Entry[] = [];
+  readonly unblocked: Entry[] = [];
+  /** Evicted ranges (after the stream's in-flight floor), deleted with one statement per stream just before COMMIT. */
+  readonly evictUpTo = new Map<StreamRow, number>();
+  readonly evictFrom = new Map<StreamRow, number>();
+  readonly heads = new Map<StreamRow, HeadCursor>();
+  /** touch() memo for runs of one stream. */
+  lastTouched: StreamRow | null = null;
+  readonly checksumFailures: Array<{ stream: string; sequence: number }> = [];
+  /** Space was freed by ack/TTL/checksum removal: blocked appends may now fit. */
+  freed = false;
+
+  touch(s: StreamRow): void {
+    if (this.saved.has(s) || this.created.includes(s)) return;
+    this.saved.set(s, {
+      priority: s.priority,
+      nextSequence: s.nextSequence,
+      ackedSequence: s.ackedSequence,
+      records: s.records,
+      bytes: s.bytes,
+      oldestIngestTime: s.oldestIngestTime,
+    });
+  }
+
+  countDrop(stream: string, reason: DropReason, count: number): void {
+    const key = `${reason}\u0000${stream}`;
+    const d = this.drops.get(key);
+    if (d === undefined) this.drops.set(key, { stream, reason, count });
+    else d.count += count;
+  }
+}
+
+/** FIFO with O(1) shift. */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head] = undefined as T;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  /** Removes and returns every item (in order). */
+  drain(): T[] {
+    const out = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return out;
+  }
+
+  removeWhere(pred: (item: T) => boolean): void {
+    this.items = this.items.slice(this.head).filter((x) => !pred(x));
+    this.head = 0;
+  }
+
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i] as T;
+  }
+}
+
+function usage(message: string): SkyhaulError {
+  return new SkyhaulError('SKY_ERR_USAGE', message);
+}
+
+function sqliteCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Maps a failed commit to the error its callers see (cause always attached). */
+function commitError(err: unknown): SkyhaulError {
+  const code = sqliteCode(err) ?? '';
+  if (code === 'SQLITE_FULL') return new SkyhaulError('SKY_ERR_DISK_LOW', 'buffer commit failed: disk full', { cause: err });
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    return new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `buffer commit failed: ${String(err)}`, { cause: err });
+  }
+  if (err instanceof SkyhaulError) return err;
+  return new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer commit failed: ${String(err)}`, { cause: err });
+}
+
+function dropError(reason: DropReason, stream: string): SkyhaulError {
+  if (reason === 'disk_low') {
+    return new SkyhaulError('SKY_ERR_DISK_LOW', `record for '${stream}' dropped: disk low and the wait queue is full (disk_low)`);
+  }
+  return new SkyhaulError('SKY_ERR_BUFFER_FULL', `record for '${stream}' dropped: buffer quota reached (${reason})`);
+}
+
+function emptyClassStats(): Record<PriorityClass, ClassStats> {
+  return {
+    alarm: { records: 0, bytes: 0, oldestIngestTime: null },
+    control: { records: 0, bytes: 0, oldestIngestTime: null },
+    telemetry: { records: 0, bytes: 0, oldestIngestTime: null },
+    bulk: { records: 0, bytes: 0, oldestIngestTime: null },
+  };
+}
+
+function defaultStatfs(dir: string): { freeBytes: number } {
+  const s = fs.statfsSync(dir);
+  return { freeBytes: s.bavail * s.bsize };
+}
+
+function checkInteger(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw usage(`${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+type Statement<P extends unknown[], R = unknown> = Database.Statement<P, R>;
+
+interface Statements {
+  createStream: Statement<[string, string]>;
+  updateStream: Statement<[string, number, number, number, number, number]>;
+  addDrop: Statement<[string, string, number]>;
+}
+
+/** Statements on one stream's records table (rowid = sequence). */
+class StreamStatements {
+  readonly insert: Statement<[number, number, number | null, number, number, string, string | null, string, Buffer]>;
+  readonly deleteUpTo: Statement<[number]>;
+  readonly deleteRange: Statement<[number, number]>;
+  readonly deleteOne: Statement<[number]>;
+  readonly rangeTotals: Statement<[number], { n: number; bytes: number }>;
+  readonly headChunk: Statement<[number, number], HeadRow>;
+  readonly head: Statement<[], number>;
+  readonly readChunk: Statement<[number, number], RecordRow>;
+
+  constructor(db: Database.Database, id: number) {
+    const t = recordsTable(id);
+    this.insert = db.prepare(
+      `INSERT INTO ${t} (sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.deleteUpTo = db.prepare(`DELETE FROM ${t} WHERE sequence <= ?`);
+    this.deleteRange = db.prepare(`DELETE FROM ${t} WHERE sequence > ? AND sequence <= ?`);
+    this.deleteOne = db.prepare(`DELETE FROM ${t} WHERE sequence = ?`);
+    this.rangeTotals = db.prepare(`SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM ${t} WHERE sequence <= ?`);
+    this.headChunk = db.prepare(`SELECT sequence, ingest_time AS ingestTime, size FROM ${t} WHERE sequence > ? ORDER BY sequence LIMIT ?`);
+    this.head = db.prepare<[], number>(`SELECT ingest_time FROM ${t} ORDER BY sequence LIMIT 1`).pluck();
+    this.readChunk = db.prepare(
+      `SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM ${t} WHERE sequence > ? ORDER BY sequence LIMIT ?`,
+    );
+  }
+}
+
+export class RecordBuffer extends EventEmitter {
+  private readonly path: string;
+  private readonly dir: string;
+  private readonly siteId: string;
+  private readonly synchronous: SynchronousMode;
+  private readonly maxRecords: number;
+  private readonly maxDelayMs: number;
+  private readonly quotaBytes: number;
+  private readonly policies: Record<PriorityClass, QuotaPolicy>;
+  private readonly streamConfig: (stream: string) => StreamConfig;
+  private readonly disk: DiskWatchdogOptions | null;
+  private readonly maxBlockedBytes: number;
+  private readonly clock: () => number;
+  private readonly statfs: (dir: string) => { freeBytes: number };
+  private readonly logger: BufferLogger;
+
+  private readonly inFlightUpTo = new Map<string, number>();
+  private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  private db: Database.Database | null = null;
+  private stmt: Statements | null = null;
+  private runTx: ((fn: () => unknown) => unknown) | null = null;
+  private producer: string | undefined;
+  private closePromise: Promise<void> | null = null;
+
+  private readonly streamsByName = new Map<string, StreamRow>();
+  private readonly byClass: Record<PriorityClass, Set<StreamRow>> = {
+    alarm: new Set(),
+    control: new Set(),
+    telemetry: new Set(),
+    bulk: new Set(),
+  };
+  private readonly classTotals: Record<PriorityClass, { records: number; bytes: number }> = {
+    alarm: { records: 0, bytes: 0 },
+    control: { records: 0, bytes: 0 },
+    telemetry: { records: 0, bytes: 0 },
+    bulk: { records: 0, bytes: 0 },
+  };
+  private totalRecords = 0;
+  private totalBytes = 0;
+  /** Config of streams that have no row yet (first record still pending or dropped). */
+  private readonly newStreamConfig = new Map<string, StreamConfig>();
+  private readonly writerMeta = new Map<string, WriterMeta>();
+  private readonly dropCounts = new Map<string, DropCount>();
+  private readonly dropLog = new Map<string, { at: number; suppressed: number }>();
+  private readonly alarmsByCode = new Map<string, BufferAlarm>();
+
+  private pending: Entry[] = [];
+  private readonly blocked: Record<PriorityClass, Fifo<Entry>> = {
+    alarm: new Fifo(),
+    control: new Fifo(),
+    telemetry: new Fifo(),
+    bulk: new Fifo(),
+  };
+  private blockedBytes = 0;
+  private retryBlocked = false;
+  private flushing = false;
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  private accepting = true;
+  private diskFreeBytes: number | null = null;
+  private lastDiskCheck = Number.NEGATIVE_INFINITY;
+  private diskTimer: NodeJS.Timeout | null = null;
+
+  constructor(options: BufferOptions) {
+    super();
+    if (typeof options.path !== 'string' || options.path === '') throw usage('buffer path is required');
+    this.path = nodePath.resolve(options.path);
+    this.dir = nodePath.dirname(this.path);
+    this.siteId = options.siteId;
+    this.synchronous = options.synchronous ?? 'FULL';
+    if (!['OFF', 'NORMAL', 'FULL', 'EXTRA'].includes(this.synchronous)) throw usage(`bad synchronous '${this.synchronous}'`);
+    const gc = options.groupCommit ?? DEFAULT_GROUP_COMMIT;
+    this.maxRecords = checkInteger('groupCommit.maxRecords', gc.maxRecords, 1);
+    this.maxDelayMs = checkInteger('groupCommit.maxDelayMs', gc.maxDelayMs, 0);
+    this.quotaBytes = checkInteger('quotaBytes', options.quotaBytes ?? DEFAULT_QUOTA_BYTES, 1);
+    this.policies = { ...DEFAULT_POLICIES };
+    for (const c of PRIORITY_ORDER) {
+      const p = options.policies?.[c];
+      if (p !== undefined) this.policies[c] = p;
+    }
+    for (const c of PRIORITY_ORDER) if (!isQuotaPolicy(this.policies[c])) throw usage(`bad quota policy for '${c}'`);
+    this.streamConfig = options.streamConfig ?? (() => ({ priority: 'telemetry', ttlMs: null }));
+    this.disk = options.disk === null ? null : (options.disk ?? DEFAULT_DISK);
+    if (this.disk !== null) {
+      checkInteger('disk.minFreeBytes', this.disk.minFreeBytes, 0);
+      checkInteger('disk.resumeFreeBytes', this.disk.resumeFreeBytes, this.disk.minFreeBytes);
+      checkInteger('disk.checkIntervalMs', this.disk.checkIntervalMs, 1);
+    }
+    this.maxBlockedBytes = checkInteger('maxBlockedBytes', options.maxBlockedBytes ?? DEFAULT_MAX_BLOCKED_BYTES, 0);
+    this.clock = options.clock ?? Date.now;
+    this.statfs = options.statfs ?? defaultStatfs;
+    this.logger = options.logger ?? SILENT;
+  }
+
+  /** This daemon's stable id, kept in the buffer file (available after open()). */
+  get producerId(): string {
+    if (this.producer === undefined) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'producerId is known only after open()');
+    return this.producer;
+  }
+
+  // ---------------------------------------------------------------- open / close
+
+  open(): void {
+    if (this.state !== 'new') throw usage(`open() on a buffer that is ${this.state}`);
+    const now = this.clock();
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+    } catch (err) {
+      throw new SkyhaulError('SKY_ERR_CONFIG', `cannot create buffer directory ${this.dir}`, { cause: err });
+    }
+    let opened: ReturnType<typeof openDatabase>;
+    try {
+      preserveSidecars(this.path);
+      opened = openDatabase(this.path, this.synchronous, now);
+      releaseSidecars(this.path);
+    } catch (err) {
+      if (!isQuarantinable(err)) {
+        releaseSidecars(this.path);
+        throw this.openError(err);
+      }
+      let moved: string;
+      try {
+        moved = quarantineFiles(this.path, now);
+      } catch (moveErr) {
+        throw new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `buffer ${this.path} is unusable (${String(err)}) and could not be moved aside`, {
+          cause: moveErr,
+        });
+      }
+      try {
+        opened = openDatabase(this.path, this.synchronous, now);
+      } catch (freshErr) {
+        throw new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `a fresh buffer could not be created at ${this.path}`, { cause: freshErr });
+      }
+      const error = err instanceof Error ? err.message : String(err);
+      this.raiseAlarm(ALARM.quarantined, `buffer file was unusable and has been moved to ${moved}; a fresh buffer was started`, {
+        file: moved,
+        path: this.path,
+        error,
+        code: sqliteCode(err) ?? (err instanceof Error ? err.name : 'unknown'),
+      }, 'error');
+    }
+
+    const db = opened.db;
+    this.db = db;
+    this.producer = opened.producerId;
+    this.runTx = db.transaction((fn: () => unknown) => fn());
+    this.stmt = this.prepare(db);
+    for (const d of opened.drops) this.dropCounts.set(`${d.reason}\u0000${d.stream}`, { ...d });
+    for (const r of opened.streams) {
+      // The configuration decides the class; a changed class reaches the streams row with the
+      // stream's next update (the column is informative: classes are re-applied on every open).
+      const cfg = this.resolveConfig(r.name);
+      this.streamsByName.set(r.name, { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, stmts: null });
+    }
+    this.recomputeDerived();
+    this.state = 'open';
+    this.logger.info(
+      { path: this.path, producerId: this.producer, created: opened.created, streams: this.streamsByName.size, records: this.totalRecords, bytes: this.totalBytes },
+      'buffer opened',
+    );
+    if (this.disk !== null) {
+      this.checkDisk();
+      this.diskTimer = setInterval(() => this.checkDisk(), this.disk.checkIntervalMs);
+      this.diskTimer.unref();
+    }
+  }
+
+  /** Commits what is pending, rejects what is still blocked (SKY_ERR_BUFFER_CLOSED), closes. Safe twice. */
+  close(): Promise<void> {
+    if (this.closePromise !== null) return this.closePromise;
+    this.closePromise = new Promise<void>((resolve, reject) => {
+      if (this.state === 'new') {
+        this.state = 'closed';
+        resolve();
+        return;
+      }
+      this.state = 'closing';
+      if (this.diskTimer !== null) clearInterval(this.diskTimer);
+      this.diskTimer = null;
+      try {
+        if (!this.flushing) {
+          while (this.pending.length > 0) this.flushOnce();
+          if (this.retryBlocked && this.accepting) this.flushOnce();
+        }
+      } catch (err) {
+        this.logger.error({ err }, 'buffer: final commit failed');
+      }
+      this.clearFlushTimer();
+      const closed = new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer closed before the record could be committed');
+      for (const e of this.pending.splice(0)) e.reject(closed);
+      for (const c of PRIORITY_ORDER) for (const e of this.blocked[c].drain()) e.reject(closed);
+      this.blockedBytes = 0;
+      try {
+        this.db?.close();
+      } catch (err) {
+        this.state = 'closed';
+        reject(new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'closing the buffer failed', { cause: err }));
+        return;
+      }
+      this.db = null;
+      this.stmt = null;
+      this.runTx = null;
+      this.state = 'closed';
+      this.logger.info({ path: this.path }, 'buffer closed');
+      resolve();
+    });
+    return this.closePromise;
+  }
+
+  // ---------------------------------------------------------------- writer
+
+  /**
+   * Resolves with the record's sequence once the group commit containing it is durable (per
+   * `synchronous`). Rejects — never resolves — when the record is not kept: SKY_ERR_BUFFER_FULL
+   * (quota_drop_newest, backpressure_overflow), SKY_ERR_DISK_LOW (disk_low), SKY_ERR_BUFFER_CLOSED,
+   * SKY_ERR_USAGE (malformed record). The buffer copies the payload.
+   */
+  append(record: IncomingRecord): Promise<Committed> {
+    if (this.state !== 'open') {
+      return Promise.reject(new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `append on a buffer that is ${this.state}`));
+    }
+    let entry: Entry;
+    try {
+      entry = this.makeEntry(record);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const promise = new Promise<Committed>((resolve, reject) => {
+      entry.resolve = resolve;
+      entry.reject = reject;
+    });
+    if (this.disk !== null && this.clock() - this.lastDiskCheck >= this.disk.checkIntervalMs) this.checkDisk();
+    this.pending.push(entry);
+    if (this.pending.length >= this.maxRecords && !this.flushing) this.flush();
+    else this.scheduleFlush();
+    return promise;
+  }
+
+  private makeEntry(r: IncomingRecord): Entry {
+    if (r === null || typeof r !== 'object') throw usage('record must be an object');
+    const { stream } = r;
+    if (typeof stream !== 'string' || stream.length === 0 || stream.length > MAX_STREAM_NAME) {
+      throw usage(`record stream must be a non-empty string of at most ${MAX_STREAM_NAME} characters`);
+    }
+    const payload = r.payload;
+    if (!(payload instanceof Uint8Array)) throw usage(`record payload for '${stream}' must be a Buffer`);
+    const contentType = r.contentType ?? 'application/octet-stream';
+    if (typeof contentType !== 'string' || contentType === '') throw usage(`bad contentType for '${stream}'`);
+    const schemaRef = r.schemaRef ?? null;
+    if (schemaRef !== null && typeof schemaRef !== 'string') throw usage(`bad schemaRef for '${stream}'`);
+    const sourceTime = r.sourceTime ?? null;
+    if (sourceTime !== null && !Number.isSafeInteger(sourceTime)) throw usage(`bad sourceTime for '${stream}'`);
+    const ingestTime = r.ingestTime ?? this.clock();
+    if (!Number.isSafeInteger(ingestTime)) throw usage(`bad ingestTime for '${stream}'`);
+    let traceparent = r.traceparent;
+    if (traceparent === undefined) traceparent = generateTraceparent();
+    else if (typeof traceparent !== 'string' || !isValidTraceparent(traceparent)) {
+      throw usage(`bad traceparent for '${stream}': '${String(traceparent)}'`);
+    }
+    let meta = this.writerMeta.get(stream);
+    if (meta === undefined || meta.contentType !== contentType || meta.schemaRef !== schemaRef) {
+      meta = {
+        contentType,
+        schemaRef,
+        stableCrc: stableChecksum(stream, contentType, schemaRef),
+        metaBytes: metadataSize(contentType, schemaRef),
+        priority: this.streamsByName.get(stream)?.priority ?? this.resolveConfig(stream).priority,
+      };
+      this.writerMeta.set(stream, meta);
+    }
+    return new Entry(stream, sourceTime, ingestTime, contentType, schemaRef, traceparent, payload, meta.priority, meta);
+  }
+
+  private resolveConfig(stream: string): StreamConfig {
+    let cfg = this.newStreamConfig.get(stream);
+    if (cfg === undefined) {
+      const c = this.streamConfig(stream);
+      if (!isPriorityClass(c.priority)) throw usage(`streamConfig('${stream}') returned bad priority '${String(c.priority)}'`);
+      if (c.ttlMs !== null && !(typeof c.ttlMs === 'number' && c.ttlMs >= 0)) throw usage(`streamConfig('${stream}') returned bad ttlMs`);
+      cfg = { priority: c.priority, ttlMs: c.ttlMs };
+      this.newStreamConfig.set(stream, cfg);
+    }
+    return cfg;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer !== null || this.state === 'closed') return;
+    // Not unref'd: a pending append must keep the process alive until it commits.
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flush();
+    }, this.maxDelayMs);
+  }
+
+  private clearFlushTimer(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+  }
+
+  /** Commits pending appends (and retries blocked ones) in transactions of at most maxRecords. */
+  private flush(): void {
+    if (this.flushing || this.db === null) return;
+    this.clearFlushTimer();
+    do {
+      this.flushOnce();
+    } while (this.pending.length >= this.maxRecords && this.db !== null);
+    // Waiters are retried only when accepting: while the disk is low, checkDisk() schedules the
+    // retry when it resumes (no polling).
+    if (this.pending.length > 0 || (this.retryBlocked && this.accepting)) this.scheduleFlush();
+  }
+
+  private flushOnce(): void {
+    const retry = this.retryBlocked && this.accepting;
+    const batch = this.pending.length <= this.maxRecords ? this.pending : this.pending.slice(0, this.maxRecords);
+    this.pending = batch === this.pending ? [] : this.pending.slice(this.maxRecords);
+    if (batch.length === 0 && !retry) return;
+    if (retry) this.retryBlocked = false;
+    this.flushing = true;
+    const t0 = performance.now();
+    const result = this.tryTransact((j) => {
+      if (retry) this.retryBlockedEntries(j);
+      for (const e of batch) this.admitNew(e, j);
+    });
+    this.flushing = false;
+    if (!result.ok) {
+      const error = commitError(result.err);
+      this.logger.error({ err: result.err, records: batch.length }, 'buffer: group commit failed; its appends are rejected');
+      const failed = new Set<Entry>([...batch, ...result.j.unblocked]);
+      for (const c of PRIORITY_ORDER) this.blocked[c].removeWhere((e) => failed.has(e));
+      this.recountBlocked();
+      for (const e of failed) e.reject(error);
+      return;
+    }
+    this.afterCommit(result.j, performance.now() - t0);
+  }
+
+  /** New appends, in arrival order. */
+  private admitNew(e: Entry, j: Journal): void {
+    if (!this.accepting) return this.park(e, 'disk', j);
+    // Keep each class's waiters in order: nothing of a class overtakes its own blocked records.
+    if (this.blocked[e.priority].length > 0) return this.park(e, 'quota', j);
+    if (this.place(e, j) === 'wait') this.park(e, 'quota', j);
+  }
+
+  /** Blocked appends, highest class first, FIFO within a class; a class stops at its first misfit. */
+  private retryBlockedEntries(j: Journal): void {
+    for (const c of PRIORITY_ORDER) {
+      const q = this.blocked[c];
+      while (q.length > 0 && this.accepting) {
+        const e = q.peek() as Entry;
+        if (this.place(e, j) === 'wait') break;
+        q.shift();
+        this.blockedBytes -= e.size;
+        j.unblocked.push(e);
+      }
+    }
+  }
+
+  /** Waits under 'block' or disk-low, bounded by maxBlockedBytes (beyond it: the newest is dropped). */
+  private park(e: Entry, why: 'quota' | 'disk', j: Journal): void {
+    if (this.blockedBytes + e.size > this.maxBlockedBytes) {
+      this.dropEntry(e, why === 'disk' ? 'disk_low' : 'backpressure_overflow', j);
+      return;
+    }
+    this.blocked[e.priority].push(e);
+    this.blockedBytes += e.size;
+    j.newlyBlocked.push(e);
+  }
+
+  private dropEntry(e: Entry, reason: DropReason, j: Journal): void {
+    j.countDrop(e.stream, reason, 1);
+    j.dropped.push({ entry: e, reason });
+  }
+
+  /**
+   * Quota decision for one record (contract: "Quota"). 'wait' only under the 'block' policy.
+   * Inside the transaction: evictions and the insert happen here.
+   */
+  private place(e: Entry, j: Journal): 'inserted' | 'dropped' | 'wait' {
+    if (e.size > this.quotaBytes) {
+      this.dropEntry(e, 'quota_drop_newest', j);
+      return 'dropped';
+    }
+    const need = this.totalBytes + e.size - this.quotaBytes;
+    if (need > 0) {
+      const policy = this.policies[e.priority];
+      const mine = PRIORITY_ORDER.indexOf(e.priority);
+      let evictable = policy === 'drop-oldest' ? this.classTotals[e.priority].bytes : 0;
+      for (let i = mine + 1; i < PRIORITY_ORDER.length; i++) {
+        const c = PRIORITY_ORDER[i] as PriorityClass;
+        if (this.policies[c] === 'drop-oldest') evictable += this.classTotals[c].bytes;
+      }
+      if (evictable < need) {
+        if (policy === 'block') return 'wait';
+        this.dropEntry(e, 'quota_drop_newest', j);
+        return 'dropped';
+      }
+      let remaining = need;
+      for (let i = PRIORITY_ORDER.length - 1; i > mine && remaining > 0; i--) {
+        const c = PRIORITY_ORDER[i] as PriorityClass;
+        if (this.policies[c] === 'drop-oldest') remaining -= this.evictFromClass(c, remaining, j);
+      }
+      if (remaining > 0 && policy === 'drop-oldest') remaining -= this.evictFromClass(e.priority, remaining, j);
+      if (remaining > 0) {
+        // Counters promised more than the rows held; refuse rather than exceed the quota.
+        this.logger.error({ stream: e.stream, remaining }, 'buffer: eviction freed less than the counters promised');
+        if (policy === 'block') return 'wait';
+        this.dropEntry(e, 'quota_drop_newest', j);
+        return 'dropped';
+      }
+    }
+    this.insert(e, j);
+    return 'inserted';
+  }
+
+  private insert(e: Entry, j: Journal): void {
+    let s = this.streamsByName.get(e.stream);
+    if (s === undefined) s = this.createStream(e.stream, e.priority, j);
+    else if (j.lastTouched !== s) j.touch(s);
+    j.lastTouched = s;
+    const sequence = s.nextSequence;
+    if (sequence > MAX_SEQUENCE) throw new SkyhaulError('SKY_ERR_BUFFER_FULL', `stream '${s.name}' has exhausted its sequence space`);
+    const crc = finishChecksum(e.crcBody, sequence);
+    this.stmts(s).insert.run(sequence, e.ingestTime, e.sourceTime, e.size, crc, e.contentType, e.schemaRef, e.traceparent, e.payload);
+    s.nextSequence = sequence + 1;
+    if (s.records === 0) s.oldestIngestTime = e.ingestTime;
+    this.adjust(s, 1, e.size);
+    e.sequence = sequence;
+    j.inserted.push(e);
+  }
+
+  private createStream(name: string, priority: PriorityClass, j: Journal): StreamRow {
+    const stmt = this.stmt as Statements;
+    const id = Number(stmt.createStream.run(name, priority).lastInsertRowid);
+    (this.db as Database.Database).exec(createRecordsTableSql(id)); // same transaction as the row
+    const cfg = this.resolveConfig(name);
+    const s: StreamRow = {
+      id,
+      name,
+      priority,
+      ttlMs: cfg.ttlMs,
+      nextSequence: 1,
+      ackedSequence: 0,
+      records: 0,
+      bytes: 0,
+      oldestIngestTime: null,
+      stmts: null,
+    };
+    this.streamsByName.set(name, s);
+    this.byClass[priority].add(s);
+    j.created.push(s);
+    return s;
+  }
+
+  /** Oldest-first across the class's streams (by each stream's first record), prefix-only per stream. */
+  private evictFromClass(c: PriorityClass, need: number, j: Journal): number {
+    let freed = 0;
+    while (freed < need) {
+      let best: StreamRow | null = null;
+      let bestHead: HeadRow | null = null;
+      for (const s of this.byClass[c]) {
+        if (s.records === 0) continue;
+        const h = this.peekHead(s, j);
+        if (h !== null && (bestHead === null || h.ingestTime < bestHead.ingestTime)) {
+          best = s;
+          bestHead = h;
+        }
+      }
+      if (best === null || bestHead === null) break;
+      const cursor = j.heads.get(best) as HeadCursor;
+      cursor.idx++;
+      j.touch(best);
+      j.evictUpTo.set(best, bestHead.sequence);
+      best.oldestIngestTime = undefined;
+      this.adjust(best, -1, -bestHead.size);
+      j.countDrop(best.name, 'quota_drop_oldest', 1);
+      freed += bestHead.size;
+    }
+    return freed;
+  }
+
+  /**
+   * Records the forwarder has sent but the broker has not yet acknowledged: eviction and TTL skip
+   * them, so a record that may still arrive is never also counted as dropped.
+   */
+  setInFlight(stream: string, uptoSequence: number): void {
+    if (uptoSequence <= 0) this.inFlightUpTo.delete(stream);
+    else this.inFlightUpTo.set(stream, uptoSequence);
+  }
+
+  private inFlightFloor(s: StreamRow): number {
+    return Math.max(s.ackedSequence, this.inFlightUpTo.get(s.name) ?? 0);
+  }
+
+  private peekHead(s: StreamRow, j: Journal): HeadRow | null {
+    let c = j.heads.get(s);
+    if (c === undefined) {
+      const floor = this.inFlightFloor(s);
+      if (!j.evictFrom.has(s)) j.evictFrom.set(s, floor);
+      c = { rows: [], idx: 0, after: j.evictUpTo.get(s) ?? floor };
+      j.heads.set(s, c);
+    }
+    if (c.idx >= c.rows.length) {
+      c.rows = this.stmts(s).headChunk.all(c.after, HEAD_CHUNK);
+      c.idx = 0;
+      const last = c.rows[c.rows.length - 1];
+      if (last === undefined) return null;
+      c.after = last.sequence;
+    }
+    return c.rows[c.idx] ?? null;
+  }
+
+  private adjust(s: StreamRow, records: number, bytes: number): void {
+    s.records += records;
+    s.bytes += bytes;
+    const t = this.classTotals[s.priority];
+    t.records += records;
+    t.bytes += bytes;
+    this.totalRecords += records;
+    this.totalBytes += bytes;
+    if (s.records === 0) s.oldestIngestTime = null;
+  }
+
+  private recomputeDerived(): void {
+    this.totalRecords = 0;
+    this.totalBytes = 0;
+    for (const c of PRIORITY_ORDER) {
+      this.classTotals[c] = { records: 0, bytes: 0 };
+      this.byClass[c].clear();
+    }
+    for (const s of this.streamsByName.values()) {
+      this.byClass[s.priority].add(s);
+      this.classTotals[s.priority].records += s.records;
+      this.classTotals[s.priority].bytes += s.bytes;
+      this.totalRecords += s.records;
+      this.totalBytes += s.bytes;
+    }
+  }
+
+  private recountBlocked(): void {
+    this.blockedBytes = 0;
+    for (const c of PRIORITY_ORDER) for (const e of this.blocked[c]) this.blockedBytes += e.size;
+  }
+
+  // ---------------------------------------------------------------- transactions
+
+  /**
+   * Runs `body` and the persistence of what it changed (stream rows, drop counters, evictions) in
+   * one SQLite transaction. On failure the in-memory state is restored and the error returned, so
+   * the caller can settle its appends.
+   */
+  private tryTransact(body: (j: Journal) => void): { ok: true; j: Journal } | { ok: false; j: Journal; err: unknown } {
+    const j = new Journal();
+    const run = this.runTx;
+    if (run === null) return { ok: false, j, err: new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer is not open') };
+    try {
+      run(() => {
+        body(j);
+        this.persist(j);
+      });
+    } catch (err) {
+      this.restore(j);
+      return { ok: false, j, err };
+    }
+    return { ok: true, j };
+  }
+
+  /** tryTransact for ack/TTL/maintenance: throws on failure, applies the journal on success. */
+  private transact(body: (j: Journal) => void): Journal {
+    const result = this.tryTransact(body);
+    if (!result.ok) throw result.err;
+    this.afterCommit(result.j, 0);
+    return result.j;
+  }
+
+  private persist(j: Journal): void {
+    const stmt = this.stmt as Statements;
+    for (const [s, upTo] of j.evictUpTo) this.stmts(s).deleteRange.run(j.evictFrom.get(s) ?? s.ackedSequence, upTo);
+    const write = (s: StreamRow): void => {
+      stmt.updateStream.run(s.priority, s.nextSequence, s.ackedSequence, s.records, s.bytes, s.id);
+    };
+    for (const s of j.saved.keys()) write(s);
+    for (const s of j.created) write(s);
+    for (const d of j.drops.values()) stmt.addDrop.run(d.stream, d.reason, d.count);
+  }
+
+  private restore(j: Journal): void {
+    for (const [s, saved] of j.saved) Object.assign(s, saved);
+    for (const s of j.created) this.streamsByName.delete(s.name);
+    this.recomputeDerived();
+  }
+
+  /** After COMMIT: counters, events, promise settlement. Never throws. */
+  private afterCommit(j: Journal, durationMs: number): void {
+    for (const d of j.drops.values()) {
+      const key = `${d.reason}\u0000${d.stream}`;
+      const have = this.dropCounts.get(key);
+      if (have === undefined) this.dropCounts.set(key, { ...d });
+      else have.count += d.count;
+    }
+    for (const e of j.inserted) e.resolve({ stream: e.stream, sequence: e.sequence, ingestTime: e.ingestTime });
+    for (const { entry, reason } of j.dropped) entry.reject(dropError(reason, entry.stream));
+    if (j.freed && this.blockedRecords() > 0) {
+      this.retryBlocked = true;
+      if (this.accepting) this.scheduleFlush();
+    }
+    for (const f of j.checksumFailures) {
+      const count = this.countOf(f.stream, 'checksum') ?? 0;
+      this.raiseAlarm(ALARM.checksum, `record ${f.stream}#${f.sequence} failed its checksum and was removed`, {
+        stream: f.stream,
+        sequence: f.sequence,
+        removedForStream: count,
+      }, 'error');
+    }
+    const waiting = this.blockedRecords();
+    if (this.accepting && waiting > 0 && [...PRIORITY_ORDER].some((c) => this.blocked[c].length > 0 && this.policies[c] === 'block')) {
+      if (!this.alarmsByCode.has(ALARM.quotaBlocked)) {
+        this.raiseAlarm(ALARM.quotaBlocked, 'buffer quota reached: appends of blocking classes are waiting for space', {
+          quotaBytes: this.quotaBytes,
+          waitingRecords: waiting,
+        }, 'warn');
+      }
+    } else if (waiting === 0) {
+      this.clearAlarm(ALARM.quotaBlocked);
+    }
+    for (const d of j.drops.values()) {
+      this.safeEmit('drop', { stream: d.stream, reason: d.reason, count: d.count });
+      this.logDrop(d);
+    }
+    if (j.inserted.length > 0) {
+      const streams = new Set<string>();
+      for (const e of j.inserted) streams.add(e.stream);
+      const info: CommitInfo = { records: j.inserted.length, durationMs };
+      this.safeEmit('committed', [...streams], info);
+    }
+  }
+
+  private countOf(stream: string, reason: DropReason): number | undefined {
+    return this.dropCounts.get(`${reason}\u0000${stream}`)?.count;
+  }
+
+  private logDrop(d: DropCount): void {
+    const key = `${d.reason}\u0000${d.stream}`;
+    const now = this.clock();
+    const seen = this.dropLog.get(key);
+    if (seen !== undefined && now - seen.at < DROP_LOG_INTERVAL_MS) {
+      seen.suppressed += d.count;
+      return;
+    }
+    const count = d.count + (seen?.suppressed ?? 0);
+    this.dropLog.set(key, { at: now, suppressed: 0 });
+    this.logger.warn(
+      { stream: d.stream, reason: d.reason, count, total: this.countOf(d.stream, d.reason) },
+      'buffer dropped records',
+    );
+  }
+
+  private safeEmit(event: string, ...args: unknown[]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      this.logger.error({ err, event }, 'buffer: an event listener threw');
+    }
+  }
+
+  // ---------------------------------------------------------------- reader / ack
+
+  /**
+   * Records of `stream` with sequence > afterSequence, in sequence order, at most `limit` of them
+   * and (after the first) at most `maxBytes` of accounted size. Each record's checksum is verified;
+   * a bad record is removed, counted ('checksum'), alarmed and skipped.
+   */
+  read(stream: string, afterSequence: number, limit: number, maxBytes = Number.POSITIVE_INFINITY): TelemetryRecord[] {
+    this.requireOpen();
+    checkInteger('limit', limit, 1);
+    const s = this.streamsByName.get(stream);
+    if (s === undefined || s.records === 0) return [];
+    const producerId = this.producerId;
+    const out: TelemetryRecord[] = [];
+    let bytes = 0;
+    let after = Math.max(0, Math.floor(afterSequence));
+    let full = false;
+    // The stable part of the checksum (stream, content type, schema ref) rarely changes within a stream.
+    let stable = { contentType: '', schemaRef: null as string | null, crc: -1 };
+    while (!full && out.length < limit) {
+      const want = limit - out.length;
+      const rows = this.stmts(s).readChunk.all(after, want);
+      const bad: RecordRow[] = [];
+      for (const row of rows) {
+        const rec: TelemetryRecord = {
+          siteId: this.siteId,
+          producerId,
+          stream,
+          sequence: row.sequence,
+          sourceTime: row.source_time,
+          ingestTime: row.ingest_time,
+          contentType: row.content_type,
+          schemaRef: row.schema_ref,
+          payload: row.payload,
+          traceparent: row.traceparent,
+        };
+        if (stable.crc < 0 || stable.contentType !== rec.contentType || stable.schemaRef !== rec.schemaRef) {
+          stable = { contentType: rec.contentType, schemaRef: rec.schemaRef, crc: stableChecksum(stream, rec.contentType, rec.schemaRef) };
+        }
+        const crc = finishChecksum(bodyChecksum(stable.crc, rec.sourceTime, rec.ingestTime, rec.traceparent, rec.payload), rec.sequence);
+        if (crc !== row.crc) {
+          bad.push(row);
+          after = row.sequence;
+          continue;
+        }
+        if (out.length > 0 && bytes + row.size > maxBytes) {
+          full = true;
+          break;
+        }
+        out.push(rec);
+        bytes += row.size;
+        after = row.sequence;
+      }
+      if (bad.length > 0) this.removeCorrupt(s, bad);
+      if (rows.length < want) break;
+    }
+    return out;
+  }
+
+  private removeCorrupt(s: StreamRow, rows: RecordRow[]): void {
+    this.transact((j) => {
+      const st = this.stmts(s);
+      j.touch(s);
+      for (const row of rows) {
+        st.deleteOne.run(row.sequence);
+        this.adjust(s, -1, -row.size);
+        j.countDrop(s.name, 'checksum', 1);
+        j.checksumFailures.push({ stream: s.name, sequence: row.sequence });
+      }
+      s.oldestIngestTime = s.records === 0 ? null : undefined;
+      j.freed = true;
+    });
+  }
+
+  /** Deletes the stream's records <= uptoSequence and advances its acked cursor, in one transaction. */
+  ack(stream: string, uptoSequence: number): void {
+    this.ackMany([{ stream, sequence: uptoSequence }]);
+  }
+
+  /** Several acks in one transaction. Acks at or below a stream's cursor are no-ops (idempotent). */
+  ackMany(acks: Array<{ stream: string; sequence: number }>): void {
+    this.requireOpen();
+    for (const a of acks) {
+      const s = this.streamsByName.get(a.stream);
+      if (s === undefined) throw usage(`ack for unknown stream '${a.stream}'`);
+      if (!Number.isSafeInteger(a.sequence) || a.sequence < 0) throw usage(`ack of '${a.stream}' with bad sequence ${a.sequence}`);
+      if (a.sequence >= s.nextSequence) {
+        throw usage(`ack of '${a.stream}' up to ${a.sequence}, but only sequences below ${s.nextSequence} were ever assigned`);
+      }
+    }
+    this.transact((j) => {
+      for (const a of acks) {
+        const s = this.streamsByName.get(a.stream) as StreamRow;
+        if (a.sequence <= s.ackedSequence) continue;
+        const st = this.stmts(s);
+        const totals = st.rangeTotals.get(a.sequence) ?? { n: 0, bytes: 0 };
+        j.touch(s);
+        if (totals.n > 0) {
+          st.deleteUpTo.run(a.sequence);
+          this.adjust(s, -totals.n, -totals.bytes);
+          if (s.records > 0) s.oldestIngestTime = undefined;
+          j.freed = true;
+        }
+        s.ackedSequence = a.sequence;
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- TTL
+
+  /**
+   * Deletes records whose ingestTime + ttlMs <= now, per stream from its first record, stopping at
+   * the first unexpired one (index walk, no scan). Counted as 'ttl'. Returns how many were removed.
+   */
+  sweepTtl(now: number = this.clock()): number {
+    this.requireOpen();
+    let removed = 0;
+    for (const s of [...this.streamsByName.values()]) {
+      if (s.ttlMs === null || s.records === 0) continue;
+      const cutoff = now - s.ttlMs;
+      let more = true;
+      while (more) {
+        more = false;
+        this.transact((j) => {
+          let n = 0;
+          let bytes = 0;
+          let upTo = 0;
+          const floor = this.inFlightFloor(s);
+          let after = floor;
+          scan: while (n < TTL_CHUNK) {
+            const rows = this.stmts(s).headChunk.all(after, Math.min(HEAD_CHUNK, TTL_CHUNK - n));
+            for (const r of rows) {
+              if (r.ingestTime > cutoff) break scan;
+              n++;
+              bytes += r.size;
+              upTo = r.sequence;
+            }
+            if (rows.length === 0) break;
+            after = (rows[rows.length - 1] as HeadRow).sequence;
+            if (n >= TTL_CHUNK) more = true;
+          }
+          if (n === 0) return;
+          j.touch(s);
+          this.stmts(s).deleteRange.run(floor, upTo);
+          this.adjust(s, -n, -bytes);
+          if (s.records > 0) s.oldestIngestTime = undefined;
+          j.countDrop(s.name, 'ttl', n);
+          j.freed = true;
+          removed += n;
+        });
+      }
+    }
+    return removed;
+  }
+
+  // ---------------------------------------------------------------- disk watchdog
+
+  /**
+   * Samples free space now (also runs every checkIntervalMs and before an append when stale).
+   * Below minFreeBytes intake stops (appends wait, bounded); at/above resumeFreeBytes it resumes.
+   * Returns whether the buffer accepts.
+   */
+  checkDisk(): boolean {
+    if (this.disk === null || this.db === null) return this.accepting;
+    const now = this.clock();
+    this.lastDiskCheck = now;
+    let free: number;
+    try {
+      free = this.statfs(this.dir).freeBytes;
+    } catch (err) {
+      this.logger.warn({ err, dir: this.dir }, 'buffer: statfs failed; keeping the previous disk state');
+      return this.accepting;
+    }
+    this.diskFreeBytes = free;
+    if (this.accepting && free < this.disk.minFreeBytes) {
+      this.accepting = false;
+      this.raiseAlarm(ALARM.diskLow, `free disk space ${free} B is below ${this.disk.minFreeBytes} B: the buffer stopped accepting`, {
+        dir: this.dir,
+        freeBytes: free,
+        minFreeBytes: this.disk.minFreeBytes,
+        resumeFreeBytes: this.disk.resumeFreeBytes,
+      }, 'error');
+      this.safeEmit('accepting', false);
+    } else if (!this.accepting && free >= this.disk.resumeFreeBytes) {
+      this.accepting = true;
+      this.clearAlarm(ALARM.diskLow);
+      this.logger.info({ dir: this.dir, freeBytes: free }, 'buffer: disk space recovered, accepting again');
+      this.safeEmit('accepting', true);
+      if (this.blockedRecords() > 0) {
+        this.retryBlocked = true;
+        this.scheduleFlush();
+      }
+    }
+    return this.accepting;
+  }
+
+  // ---------------------------------------------------------------- alarms
+
+  private raiseAlarm(code: string, message: string, details: Record<string, unknown>, level: 'warn' | 'error'): void {
+    const existing = this.alarmsByCode.get(code);
+    const alarm: BufferAlarm = { code, message, since: existing?.since ?? this.clock(), details };
+    this.alarmsByCode.set(code, alarm);
+    this.logger[level]({ alarm: code, ...details }, message);
+    this.safeEmit('alarm', alarm);
+  }
+
+  /** Clears an active alarm (e.g. an operator acknowledged a quarantine). Emits 'alarm_cleared'. */
+  clearAlarm(code: string): boolean {
+    const had = this.alarmsByCode.delete(code);
+    if (had) this.safeEmit('alarm_cleared', code);
+    return had;
+  }
+
+  alarms(): BufferAlarm[] {
+    return [...this.alarmsByCode.values()].map((a) => ({ ...a, ...(a.details ? { details: { ...a.details } } : {}) }));
+  }
+
+  // ---------------------------------------------------------------- status
+
+  /** O(streams): counters from memory, the first record's ingest time through the primary key. */
+  streams(): StreamState[] {
+    this.requireOpen();
+    return [...this.streamsByName.values()].map((s) => ({
+      stream: s.name,
+      priority: s.priority,
+      nextSequence: s.nextSequence,
+      ackedSequence: s.ackedSequence,
+      records: s.records,
+      bytes: s.bytes,
+      oldestIngestTime: this.oldestOf(s),
+    }));
+  }
+
+  private oldestOf(s: StreamRow): number | null {
+    if (s.records === 0) return null;
+    if (s.oldestIngestTime === undefined) {
+      s.oldestIngestTime = this.stmts(s).head.get() ?? null;
+    }
+    return s.oldestIngestTime;
+  }
+
+  stats(): BufferStats {
+    this.requireOpen();
+    const byPriority = emptyClassStats();
+    for (const s of this.streamsByName.values()) {
+      const c = byPriority[s.priority];
+      c.records += s.records;
+      c.bytes += s.bytes;
+      const oldest = this.oldestOf(s);
+      if (oldest !== null && (c.oldestIngestTime === null || oldest < c.oldestIngestTime)) c.oldestIngestTime = oldest;
+    }
+    return {
+      records: this.totalRecords,
+      bytes: this.totalBytes,
+      quotaBytes: this.quotaBytes,
+      accepting: this.accepting,
+      diskFreeBytes: this.diskFreeBytes,
+      byPriority,
+      blocked: { records: this.blockedRecords(), bytes: this.blockedBytes },
+    };
+  }
+
+  private blockedRecords(): number {
+    let n = 0;
+    for (const c of PRIORITY_ORDER) n += this.blocked[c].length;
+    return n;
+  }
+
+  /** Persisted drop counters by stream and reason (they survive restarts). */
+  drops(): DropCount[] {
+    return [...this.dropCounts.values()].map((d) => ({ ...d })).sort((a, b) => a.stream.localeCompare(b.stream) || a.reason.localeCompare(b.reason));
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  /** WAL checkpoint (default TRUNCATE: copy the WAL into the file and reset it). */
+  checkpoint(mode: 'PASSIVE' | 'FULL' | 'RESTART' | 'TRUNCATE' = 'TRUNCATE'): void {
+    this.requireOpen();
+    (this.db as Database.Database).pragma(`wal_checkpoint(${mode})`);
+  }
+
+  /** Returns up to `pages` free pages (all when omitted) to the filesystem. */
+  incrementalVacuum(pages?: number): void {
+    this.requireOpen();
+    const n = pages === undefined ? '' : String(checkInteger('pages', pages, 0));
+    (this.db as Database.Database).pragma(`incremental_vacuum(${n})`);
+  }
+
+  /** File-level figures for the retention/vacuum job. */
+  pageStats(): { pageSize: number; pageCount: number; freelistCount: number } {
+    this.requireOpen();
+    const db = this.db as Database.Database;
+    return {
+      pageSize: Number(db.pragma('page_size', { simple: true })),
+      pageCount: Number(db.pragma('page_count', { simple: true })),
+      freelistCount: Number(db.pragma('freelist_count', { simple: true })),
+    };
+  }
+
+  /**
+   * The full check (O(file), for `skyhaul buffer check`, not for start-up): PRAGMA integrity_check,
+   * every record's checksum, every record within its stream's cursors, and the per-stream counters
+   * equal to the rows. Read-only.
+   */
+  checkIntegrity(): IntegrityReport {
+    this.requireOpen();
+    const db = this.db as Database.Database;
+    const problems: string[] = [];
+    const problem = (p: string): void => {
+      if (problems.length < MAX_INTEGRITY_PROBLEMS) problems.push(p);
+      else if (problems.length === MAX_INTEGRITY_PROBLEMS) problems.push('... (further problems not listed)');
+    };
+    for (const line of db.prepare<[], string>('PRAGMA integrity_check').pluck().all()) {
+      if (line !== 'ok') problem(`integrity_check: ${line}`);
+    }
+    let records = 0;
+    const stored = new Map(
+      db
+        .prepare<[], { id: number; name: string; next_sequence: number; acked_sequence: number; records: number; bytes: number }>(
+          'SELECT id, name, next_sequence, acked_sequence, records, bytes FROM streams',
+        )
+        .all()
+        .map((r) => [r.id, r]),
+    );
+    const tables = db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'records\\_%' ESCAPE '\\'`).pluck().all();
+    for (const t of tables) {
+      if (![...stored.keys()].some((id) => recordsTable(id) === t)) problem(`table ${t} belongs to no stream`);
+    }
+    for (const r of stored.values()) {
+      const s = this.streamsByName.get(r.name);
+      if (s === undefined || s.id !== r.id) {
+        problem(`stream '${r.name}' (id ${r.id}) is not loaded`);
+        continue;
+      }
+      if (s.records !== r.records || s.bytes !== r.bytes || s.nextSequence !== r.next_sequence || s.ackedSequence !== r.acked_sequence) {
+        problem(`stream '${r.name}': in-memory cursors/counters differ from its row`);
+      }
+      if (!tables.includes(recordsTable(r.id))) {
+        problem(`stream '${r.name}' has no table ${recordsTable(r.id)}`);
+        continue;
+      }
+      let n = 0;
+      let bytes = 0;
+      const rows = db
+        .prepare<[], RecordRow>(
+          `SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM ${recordsTable(r.id)} ORDER BY sequence`,
+        )
+        .iterate();
+      for (const row of rows) {
+        n++;
+        bytes += row.size;
+        if (row.sequence <= r.acked_sequence || row.sequence >= r.next_sequence) {
+          problem(`${r.name}#${row.sequence} lies outside the cursors (acked ${r.acked_sequence}, next ${r.next_sequence})`);
+        }
+        const crc = recordChecksum({
+          stream: r.name,
+          sequence: row.sequence,
+          sourceTime: row.source_time,
+          ingestTime: row.ingest_time,
+          contentType: row.content_type,
+          schemaRef: row.schema_ref,
+          traceparent: row.traceparent,
+          payload: row.payload,
+        });
+        if (crc !== row.crc) problem(`${r.name}#${row.sequence} fails its checksum`);
+      }
+      records += n;
+      if (r.records !== n || r.bytes !== bytes) {
+        problem(`stream '${r.name}' counters say ${r.records} records/${r.bytes} B, its rows hold ${n}/${bytes} B`);
+      }
+    }
+    return { ok: problems.length === 0, problems, records };
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private requireOpen(): Statements {
+    if (this.state !== 'open' || this.stmt === null) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer is ${this.state}`);
+    return this.stmt;
+  }
+
+  private openError(err: unknown): SkyhaulError {
+    const code = sqliteCode(err);
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+      return new SkyhaulError('SKY_ERR_USAGE', `buffer ${this.path} is in use by another process`, { cause: err });
+    }
+    if (code === 'SQLITE_FULL') return new SkyhaulError('SKY_ERR_DISK_LOW', `disk full while opening buffer ${this.path}`, { cause: err });
+    return new SkyhaulError('SKY_ERR_CONFIG', `cannot open buffer ${this.path}: ${String(err)}`, { cause: err });
+  }
+
+  private stmts(s: StreamRow): StreamStatements {
+    if (s.stmts === null) s.stmts = new StreamStatements(this.db as Database.Database, s.id);
+    return s.stmts;
+  }
+
+  private prepare(db: Database.Database): Statements {
+    return {
+      createStream: db.prepare(
+        'INSERT INTO streams (name, priority, next_sequence, acked_sequence, records, bytes) VALUES (?, ?, 1, 0, 0, 0)',
+      ),
+      updateStream: db.prepare(
+        'UPDATE streams SET priority = ?, next_sequence = ?, acked_sequence = ?, records = ?, bytes = ? WHERE id = ?',
+      ),
+      addDrop: db.prepare(
+        'INSERT INTO drops (stream, reason, count) VALUES (?, ?, ?) ON CONFLICT (stream, reason) DO UPDATE SET count = count + excluded.count',
+      ),
+    };
+  }
+}

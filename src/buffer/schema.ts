@@ -1,0 +1,286 @@
+/**
+ * On-disk layout of the buffer, opening with cheap validation, and quarantine. The layout is
+ * described in the contract at the top of `./index.ts`; keep the two in step.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import type { DropReason, PriorityClass, SynchronousMode } from './types.ts';
+import { DROP_REASONS, isPriorityClass } from './types.ts';
+
+export const SCHEMA_VERSION = 1;
+
+/** Sequences are JavaScript numbers: exact up to 2^53 - 1. */
+export const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
+
+export const DDL = `
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE streams (
+  id             INTEGER PRIMARY KEY,
+  name           TEXT NOT NULL UNIQUE,
+  priority       TEXT NOT NULL,
+  next_sequence  INTEGER NOT NULL,
+  acked_sequence INTEGER NOT NULL,
+  records        INTEGER NOT NULL,
+  bytes          INTEGER NOT NULL
+);
+
+CREATE TABLE drops (
+  stream TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  count  INTEGER NOT NULL,
+  PRIMARY KEY (stream, reason)
+) WITHOUT ROWID;
+`;
+
+/** Name of a stream's records table; `id` is the integer key of its streams row (never user text). */
+export function recordsTable(id: number): string {
+  if (!Number.isSafeInteger(id) || id < 1) throw new Error(`bad stream id ${id}`);
+  return `records_${id}`;
+}
+
+const RECORDS_TABLE = /^records_([1-9][0-9]*)$/;
+
+/** One table per stream, rowid = sequence: appends go to the right edge of the stream's own b-tree. */
+export function createRecordsTableSql(id: number): string {
+  return `CREATE TABLE ${recordsTable(id)} (
+  sequence     INTEGER PRIMARY KEY,
+  ingest_time  INTEGER NOT NULL,
+  source_time  INTEGER,
+  size         INTEGER NOT NULL,
+  crc          INTEGER NOT NULL,
+  content_type TEXT NOT NULL,
+  schema_ref   TEXT,
+  traceparent  TEXT NOT NULL,
+  payload      BLOB NOT NULL
+)`;
+}
+
+/** The file is not a Skyhaul buffer we can use (foreign schema, newer version, broken cursors). */
+export class BufferSchemaError extends Error {
+  override readonly name = 'BufferSchemaError';
+}
+
+export interface StreamRowData {
+  id: number;
+  name: string;
+  priority: PriorityClass;
+  nextSequence: number;
+  ackedSequence: number;
+  records: number;
+  bytes: number;
+  oldestIngestTime: number | null;
+}
+
+export interface OpenedDatabase {
+  db: Database.Database;
+  producerId: string;
+  created: boolean;
+  streams: StreamRowData[];
+  drops: Array<{ stream: string; reason: DropReason; count: number }>;
+}
+
+export function newProducerId(): string {
+  return `edge-${randomBytes(8).toString('hex')}`;
+}
+
+const PRODUCER_ID = /^edge-[0-9a-f]{16}$/;
+
+/**
+ * Opens (creating if absent) and validates cheaply: header, schema, meta, the streams and drops
+ * tables, and per stream its records table and first and last row through the primary key.
+ * O(streams), never a scan of records. Throws SqliteError or BufferSchemaError; the caller
+ * decides on quarantine.
+ */
+export function openDatabase(path: string, synchronous: SynchronousMode, now: number): OpenedDatabase {
+  const db = new Database(path, { timeout: 250 });
+  try {
+    // One writer per file: the in-memory sequence cursors are only right if nobody else writes.
+    // In WAL mode this also keeps the WAL index in heap memory (no -shm file).
+    db.pragma('locking_mode = EXCLUSIVE');
+    const tables = db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all();
+    const created = tables.length === 0;
+    if (created) db.pragma('auto_vacuum = INCREMENTAL'); // must precede the first CREATE TABLE
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal') throw new BufferSchemaError(`cannot enter WAL mode (journal_mode is '${String(mode)}')`);
+    db.pragma(`synchronous = ${synchronous}`);
+    db.pragma('cache_size = -16384'); // 16 MiB
+    db.pragma('journal_size_limit = 67108864'); // truncate the WAL to 64 MiB after checkpoints
+    db.pragma('foreign_keys = OFF');
+
+    let producerId: string;
+    if (created) {
+      producerId = newProducerId();
+      db.transaction(() => {
+        db.exec(DDL);
+        const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+        put.run('schema_version', String(SCHEMA_VERSION));
+        put.run('producer_id', producerId);
+        put.run('created_at', new Date(now).toISOString());
+      })();
+    } else {
+      for (const t of ['meta', 'streams', 'drops']) {
+        if (!tables.includes(t)) throw new BufferSchemaError(`not a Skyhaul buffer: table '${t}' is missing`);
+      }
+      const meta = new Map(
+        db.prepare<[], { key: string; value: string }>('SELECT key, value FROM meta').all().map((r) => [r.key, r.value]),
+      );
+      const version = meta.get('schema_version');
+      if (version !== String(SCHEMA_VERSION)) {
+        throw new BufferSchemaError(`unsupported buffer schema version '${version ?? '(none)'}' (this build reads ${SCHEMA_VERSION})`);
+      }
+      const id = meta.get('producer_id');
+      if (id === undefined || !PRODUCER_ID.test(id)) throw new BufferSchemaError(`bad producer_id in meta: '${id ?? '(none)'}'`);
+      producerId = id;
+    }
+    // A write on every open: takes the exclusive lock now rather than at the first append.
+    db.prepare(`INSERT INTO meta (key, value) VALUES ('opened_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(
+      new Date(now).toISOString(),
+    );
+
+    const streams = loadStreams(db, tables);
+    const drops = loadDrops(db);
+    return { db, producerId, created, streams, drops };
+  } catch (err) {
+    try {
+      db.close();
+    } catch {
+      // closing a broken handle may fail too; the original error is what matters
+    }
+    throw err;
+  }
+}
+
+interface RawStream {
+  id: unknown;
+  name: unknown;
+  priority: unknown;
+  next_sequence: unknown;
+  acked_sequence: unknown;
+  records: unknown;
+  bytes: unknown;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function loadStreams(db: Database.Database, tables: string[]): StreamRowData[] {
+  const rows = db
+    .prepare<[], RawStream>('SELECT id, name, priority, next_sequence, acked_sequence, records, bytes FROM streams ORDER BY id')
+    .all();
+  const recordTables = new Set(tables.filter((t) => RECORDS_TABLE.test(t)));
+  const out: StreamRowData[] = [];
+  for (const r of rows) {
+    const { id, name, priority, next_sequence: next, acked_sequence: acked, records, bytes } = r;
+    if (!isCount(id) || id < 1 || typeof name !== 'string' || !isPriorityClass(priority)) {
+      throw new BufferSchemaError(`malformed streams row ${JSON.stringify(r)}`);
+    }
+    if (!isCount(next) || next < 1 || !isCount(acked) || acked >= next || !isCount(records) || !isCount(bytes)) {
+      throw new BufferSchemaError(`malformed cursors for stream '${name}': ${JSON.stringify(r)}`);
+    }
+    const table = recordsTable(id);
+    if (!recordTables.delete(table)) throw new BufferSchemaError(`stream '${name}' has no table ${table}`);
+    const first = db
+      .prepare<[], { sequence: number; ingest_time: number }>(`SELECT sequence, ingest_time FROM ${table} ORDER BY sequence ASC LIMIT 1`)
+      .get();
+    const last = db.prepare<[], number>(`SELECT sequence FROM ${table} ORDER BY sequence DESC LIMIT 1`).pluck().get();
+    if ((records === 0) !== (first === undefined)) {
+      throw new BufferSchemaError(`stream '${name}' counts ${records} records but its first row is ${first === undefined ? 'absent' : 'present'}`);
+    }
+    if (first !== undefined && (first.sequence <= acked || last === undefined || last >= next)) {
+      throw new BufferSchemaError(
+        `stream '${name}' rows ${first.sequence}..${String(last)} lie outside its cursors (acked ${acked}, next ${next})`,
+      );
+    }
+    out.push({
+      id,
+      name,
+      priority,
+      nextSequence: next,
+      ackedSequence: acked,
+      records,
+      bytes,
+      oldestIngestTime: first === undefined ? null : first.ingest_time,
+    });
+  }
+  // A records table the streams table does not know would hold rows invisible forever.
+  for (const orphan of recordTables) throw new BufferSchemaError(`table ${orphan} belongs to no stream`);
+  return out;
+}
+
+function loadDrops(db: Database.Database): Array<{ stream: string; reason: DropReason; count: number }> {
+  const rows = db.prepare<[], { stream: unknown; reason: unknown; count: unknown }>('SELECT stream, reason, count FROM drops').all();
+  return rows.map((r) => {
+    if (typeof r.stream !== 'string' || !(DROP_REASONS as readonly unknown[]).includes(r.reason) || !isCount(r.count)) {
+      throw new BufferSchemaError(`malformed drops row ${JSON.stringify(r)}`);
+    }
+    return { stream: r.stream, reason: r.reason as DropReason, count: r.count };
+  });
+}
+
+/**
+ * Errors that mean "this file cannot be used as a buffer" and justify moving it aside. Anything
+ * else (notably SQLITE_BUSY: another process owns the file) is not the file's fault and must not
+ * move a live buffer out from under its owner.
+ */
+export function isQuarantinable(err: unknown): boolean {
+  if (err instanceof BufferSchemaError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return (
+    code.startsWith('SQLITE_CORRUPT') ||
+    code === 'SQLITE_NOTADB' ||
+    code === 'SQLITE_FORMAT' ||
+    code === 'SQLITE_IOERR_SHORT_READ' ||
+    code === 'SQLITE_IOERR_READ' ||
+    code === 'SQLITE_CANTOPEN' ||
+    code === 'SQLITE_READONLY'
+  );
+}
+
+const SIDECARS = ['-wal', '-shm'] as const;
+const PRESERVED = '.skyhaul-preopen';
+
+/**
+ * Hard-links `<path>-wal` and `<path>-shm` before SQLite opens the file. SQLite deletes the WAL
+ * when it closes a connection, also one that failed on a corrupt file; the links keep that
+ * evidence for the quarantine. Costs no copy. Best effort on filesystems without hard links.
+ */
+export function preserveSidecars(path: string): void {
+  for (const suffix of SIDECARS) {
+    const link = path + suffix + PRESERVED;
+    fs.rmSync(link, { force: true }); // stale from a crash during a previous open
+    if (!fs.existsSync(path + suffix)) continue;
+    try {
+      fs.linkSync(path + suffix, link);
+    } catch {
+      // no hard links here: the sidecar is quarantined only if SQLite left it in place
+    }
+  }
+}
+
+export function releaseSidecars(path: string): void {
+  for (const suffix of SIDECARS) fs.rmSync(path + suffix + PRESERVED, { force: true });
+}
+
+/**
+ * Moves `<path>`, `<path>-wal` and `<path>-shm` (those that exist, or were preserved by
+ * preserveSidecars) to `<path>.quarantined-<ISO time>[-wal|-shm]`, so the moved set can still be
+ * opened with sqlite3. Returns the new path of the main file.
+ */
+export function quarantineFiles(path: string, now: number): string {
+  const target = `${path}.quarantined-${new Date(now).toISOString()}`;
+  if (fs.existsSync(path)) fs.renameSync(path, target);
+  for (const suffix of SIDECARS) {
+    const preserved = path + suffix + PRESERVED;
+    if (fs.existsSync(path + suffix)) fs.renameSync(path + suffix, target + suffix);
+    else if (fs.existsSync(preserved)) fs.renameSync(preserved, target + suffix);
+  }
+  releaseSidecars(path);
+  return target;
+}

@@ -1,0 +1,257 @@
+/**
+ * The configuration schema: the one source for validation, defaults, env overrides
+ * (`SKYHAUL_<PATH>`), and the documented example file. Descriptions are written for the site
+ * engineer who reads `config/skyhaul.example.yaml`.
+ */
+// `x-expected` words the form for error messages; a setting's own `description` may replace the text.
+const duration = {
+  'x-expected': 'a duration: milliseconds, or a string such as "250ms", "15s", "30m", "12h", "7d"',
+  description: 'A duration: a number of milliseconds, or a string such as "250ms", "15s", "30m", "12h", "7d".',
+  anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)$' }],
+} as const;
+
+const bytes = {
+  'x-expected': 'a size: bytes, or a string such as "512KiB", "64MiB", "10GiB", "500MB"',
+  description: 'A size: a number of bytes, or a string such as "512KiB", "64MiB", "10GiB", "500MB".',
+  anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$' }],
+} as const;
+
+const priority = { type: 'string', enum: ['alarm', 'control', 'telemetry', 'bulk'] } as const;
+const policy = { type: 'string', enum: ['block', 'drop-oldest', 'drop-newest'] } as const;
+
+export const configSchema = {
+  $id: 'https://skyhaul.dev/schema/config.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['site'],
+  properties: {
+    site: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id'],
+      description: 'This site.',
+      properties: {
+        id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'Site id (lower case, digits, dashes); the data centre keys on it.' },
+        name: { type: 'string', description: 'Human-readable site name for the dashboard.' },
+      },
+    },
+    dataDir: { type: 'string', default: './data', description: 'Where the buffer and state live (the systemd unit uses /var/lib/skyhaul).' },
+    logging: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' },
+      },
+    },
+    buffer: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The durable local buffer (SQLite in WAL mode).',
+      properties: {
+        file: { type: 'string', default: 'buffer.sqlite', description: 'File name under dataDir (or an absolute path).' },
+        synchronous: {
+          type: 'string',
+          enum: ['OFF', 'NORMAL', 'FULL', 'EXTRA'],
+          default: 'FULL',
+          description: 'SQLite durability. FULL: a power cut loses nothing acknowledged. NORMAL: faster, may lose the last commits on power loss.',
+        },
+        groupCommit: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            maxRecords: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
+            maxDelayMs: { type: 'integer', minimum: 0, maximum: 1000, default: 5 },
+          },
+        },
+        quota: { ...bytes, default: '1GiB', description: 'Disk quota for buffered records.' },
+        policies: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'What happens per priority class when the quota is reached.',
+          properties: {
+            alarm: { ...policy, default: 'block' },
+            control: { ...policy, default: 'block' },
+            telemetry: { ...policy, default: 'drop-oldest' },
+            bulk: { ...policy, default: 'drop-oldest' },
+          },
+        },
+        disk: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Stop accepting below minFree free space on the buffer disk; resume above resumeFree.',
+          properties: {
+            minFree: { ...bytes, default: '256MiB' },
+            resumeFree: { ...bytes, default: '512MiB' },
+            checkInterval: { ...duration, default: '5s' },
+          },
+        },
+        maxBlocked: { ...bytes, default: '32MiB', description: 'Records held in memory while the buffer blocks; beyond it the newest are dropped and counted.' },
+      },
+    },
+    streams: {
+      type: 'array',
+      default: [],
+      description: 'Per-stream settings; the first entry whose glob matches a stream name applies.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['match'],
+        properties: {
+          match: { type: 'string', description: 'Glob over stream names: `*` within a segment, `**` across segments.' },
+          priority: { ...priority, default: 'telemetry' },
+          ttl: { anyOf: [duration, { type: 'null' }], default: null, description: 'Drop (and count) records older than this.' },
+          expectedInterval: { anyOf: [duration, { type: 'null' }], default: null, description: 'Readings are expected at least this often; later ones mark the stream stale.' },
+        },
+      },
+    },
+    forward: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Forwarding to Apache Pulsar.',
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        target: {
+          type: 'string',
+          enum: ['site', 'central'],
+          default: 'site',
+          description: "'site': the site's Pulsar standalone, which geo-replicates to the central cluster (status shows the replication backlog). 'central': the central cluster directly.",
+        },
+        url: {
+          type: ['string', 'null'],
+          default: null,
+          description: 'Pulsar web service (http:// or https://), which serves the WebSocket API. null: buffer only, the link shows down.',
+        },
+        serviceUrl: { type: ['string', 'null'], default: null, description: 'Binary protocol URL (pulsar:// or pulsar+ssl://) for the native transport.' },
+        transport: { type: 'string', enum: ['auto', 'websocket', 'native'], default: 'auto' },
+        topic: {
+          type: 'string',
+          default: 'persistent://skyhaul/telemetry/{site}',
+          description: 'Topic template: {site}, {priority} and {stream} (with / as .) are filled in.',
+        },
+        replicationCluster: { type: 'string', default: 'central', description: "With target 'site': the remote cluster whose replication backlog to report." },
+        window: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            maxMessages: { type: 'integer', minimum: 1, default: 4000, description: 'Messages in flight (sent, not yet acknowledged) across all streams.' },
+            maxMessagesPerStream: { type: 'integer', minimum: 1, default: 1000 },
+          },
+        },
+        sendTimeout: { ...duration, default: '30s' },
+        deadLinkTimeout: { ...duration, default: '15s', description: 'A connection with nothing coming back for this long is declared dead (black hole).' },
+        backoff: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: { initial: { ...duration, default: '250ms' }, max: { ...duration, default: '30s' } },
+        },
+        bandwidth: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            limit: { anyOf: [bytes, { type: 'null' }], default: null, description: 'Bytes per second; null: unlimited.' },
+            schedule: {
+              type: 'array',
+              default: [],
+              description: 'Time-of-day windows (local time) with their own limit, e.g. nights reserved for science data.',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['from', 'to', 'limit'],
+                properties: {
+                  from: { type: 'string', pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' },
+                  to: { type: 'string', pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' },
+                  limit: { anyOf: [bytes, { type: 'null' }] },
+                },
+              },
+            },
+          },
+        },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            caFile: { type: 'string' },
+            certFile: { type: 'string' },
+            keyFile: { type: 'string' },
+            allowInsecure: { type: 'boolean', default: false },
+          },
+        },
+        auth: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            token: { type: 'string', description: 'JWT for Pulsar token auth (prefer tokenFile).' },
+            tokenFile: { type: 'string' },
+          },
+        },
+      },
+    },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Local health API, metrics and dashboard.',
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        bind: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 9880 },
+        token: { type: 'string', description: 'Bearer token for actions (and for pushing records over HTTP); without it they are disabled.' },
+      },
+    },
+    jobs: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Schedules (cron: 5 fields, or 6 with seconds first) of maintenance jobs.',
+      properties: {
+        ttlSweep: { type: 'string', default: '*/30 * * * * *', description: 'Drop (and count) records past their stream TTL.' },
+        checkpoint: { type: 'string', default: '*/5 * * * *', description: 'SQLite WAL checkpoint (truncates the WAL).' },
+        vacuum: { type: 'string', default: '17 * * * *', description: 'Incremental vacuum: return freed pages to the disk.' },
+      },
+    },
+    inputs: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        required: ['type', 'name'],
+        properties: {
+          type: { type: 'string', enum: ['synthetic', 'http'] },
+          name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]*$' },
+        },
+        oneOf: [
+          {
+            additionalProperties: false,
+            properties: {
+              type: { const: 'synthetic' },
+              name: { type: 'string' },
+              profile: { type: 'string', enum: ['small'], default: 'small' },
+              rateScale: { type: 'number', exclusiveMinimum: 0, default: 1, description: 'Multiplies every instrument rate.' },
+            },
+          },
+          {
+            additionalProperties: false,
+            description: 'Records pushed over HTTP: POST /api/v1/inputs/<name>/records; the response is sent after commit.',
+            properties: {
+              type: { const: 'http' },
+              name: { type: 'string' },
+              token: { type: 'string', description: 'Bearer token required from pushers.' },
+              maxRecordsPerRequest: { type: 'integer', minimum: 1, maximum: 100000, default: 5000 },
+            },
+          },
+        ],
+      },
+    },
+  },
+} as const;

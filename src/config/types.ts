@@ -1,0 +1,87 @@
+import type { PriorityClass, QuotaPolicy } from '../buffer/index.ts';
+import type { BandwidthWindow } from '../forward/bandwidth.ts';
+
+type Duration = number | string;
+type Bytes = number | string;
+
+/** The file as validated (defaults filled in), before units are normalised. */
+export interface RawConfig {
+  site: { id: string; name?: string };
+  dataDir: string;
+  logging: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
+  buffer: {
+    file: string;
+    synchronous: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
+    groupCommit: { maxRecords: number; maxDelayMs: number };
+    quota: Bytes;
+    policies: Record<PriorityClass, QuotaPolicy>;
+    disk: { minFree: Bytes; resumeFree: Bytes; checkInterval: Duration };
+    maxBlocked: Bytes;
+  };
+  streams: Array<{ match: string; priority: PriorityClass; ttl: Duration | null; expectedInterval: Duration | null }>;
+  forward: {
+    enabled: boolean;
+    target: 'site' | 'central';
+    url: string | null;
+    serviceUrl: string | null;
+    transport: 'auto' | 'websocket' | 'native';
+    topic: string;
+    replicationCluster: string;
+    window: { maxMessages: number; maxMessagesPerStream: number };
+    sendTimeout: Duration;
+    deadLinkTimeout: Duration;
+    backoff: { initial: Duration; max: Duration };
+    bandwidth: { limit: Bytes | null; schedule: Array<{ from: string; to: string; limit: Bytes | null }> };
+    tls: { caFile?: string; certFile?: string; keyFile?: string; allowInsecure: boolean };
+    auth: { token?: string; tokenFile?: string };
+  };
+  http: { enabled: boolean; bind: string; port: number; token?: string };
+  jobs: { ttlSweep: string; checkpoint: string; vacuum: string };
+  inputs: InputConfig[];
+}
+
+export type InputConfig =
+  | { type: 'synthetic'; name: string; profile: 'small'; rateScale: number }
+  | { type: 'http'; name: string; token?: string; maxRecordsPerRequest: number };
+
+export interface StreamRule {
+  match: string;
+  priority: PriorityClass;
+  ttlMs: number | null;
+  expectedIntervalMs: number | null;
+}
+
+export interface Config {
+  site: { id: string; name?: string };
+  dataDir: string;
+  logging: RawConfig['logging'];
+  buffer: {
+    path: string;
+    synchronous: RawConfig['buffer']['synchronous'];
+    groupCommit: { maxRecords: number; maxDelayMs: number };
+    quotaBytes: number;
+    policies: Record<PriorityClass, QuotaPolicy>;
+    disk: { minFreeBytes: number; resumeFreeBytes: number; checkIntervalMs: number };
+    maxBlockedBytes: number;
+  };
+  streams: StreamRule[];
+  forward: {
+    enabled: boolean;
+    target: 'site' | 'central';
+    url: string | null;
+    serviceUrl: string | null;
+    transport: 'auto' | 'websocket' | 'native';
+    topic: string;
+    replicationCluster: string;
+    window: { maxMessages: number; maxMessagesPerStream: number };
+    sendTimeoutMs: number;
+    deadLinkTimeoutMs: number;
+    backoff: { initialMs: number; maxMs: number };
+    bandwidth: { bytesPerSecond: number | null; schedule: BandwidthWindow[] };
+    tls: RawConfig['forward']['tls'];
+    token: string | undefined;
+  };
+  http: RawConfig['http'];
+  jobs: RawConfig['jobs'];
+  inputs: InputConfig[];
+}

@@ -1,0 +1,515 @@
+/**
+ * The forwarder: drains the buffer to Pulsar, stream by stream, in sequence order.
+ *
+ * Contract (ARCHITECTURE.md invariants 2 and 3):
+ *  - A record is acknowledged to the buffer (and so deleted) only after the broker acknowledged
+ *    it. Acks are flushed to the buffer in small batches; a crash before a flush only means
+ *    those records are sent again, and the broker drops them as duplicates.
+ *  - One producer per stream, named `<producer_id>/<stream>`; the broker sequence id of every
+ *    message is the record's `sequence` (see pulsar/transport.ts). A producer only ever sends
+ *    contiguous sequences; a gap (records dropped by quota or TTL) reopens the producer at the
+ *    new position once its in-flight messages are acknowledged.
+ *  - Any producer failure rewinds that stream to its last broker-acknowledged sequence.
+ *  - Bounded in-flight window (global and per stream); strict priority between classes: a
+ *    lower class sends only while no higher class has unsent backlog, so after an outage alarm
+ *    and control streams drain first.
+ *  - When the link fails, every stream waits; one pilot stream (the most urgent) retries with
+ *    exponential backoff and jitter, and the rest follow once it connects.
+ */
+import { EventEmitter } from 'node:events';
+import type { PriorityClass } from '../buffer/index.ts';
+import { PRIORITY_ORDER } from '../buffer/index.ts';
+import { SkyhaulError } from '../errors.ts';
+import { toPulsarMessage, type TelemetryRecord } from '../record/record.ts';
+import { Backoff, type BackoffOptions } from './backoff.ts';
+import type { TokenBucket } from './bandwidth.ts';
+import type { PulsarTransport, TransportProducer } from './pulsar/transport.ts';
+
+export interface ForwardStreamState {
+  stream: string;
+  priority: PriorityClass;
+  nextSequence: number;
+  ackedSequence: number;
+  records: number;
+}
+
+/** What the forwarder needs from the buffer. */
+export interface ForwardSource {
+  readonly producerId: string;
+  streams(): ForwardStreamState[];
+  read(stream: string, afterSequence: number, limit: number, maxBytes?: number): TelemetryRecord[];
+  ackMany(acks: Array<{ stream: string; sequence: number }>): void;
+  /** Sent but not yet acknowledged: the buffer must not drop these (they may still arrive). */
+  setInFlight(stream: string, uptoSequence: number): void;
+  on(event: 'committed', listener: (streams: string[]) => void): unknown;
+  off(event: 'committed', listener: (streams: string[]) => void): unknown;
+}
+
+export type LinkStateName = 'connecting' | 'up' | 'down' | 'blackholed' | 'paused' | 'stopped';
+
+export interface LinkState {
+  state: LinkStateName;
+  since: number;
+  lastError: { code: string; message: string; at: number } | null;
+  lastAckAt: number | null;
+  reconnectAttempts: number;
+  nextAttemptAt: number | null;
+}
+
+export interface ForwarderOptions {
+  source: ForwardSource;
+  transport: PulsarTransport;
+  topicFor: (stream: string, priority: PriorityClass) => string;
+  bandwidth: TokenBucket;
+  backoff: BackoffOptions;
+  window: { maxMessages: number; maxMessagesPerStream: number };
+  /** How often broker acks are written to the buffer. */
+  ackFlushMs?: number;
+  /** Producers of streams with nothing to send close after this long. */
+  idleProducerCloseMs?: number;
+  /** Cheap reachability check used while no producer is open (so an idle link still shows its state). */
+  probe?: () => Promise<void>;
+  probeIntervalMs?: number;
+  logger?: Pick<Console, 'info' | 'warn' | 'error' | 'debug'>;
+  clock?: () => number;
+}
+
+interface Lane {
+  stream: string;
+  priority: PriorityClass;
+  rank: number;
+  producer: TransportProducer | null;
+  /** Incremented per producer, so late callbacks of a dead producer are ignored. */
+  generation: number;
+  opening: boolean;
+  /** Next sequence the open producer's broker-side numbering expects. */
+  producerNext: number;
+  /** Highest sequence handed to the producer. */
+  sentUpTo: number;
+  /** Highest sequence the broker acknowledged. */
+  ackedUpTo: number;
+  inFlight: number;
+  /** The stream's newest committed sequence (from the buffer). */
+  lastCommitted: number;
+  idleSince: number;
+  notBefore: number;
+  backoff: Backoff;
+  draining: boolean;
+}
+
+const silentLogger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
+
+export class Forwarder extends EventEmitter {
+  private readonly lanes = new Map<string, Lane>();
+  private readonly pendingAcks = new Map<string, number>();
+  private readonly linkBackoff: Backoff;
+  private readonly log: Pick<Console, 'info' | 'warn' | 'error' | 'debug'>;
+  private readonly clock: () => number;
+  private link: LinkState;
+  private inFlight = 0;
+  private started = false;
+  private paused = false;
+  private pumpScheduled = false;
+  private pumpTimer: NodeJS.Timeout | null = null;
+  private ackTimer: NodeJS.Timeout | null = null;
+  private housekeepingTimer: NodeJS.Timeout | null = null;
+  private probing = false;
+  private lastProbeAt = 0;
+  private pilotAttemptAt = 0;
+  private readonly onCommitted = (): void => this.schedulePump();
+  /** Totals since start, for rates. */
+  readonly counters = { sentRecords: 0, ackedRecords: 0, ackedBytes: 0, sendFailures: 0, reconnects: 0 };
+
+  constructor(private readonly options: ForwarderOptions) {
+    super();
+    this.clock = options.clock ?? Date.now;
+    this.log = options.logger ?? silentLogger;
+    this.linkBackoff = new Backoff(options.backoff);
+    this.link = { state: 'connecting', since: this.clock(), lastError: null, lastAckAt: null, reconnectAttempts: 0, nextAttemptAt: null };
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.options.source.on('committed', this.onCommitted);
+    this.ackTimer = setInterval(() => this.flushAcks(), this.options.ackFlushMs ?? 20);
+    this.housekeepingTimer = setInterval(() => this.housekeeping(), 500);
+    this.schedulePump();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.options.source.off('committed', this.onCommitted);
+    for (const timer of [this.ackTimer, this.housekeepingTimer, this.pumpTimer]) if (timer !== null) clearInterval(timer);
+    this.ackTimer = this.housekeepingTimer = this.pumpTimer = null;
+    // Give in-flight sends a moment to be acknowledged, so a clean stop does not resend them.
+    const deadline = this.clock() + 2000;
+    while (this.inFlight > 0 && this.clock() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await Promise.all([...this.lanes.values()].map((lane) => this.closeLane(lane)));
+    this.flushAcks();
+    this.setLink('stopped', null);
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.setLink('paused', null);
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.setLink('connecting', null);
+    this.schedulePump();
+  }
+
+  status(): {
+    link: LinkState;
+    transport: string;
+    inFlight: number;
+    streams: Array<{ stream: string; priority: PriorityClass; connected: boolean; sentUpTo: number; ackedUpTo: number; inFlight: number }>;
+  } {
+    return {
+      link: { ...this.link },
+      transport: this.options.transport.kind,
+      inFlight: this.inFlight,
+      streams: [...this.lanes.values()].map((lane) => ({
+        stream: lane.stream,
+        priority: lane.priority,
+        connected: lane.producer !== null,
+        sentUpTo: lane.sentUpTo,
+        ackedUpTo: lane.ackedUpTo,
+        inFlight: lane.inFlight,
+      })),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private setLink(state: LinkStateName, error: SkyhaulError | null): void {
+    const now = this.clock();
+    const changed = state !== this.link.state;
+    if (error !== null) this.link.lastError = { code: error.code, message: error.message, at: now };
+    if (!changed) return;
+    const previous = this.link.state;
+    this.link.state = state;
+    this.link.since = now;
+    if (state === 'up') {
+      this.link.reconnectAttempts = 0;
+      this.link.nextAttemptAt = null;
+    }
+    const line = `link ${previous} -> ${state}${error ? `: ${error.message}` : ''}`;
+    if (state === 'up' || state === 'paused' || state === 'stopped') this.log.info(line);
+    else this.log.warn(line);
+    this.emit('link', { ...this.link });
+  }
+
+  private schedulePump(delayMs = 0): void {
+    if (!this.started) return;
+    if (delayMs > 0) {
+      if (this.pumpTimer !== null) return;
+      this.pumpTimer = setTimeout(() => {
+        this.pumpTimer = null;
+        this.schedulePump();
+      }, delayMs);
+      return;
+    }
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private lane(state: ForwardStreamState): Lane {
+    let lane = this.lanes.get(state.stream);
+    if (lane === undefined) {
+      lane = {
+        stream: state.stream,
+        priority: state.priority,
+        rank: PRIORITY_ORDER.indexOf(state.priority),
+        producer: null,
+        generation: 0,
+        opening: false,
+        producerNext: -1,
+        sentUpTo: state.ackedSequence,
+        ackedUpTo: state.ackedSequence,
+        inFlight: 0,
+        lastCommitted: state.nextSequence - 1,
+        idleSince: this.clock(),
+        notBefore: 0,
+        backoff: new Backoff(this.options.backoff),
+        draining: false,
+      };
+      this.lanes.set(state.stream, lane);
+    }
+    lane.lastCommitted = state.nextSequence - 1;
+    lane.priority = state.priority;
+    lane.rank = PRIORITY_ORDER.indexOf(state.priority);
+    return lane;
+  }
+
+  private pump(): void {
+    if (!this.started || this.paused) return;
+    const lanes = this.options.source
+      .streams()
+      .map((state) => this.lane(state))
+      .sort((a, b) => a.rank - b.rank || (a.stream < b.stream ? -1 : 1));
+    const now = this.clock();
+    const linkUsable = this.link.state === 'up' || this.link.state === 'connecting';
+
+    if (!linkUsable) {
+      // One pilot (the most urgent stream with backlog) probes the link; the rest wait.
+      if (now < this.pilotAttemptAt) return this.schedulePump(this.pilotAttemptAt - now);
+      const pilot = lanes.find((lane) => lane.lastCommitted > lane.ackedUpTo && !lane.opening);
+      if (pilot !== undefined && pilot.producer === null) this.openLane(pilot);
+      return;
+    }
+
+    let blockingRank = Infinity;
+    for (const lane of lanes) {
+      const unsent = lane.lastCommitted > lane.sentUpTo;
+      if (!unsent) continue;
+      if (lane.rank > blockingRank) break;
+      if (now < lane.notBefore) {
+        this.schedulePump(lane.notBefore - now);
+        continue;
+      }
+      blockingRank = Math.min(blockingRank, lane.rank);
+      if (lane.producer === null) {
+        if (!lane.opening) this.openLane(lane);
+        continue;
+      }
+      this.drainLane(lane);
+    }
+  }
+
+  private openLane(lane: Lane): void {
+    // The first record still to send decides where the producer's numbering starts.
+    const [first] = this.options.source.read(lane.stream, lane.ackedUpTo, 1);
+    if (first === undefined) return;
+    lane.opening = true;
+    const generation = ++lane.generation;
+    const producerName = `${this.options.source.producerId}/${lane.stream}`;
+    const topic = this.options.topicFor(lane.stream, lane.priority);
+    this.options.transport
+      .createProducer({ topic, producerName, initialSequenceId: first.sequence - 1 })
+      .then(
+        (producer) => {
+          lane.opening = false;
+          if (!this.started || generation !== lane.generation) {
+            void producer.close();
+            return;
+          }
+          lane.producer = producer;
+          lane.producerNext = first.sequence;
+          lane.sentUpTo = first.sequence - 1;
+          lane.backoff.reset();
+          lane.idleSince = this.clock();
+          producer.onClose((error) => this.onProducerClosed(lane, generation, error));
+          if (this.link.state !== 'up' && this.link.state !== 'paused') {
+            this.linkBackoff.reset();
+            if (this.link.state !== 'connecting') this.counters.reconnects += 1;
+            this.setLink('up', null);
+          }
+          this.schedulePump();
+        },
+        (error: unknown) => {
+          lane.opening = false;
+          const failure =
+            error instanceof SkyhaulError ? error : new SkyhaulError('SKY_ERR_TRANSPORT', String(error), { cause: error });
+          this.onFailure(lane, failure);
+        },
+      );
+  }
+
+  private drainLane(lane: Lane): void {
+    if (lane.draining) return;
+    lane.draining = true;
+    try {
+      const producer = lane.producer!;
+      const generation = lane.generation;
+      while (lane.producer === producer && lane.lastCommitted > lane.sentUpTo) {
+        const room = Math.min(
+          this.options.window.maxMessages - this.inFlight,
+          this.options.window.maxMessagesPerStream - lane.inFlight,
+        );
+        if (room <= 0) return;
+        const records = this.options.source.read(lane.stream, lane.sentUpTo, Math.min(room, 256));
+        if (records.length === 0) {
+          // Everything after sentUpTo was dropped (quota/TTL) or acked meanwhile.
+          lane.sentUpTo = lane.lastCommitted;
+          return;
+        }
+        for (const record of records) {
+          if (record.sequence !== lane.producerNext) {
+            // A gap: the WebSocket proxy would number this record producerNext. Reopen at the
+            // new position once what is in flight has been acknowledged.
+            if (lane.inFlight === 0) {
+              lane.sentUpTo = lane.ackedUpTo = Math.max(lane.ackedUpTo, record.sequence - 1);
+              void this.closeLane(lane).then(() => this.schedulePump());
+            }
+            return;
+          }
+          const message = toPulsarMessage(record);
+          const wait = this.options.bandwidth.tryTake(record.payload.length + 256);
+          if (wait > 0) {
+            this.options.source.setInFlight(lane.stream, lane.sentUpTo);
+            this.schedulePump(wait);
+            return;
+          }
+          lane.sentUpTo = record.sequence;
+          lane.producerNext = record.sequence + 1;
+          lane.inFlight += 1;
+          this.inFlight += 1;
+          lane.idleSince = this.clock();
+          this.counters.sentRecords += 1;
+          const bytes = record.payload.length;
+          const sequence = record.sequence;
+          producer.send({ ...message, sequenceId: sequence }).then(
+            () => this.onAck(lane, generation, sequence, bytes),
+            () => this.onSendFailed(lane, generation),
+          );
+        }
+        this.options.source.setInFlight(lane.stream, lane.sentUpTo);
+      }
+    } finally {
+      lane.draining = false;
+    }
+  }
+
+  private onAck(lane: Lane, generation: number, sequence: number, bytes: number): void {
+    if (generation !== lane.generation) return;
+    lane.inFlight -= 1;
+    this.inFlight -= 1;
+    if (sequence > lane.ackedUpTo) lane.ackedUpTo = sequence;
+    this.pendingAcks.set(lane.stream, lane.ackedUpTo);
+    this.counters.ackedRecords += 1;
+    this.counters.ackedBytes += bytes;
+    this.link.lastAckAt = this.clock();
+    this.schedulePump();
+  }
+
+  private onSendFailed(lane: Lane, generation: number): void {
+    // The producer's close listener does the rewinding; here only the window is released.
+    if (generation !== lane.generation) return;
+    lane.inFlight -= 1;
+    this.inFlight -= 1;
+  }
+
+  private onProducerClosed(lane: Lane, generation: number, error: SkyhaulError | null): void {
+    if (generation !== lane.generation) return;
+    this.inFlight -= lane.inFlight;
+    lane.inFlight = 0;
+    lane.producer = null;
+    lane.generation += 1;
+    // Unacknowledged sends are in doubt: resend from the last broker ack (duplicates are dropped
+    // by the broker, because they carry the same sequence ids).
+    lane.sentUpTo = lane.ackedUpTo;
+    this.options.source.setInFlight(lane.stream, lane.ackedUpTo);
+    if (error !== null) this.onFailure(lane, error);
+    else this.schedulePump();
+  }
+
+  private onFailure(lane: Lane, error: SkyhaulError): void {
+    this.counters.sendFailures += 1;
+    const linkLevel = error.code === 'SKY_ERR_LINK_DEAD' || isConnectionError(error);
+    if (linkLevel && this.link.state !== 'paused') {
+      const state: LinkStateName = error.code === 'SKY_ERR_LINK_DEAD' ? 'blackholed' : 'down';
+      // A black hole stays reported as such until the link works again.
+      this.setLink(this.link.state === 'blackholed' && state === 'down' ? 'blackholed' : state, error);
+      const delay = this.linkBackoff.next();
+      this.link.reconnectAttempts = this.linkBackoff.attempts;
+      this.pilotAttemptAt = this.clock() + delay;
+      this.link.nextAttemptAt = this.pilotAttemptAt;
+      // Every other producer on a dead link is dead too: close them rather than wait for each to notice.
+      for (const other of this.lanes.values()) if (other !== lane && other.producer !== null) void this.closeLane(other);
+      this.schedulePump(delay);
+    } else {
+      // A stream-level refusal (topic policy, producer name still held by a half-dead session):
+      // that stream backs off alone.
+      lane.notBefore = this.clock() + lane.backoff.next();
+      if (this.link.lastError === null || this.link.lastError.at < this.clock()) {
+        this.link.lastError = { code: error.code, message: error.message, at: this.clock() };
+      }
+      this.log.warn(`stream ${lane.stream}: ${error.message}; retrying in ${lane.notBefore - this.clock()} ms`);
+      this.schedulePump(lane.notBefore - this.clock());
+    }
+  }
+
+  private async closeLane(lane: Lane): Promise<void> {
+    const producer = lane.producer;
+    lane.generation += 1;
+    this.inFlight -= lane.inFlight;
+    lane.inFlight = 0;
+    lane.producer = null;
+    lane.sentUpTo = lane.ackedUpTo;
+    this.options.source.setInFlight(lane.stream, lane.ackedUpTo);
+    if (producer !== null) await producer.close().catch(() => {});
+  }
+
+  private flushAcks(): void {
+    if (this.pendingAcks.size === 0) return;
+    const acks = [...this.pendingAcks].map(([stream, sequence]) => ({ stream, sequence }));
+    this.pendingAcks.clear();
+    try {
+      this.options.source.ackMany(acks);
+    } catch (error) {
+      // Not fatal: the records stay buffered and are re-sent (and de-duplicated) later.
+      this.log.error(`recording broker acks in the buffer failed: ${(error as Error).message}`);
+      for (const { stream, sequence } of acks) this.pendingAcks.set(stream, Math.max(sequence, this.pendingAcks.get(stream) ?? 0));
+    }
+  }
+
+  private housekeeping(): void {
+    const now = this.clock();
+    const idleLimit = this.options.idleProducerCloseMs ?? 60_000;
+    for (const lane of this.lanes.values()) {
+      if (lane.producer !== null && lane.inFlight === 0 && lane.lastCommitted <= lane.sentUpTo && now - lane.idleSince > idleLimit) {
+        void this.closeLane(lane);
+      }
+    }
+    const anyOpen = [...this.lanes.values()].some((lane) => lane.producer !== null);
+    if (!anyOpen && !this.paused && this.options.probe !== undefined && !this.probing) {
+      const interval = this.options.probeIntervalMs ?? 5000;
+      if (now - this.lastProbeAt >= interval && now >= this.pilotAttemptAt) this.runProbe();
+    }
+    this.schedulePump();
+  }
+
+  private runProbe(): void {
+    this.probing = true;
+    this.lastProbeAt = this.clock();
+    this.options.probe!().then(
+      () => {
+        this.probing = false;
+        if (!this.started || this.paused) return;
+        if (this.link.state !== 'up') {
+          this.linkBackoff.reset();
+          this.pilotAttemptAt = 0;
+          // Reachable, but only a producer proves the full path: go through 'connecting'.
+          const idle = ![...this.lanes.values()].some((lane) => lane.lastCommitted > lane.ackedUpTo);
+          this.setLink(idle ? 'up' : 'connecting', null);
+          this.schedulePump();
+        }
+      },
+      (error: unknown) => {
+        this.probing = false;
+        if (!this.started || this.paused) return;
+        const failure = error instanceof SkyhaulError ? error : new SkyhaulError('SKY_ERR_TRANSPORT', String(error));
+        if (this.link.state === 'up' || this.link.state === 'connecting') {
+          this.setLink(failure.code === 'SKY_ERR_LINK_DEAD' ? 'blackholed' : 'down', failure);
+        } else {
+          this.link.lastError = { code: failure.code, message: failure.message, at: this.clock() };
+        }
+      },
+    );
+  }
+}
+
+function isConnectionError(error: SkyhaulError): boolean {
+  if (error.code !== 'SKY_ERR_TRANSPORT') return false;
+  // HTTP answers from the broker mean the link works and the problem is this stream's.
+  return !/HTTP (4\d\d|5\d\d)/.test(error.message);
+}

@@ -1,0 +1,75 @@
+/**
+ * One interface for the two ways Skyhaul talks to Pulsar: the WebSocket API (pure TypeScript,
+ * always available, the default) and the native client (`pulsar-client`, when its addon loads).
+ *
+ * Exactly-once rests on one rule both transports keep: a producer is named per (producer_id,
+ * stream), and the broker-side sequence id of every message equals the record's `sequence`.
+ * With broker de-duplication on, a message re-sent after a crash or reconnect carries the same
+ * sequence id as the copy the broker may already hold, and the broker drops it.
+ *  - native: sets `sequenceId` on each message.
+ *  - websocket: the proxy ignores a message's `sequenceId` and numbers messages itself,
+ *    `initialSequenceId + 1, + 2, …` in send order, so the forwarder opens the producer with
+ *    `initialSequenceId = first sequence to send - 1` and only ever sends contiguous sequences on
+ *    one producer (a gap — records dropped by quota or TTL — means reopening the producer).
+ */
+import type { SkyhaulError } from '../../errors.ts';
+
+export type TransportKind = 'websocket' | 'native';
+
+export interface TlsOptions {
+  /** PEM file of the CA that signed the broker's certificate. */
+  caFile?: string;
+  /** Client certificate and key (PEM) for mutual TLS. */
+  certFile?: string;
+  keyFile?: string;
+  /** Only for test rigs with self-signed brokers. */
+  allowInsecure?: boolean;
+}
+
+export interface TransportOptions {
+  /** Pulsar web service, e.g. `http://127.0.0.1:8080` or `https://…` (WebSocket API and admin REST). */
+  webServiceUrl: string;
+  /** Binary protocol, e.g. `pulsar://…:6650` or `pulsar+ssl://…` (native transport only). */
+  serviceUrl?: string;
+  tls?: TlsOptions;
+  /** Token auth (JWT), sent as `Authorization: Bearer`. */
+  token?: string;
+  /** A connection that says nothing for this long while a reply is due is dead (black hole). */
+  deadLinkTimeoutMs: number;
+  sendTimeoutMs: number;
+}
+
+export interface ProducerOptions {
+  topic: string;
+  producerName: string;
+  /** The sequence id of the last message this producer name already delivered (-1: none). */
+  initialSequenceId: number;
+}
+
+export interface OutgoingMessage {
+  sequenceId: number;
+  key: string;
+  payload: Buffer;
+  properties: Record<string, string>;
+  eventTime: number;
+}
+
+export interface TransportProducer {
+  readonly producerName: string;
+  /**
+   * Sends in call order. Resolves once the broker persisted the message (or recognised it as a
+   * duplicate); rejects with a SkyhaulError when the producer fails, after which every later send
+   * on it fails too and the producer is closed.
+   */
+  send(message: OutgoingMessage): Promise<void>;
+  /** Bytes accepted by send() but not yet handed to the network (for flow control). */
+  readonly bufferedBytes: number;
+  close(): Promise<void>;
+  onClose(listener: (error: SkyhaulError | null) => void): void;
+}
+
+export interface PulsarTransport {
+  readonly kind: TransportKind;
+  createProducer(options: ProducerOptions): Promise<TransportProducer>;
+  close(): Promise<void>;
+}

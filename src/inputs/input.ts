@@ -1,0 +1,72 @@
+/**
+ * What every input (one folder per transport under src/inputs/) implements, and what it gets.
+ * Constructors store only; start()/stop() do I/O; stop() is safe to call twice.
+ */
+import type { Committed } from '../buffer/index.ts';
+import type { Logger } from '../log.ts';
+import type { IncomingRecord } from '../record/record.ts';
+
+/** Where inputs put records: resolves only once the record is durable (then the source may be acked). */
+export interface RecordSink {
+  append(record: IncomingRecord): Promise<Committed>;
+}
+
+export type InputState = 'stopped' | 'starting' | 'running' | 'reconnecting' | 'failed';
+
+export interface InputStatus {
+  name: string;
+  type: string;
+  state: InputState;
+  since: number;
+  lastError: string | null;
+  received: number;
+  committed: number;
+  rejected: number;
+}
+
+export interface Input {
+  readonly name: string;
+  readonly type: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): InputStatus;
+}
+
+export interface InputContext {
+  sink: RecordSink;
+  logger: Logger;
+  siteId: string;
+}
+
+/** Shared bookkeeping for InputStatus, so each input only reports events. */
+export class InputStatusTracker {
+  private readonly current: InputStatus;
+
+  constructor(name: string, type: string) {
+    this.current = { name, type, state: 'stopped', since: Date.now(), lastError: null, received: 0, committed: 0, rejected: 0 };
+  }
+
+  setState(state: InputState, error?: string): void {
+    if (state !== this.current.state) {
+      this.current.state = state;
+      this.current.since = Date.now();
+    }
+    if (error !== undefined) this.current.lastError = error;
+  }
+
+  received(n = 1): void {
+    this.current.received += n;
+  }
+
+  committed(n = 1): void {
+    this.current.committed += n;
+  }
+
+  rejected(n = 1): void {
+    this.current.rejected += n;
+  }
+
+  snapshot(): InputStatus {
+    return { ...this.current };
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The benchmark harness works: `npm run bench -- --quick` (as a child process, against the real
+ * stack and the bundled daemon that the global setup built) writes every figure as a finite
+ * number, and each ratio is the quotient of the two figures it is made of. Figures are not
+ * compared with their targets here: on a shared 2-core machine under test load they would be
+ * flaky; the targets are printed by the full run.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../packaging/dev-stack/stack.ts';
+import { TSX_LOADER } from '../support/daemon.ts';
+import { REQUIRED_KEYS, TARGETS } from './run.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'skyhaul-bench-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.skipIf(process.env.SKYHAUL_TEST_NO_STACK === '1')('bench harness', () => {
+  it('--quick writes every figure as a finite number, ratios equal to the quotient of their parts', async () => {
+    const out = join(dir, 'bench.json');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', TSX_LOADER, join(repoRoot, 'test/bench/run.ts'), '--quick', '--no-build', '--out', out],
+      { cwd: repoRoot, encoding: 'utf8', timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
+    );
+    expect(stdout).toMatch(/ingest \/ raw/);
+    const result = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
+    for (const key of REQUIRED_KEYS) {
+      expect(typeof result[key], `${key} = ${String(result[key])}`).toBe('number');
+      expect(Number.isFinite(result[key]), `${key} = ${String(result[key])}`).toBe(true);
+    }
+    const n = (key: string): number => result[key] as number;
+    // Rates and sizes are positive measurements, not placeholders.
+    for (const key of ['ingest_records_per_s', 'sqlite_raw_records_per_s', 'http_ingest_records_per_s', 'drain_records_per_s', 'pulsar_perf_records_per_s', 'pulsar_perf_batched_records_per_s', 'rss_mb_peak', 'restart_ready_ms', 'startup_ready_ms', 'commit_p99_ms']) {
+      expect(n(key), key).toBeGreaterThan(0);
+    }
+    expect(n('commit_p50_ms')).toBeLessThanOrEqual(n('commit_p99_ms'));
+    expect(n('ingest_ratio_to_raw')).toBeCloseTo(n('ingest_records_per_s') / n('sqlite_raw_records_per_s'), 9);
+    expect(n('drain_ratio_to_pulsar_perf')).toBeCloseTo(n('drain_records_per_s') / n('pulsar_perf_records_per_s'), 9);
+    // The ratio's baseline is the unbatched pulsar-perf run (one message per entry, like the WebSocket API).
+    expect(n('pulsar_perf_records_per_s')).toBe(n('pulsar_perf_unbatched_records_per_s'));
+    expect(n('backlog_records')).toBe(50_000);
+    // Every target has a pass/fail marker computed from the figure.
+    const targets = result.targets as Record<string, { value: number; pass: boolean }>;
+    for (const [key, t] of Object.entries(TARGETS)) {
+      expect(targets[key]?.value).toBe(n(key));
+      expect(targets[key]?.pass).toBe(t.op === '>=' ? n(key) >= t.value : n(key) <= t.value);
+    }
+  }, 300_000);
+});

@@ -1,0 +1,210 @@
+/**
+ * Small helpers shared by the benchmark and chaos harnesses: timing, percentiles, a seeded PRNG,
+ * an RSS sampler for child processes, and a registry of things to tear down on exit.
+ */
+import { readFileSync } from 'node:fs';
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Nearest-rank percentile of an unsorted sample (p in 0..100); NaN for an empty sample. */
+export function percentile(values: ArrayLike<number>, p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+export function round(value: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** mulberry32: small, fast, good enough for schedules; the same seed gives the same sequence. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
+  };
+}
+
+export function randomSeed(): number {
+  return Math.floor(Math.random() * 0x1_0000_0000) >>> 0;
+}
+
+/** Resident set size of a process in MiB from /proc/<pid>/status (VmRSS), or null when gone. */
+export function rssMb(pid: number): number | null {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? null : Number(kb) / 1024;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Samples the RSS of whatever process `pid()` names every `everyMs` (the pid may change across
+ * restarts) and keeps the peak and the sample count.
+ */
+export class RssSampler {
+  peakMb = 0;
+  samples = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly pid: () => number | undefined,
+    private readonly everyMs = 100,
+  ) {}
+
+  start(): this {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.everyMs);
+    return this;
+  }
+
+  sample(): void {
+    const pid = this.pid();
+    if (pid === undefined) return;
+    const mb = rssMb(pid);
+    if (mb === null) return;
+    this.samples += 1;
+    if (mb > this.peakMb) this.peakMb = mb;
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+/**
+ * Teardown registry: every resource a run starts registers its cleanup here, so that a failure,
+ * an exception or Ctrl-C still leaves nothing running. Cleanups run once, newest first.
+ */
+export class Cleanup {
+  private readonly tasks: Array<{ name: string; fn: () => Promise<void> | void }> = [];
+  private ran = false;
+
+  add(name: string, fn: () => Promise<void> | void): () => Promise<void> {
+    const task = { name, fn };
+    this.tasks.push(task);
+    return async () => {
+      const i = this.tasks.indexOf(task);
+      if (i >= 0) this.tasks.splice(i, 1);
+      await fn();
+    };
+  }
+
+  async run(): Promise<void> {
+    if (this.ran) return;
+    this.ran = true;
+    for (const task of this.tasks.splice(0).reverse()) {
+      try {
+        await task.fn();
+      } catch (error) {
+        process.stderr.write(`cleanup ${task.name} failed: ${(error as Error).message}\n`);
+      }
+    }
+  }
+
+  /** Runs the cleanups on SIGINT/SIGTERM, then exits with 130/143. */
+  onSignals(): void {
+    for (const [signal, code] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const) {
+      process.once(signal, () => {
+        process.stderr.write(`\n${signal}: cleaning up\n`);
+        void this.run().finally(() => process.exit(code));
+      });
+    }
+  }
+}
+
+/** `--name value` / `--flag` parsing for the harness CLIs; unknown options are an error. */
+export function parseArgs(argv: string[], spec: Record<string, 'string' | 'number' | 'boolean'>): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') continue;
+    const match = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
+    if (match === null) throw new Error(`unexpected argument '${arg}'`);
+    const name = match[1]!;
+    const kind = spec[name];
+    if (kind === undefined) throw new Error(`unknown option --${name} (known: ${Object.keys(spec).map((k) => `--${k}`).join(' ')})`);
+    if (kind === 'boolean') {
+      out[name] = match[2] === undefined ? true : match[2] !== 'false';
+      continue;
+    }
+    const value = match[2] ?? argv[++i];
+    if (value === undefined) throw new Error(`--${name} needs a value`);
+    if (kind === 'number') {
+      const n = Number(value.replace(/_/g, ''));
+      if (!Number.isFinite(n)) throw new Error(`--${name}: not a number: '${value}'`);
+      out[name] = n;
+    } else out[name] = value;
+  }
+  return out;
+}
+
+export function log(message: string): void {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${message}\n`);
+}
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat; null when gone. */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start with the state (field 3).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** Linux USER_HZ: 100 on every mainstream architecture (getconf CLK_TCK). */
+const CLOCK_TICKS = 100;
+
+/** Average cores used by named processes between start() and stop(). */
+export class CpuMeter {
+  private readonly start0 = new Map<string, number>();
+  private t0 = 0;
+
+  constructor(private readonly pids: Record<string, number | undefined>) {}
+
+  start(): this {
+    this.t0 = performance.now();
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const s = pid === undefined ? null : cpuSeconds(pid);
+      if (s !== null) this.start0.set(name, s);
+    }
+    return this;
+  }
+
+  /** name → average cores (1.0 = one core fully busy) over the interval. */
+  stop(): Record<string, number> {
+    const seconds = (performance.now() - this.t0) / 1000;
+    const out: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const before = this.start0.get(name);
+      const after = pid === undefined ? null : cpuSeconds(pid);
+      if (before !== undefined && after !== null) out[name] = (after - before) / seconds;
+    }
+    return out;
+  }
+}
+
+/** Pid of a dev-stack service from `.stack/<service>/pid` (read now: a test may have restarted it). */
+export function stackPid(stackDir: string, service: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(`${stackDir}/${service}/pid`, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

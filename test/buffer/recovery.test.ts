@@ -1,0 +1,219 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { isSkyhaulError } from '../../src/errors.ts';
+import { ALARM, RecordBuffer } from '../../src/buffer/index.ts';
+import type { BufferAlarm, BufferLogger } from '../../src/buffer/index.ts';
+import { makeBuffer, openBuffer, range, rec, sequencesOf, tempDir, withRaw } from './helpers.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '../..');
+const FIXTURE = path.join(here, 'fixtures', 'append-ack-crash.ts');
+
+interface ChildLog {
+  committed: Map<string, number>; // highest sequence reported durable per stream
+  acked: Map<string, number>; // highest ack reported durable
+  acking: Map<string, number>; // ack in flight (reported as started)
+  ackLines: number;
+}
+
+/** Runs the fixture until it has reported `acks` completed acks, then SIGKILLs it at a random moment. */
+async function runAndKill(file: string, acks: number): Promise<ChildLog> {
+  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, file], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: ChildLog = { committed: new Map(), acked: new Map(), acking: new Map(), ackLines: 0 };
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  let rest = '';
+  let killTimer: NodeJS.Timeout | undefined;
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
+  child.stdout.on('data', (d: Buffer) => {
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      const [kind, stream, seq] = line.split(' ');
+      if (kind === 'C') log.committed.set(stream!, Math.max(log.committed.get(stream!) ?? 0, Number(seq)));
+      if (kind === 'ACKING') log.acking.set(stream!, Number(seq));
+      if (kind === 'A') {
+        log.acked.set(stream!, Number(seq));
+        log.ackLines++;
+        if (log.ackLines >= acks && killTimer === undefined) {
+          killTimer = setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 40));
+        }
+      }
+    }
+  });
+  const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const how = await exited;
+  clearTimeout(guard);
+  if (how !== 'SIGKILL') throw new Error(`fixture exited with ${String(how)} before the kill: ${stderr}`);
+  expect(log.ackLines, stderr).toBeGreaterThanOrEqual(acks);
+  return log;
+}
+
+describe('crash safety', () => {
+  it('invariant ack-deletes-exactly-the-prefix (after SIGKILL): exactly the acked records are gone, every durable record is kept', async () => {
+    const file = path.join(tempDir(), 'crash.db');
+    let producerId: string | undefined;
+    for (let cycle = 0; cycle < 3; cycle++) {
+      const log = await runAndKill(file, 9 + cycle * 3);
+      const b = openBuffer({ path: file });
+      producerId ??= b.producerId;
+      expect(b.producerId).toBe(producerId);
+      expect(b.alarms()).toEqual([]); // not quarantined
+      for (const s of b.streams()) {
+        const lastAck = log.acked.get(s.stream) ?? 0;
+        const inFlight = log.acking.get(s.stream) ?? lastAck;
+        // the ack is all or nothing: the cursor is the last durable ack or the one in flight
+        expect([lastAck, inFlight], s.stream).toContain(s.ackedSequence);
+        // invariant commit-before-resolve, across a crash: everything reported durable is there
+        expect(s.nextSequence - 1, s.stream).toBeGreaterThanOrEqual(log.committed.get(s.stream) ?? 0);
+        // exactly the records above the cursor remain, contiguously, none below it
+        expect(sequencesOf(b, s.stream), s.stream).toEqual(range(s.ackedSequence + 1, s.nextSequence - 1));
+        expect(s.records).toBe(s.nextSequence - 1 - s.ackedSequence);
+      }
+      expect(b.drops()).toEqual([]);
+      expect(b.checkIntegrity()).toMatchObject({ ok: true, problems: [] });
+      await b.close();
+    }
+  }, 60_000);
+});
+
+describe('quarantine', () => {
+  const at = Date.parse('2025-01-02T03:04:05.678Z');
+
+  function quarantineSetup(): { file: string; logger: BufferLogger & { errors: unknown[] }; alarms: BufferAlarm[]; b: RecordBuffer } {
+    const file = path.join(tempDir(), 'b.db');
+    const errors: unknown[] = [];
+    const logger = { info() {}, warn() {}, debug() {}, error: (obj: object, msg?: string) => errors.push({ obj, msg }), errors };
+    const b = makeBuffer({ path: file, clock: () => at, logger });
+    const alarms: BufferAlarm[] = [];
+    b.on('alarm', (a: BufferAlarm) => alarms.push(a));
+    return { file, logger, alarms, b };
+  }
+
+  it('invariant corrupt-file-quarantined: garbage over the file -> open() succeeds, fresh buffer, file moved aside, alarm raised', async () => {
+    const { file, logger, alarms, b } = quarantineSetup();
+    const garbage = Buffer.alloc(64 * 1024, 'not a database, just bytes. ');
+    fs.writeFileSync(file, garbage);
+    fs.writeFileSync(`${file}-wal`, Buffer.from('garbage wal'));
+    expect(() => b.open()).not.toThrow();
+
+    const moved = `${file}.quarantined-2025-01-02T03:04:05.678Z`;
+    expect(fs.readFileSync(moved).equals(garbage)).toBe(true);
+    expect(fs.readFileSync(`${moved}-wal`).toString()).toBe('garbage wal'); // kept, although SQLite deletes it on close
+    // b.db and b.db-wal are the fresh buffer's (open, WAL mode); no helper links are left behind
+    expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(['b.db', 'b.db-wal', path.basename(moved), `${path.basename(moved)}-wal`]);
+    expect(alarms).toHaveLength(1);
+    expect(alarms[0]).toMatchObject({ code: ALARM.quarantined, since: at });
+    expect(alarms[0]!.details).toMatchObject({ file: moved, code: 'SQLITE_NOTADB' });
+    expect(alarms[0]!.message).toContain(moved);
+    expect(b.alarms()).toEqual(alarms);
+    expect(logger.errors).toHaveLength(1);
+    expect(JSON.stringify(logger.errors[0])).toContain(moved);
+    // fresh and usable
+    expect(b.streams()).toEqual([]);
+    expect((await b.append(rec('wx', 1))).sequence).toBe(1);
+    expect(b.checkIntegrity().ok).toBe(true);
+  });
+
+  it('quarantines a SQLite file that is not a Skyhaul buffer', () => {
+    const { file, alarms, b } = quarantineSetup();
+    withRaw(file, (db) => db.exec('CREATE TABLE something_else (x)'));
+    b.open();
+    expect(alarms[0]!.details).toMatchObject({ code: 'BufferSchemaError' });
+    expect(String(alarms[0]!.details!.error)).toContain("table 'meta' is missing");
+    expect(fs.existsSync(`${file}.quarantined-2025-01-02T03:04:05.678Z`)).toBe(true);
+  });
+
+  it('quarantines a buffer whose cursors contradict its rows (cheap checks on open)', async () => {
+    const { file, alarms, b } = quarantineSetup();
+    const first = openBuffer({ path: file });
+    await Promise.all(range(1, 5).map((i) => first.append(rec('wx', i))));
+    await first.close();
+    withRaw(file, (db) => db.prepare(`UPDATE streams SET next_sequence = 3 WHERE name = 'wx'`).run());
+    b.open();
+    expect(String(alarms[0]!.details!.error)).toContain("stream 'wx' rows 1..5 lie outside its cursors");
+    expect(b.streams()).toEqual([]);
+  });
+
+  it('quarantines a truncated file', async () => {
+    const { file, alarms, b } = quarantineSetup();
+    const first = openBuffer({ path: file });
+    await Promise.all(range(1, 2000).map((i) => first.append(rec(`s${i % 5}`, i, 200))));
+    await first.close();
+    const size = fs.statSync(file).size;
+    fs.truncateSync(file, Math.floor(size / 3));
+    b.open();
+    expect(alarms.map((a) => a.code)).toEqual([ALARM.quarantined]);
+    expect(b.stats().records).toBe(0);
+  });
+
+  it('invariant single-writer: a second buffer on the same file fails to open and quarantines nothing', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'b.db');
+    const owner = openBuffer({ path: file });
+    await owner.append(rec('wx', 1));
+    const intruder = makeBuffer({ path: file });
+    let caught: unknown;
+    try {
+      intruder.open();
+    } catch (err) {
+      caught = err;
+    }
+    expect(isSkyhaulError(caught, 'SKY_ERR_USAGE')).toBe(true);
+    expect((caught as Error).message).toContain('in use by another process');
+    expect(fs.readdirSync(dir).filter((f) => f.includes('quarantined') || f.includes('preopen'))).toEqual([]);
+    expect((await owner.append(rec('wx', 2))).sequence).toBe(2);
+    expect(intruder.alarms()).toEqual([]);
+  });
+});
+
+describe('start-up', () => {
+  it('invariant bounded-startup: open()+streams()+stats() over a 1,000,000-record backlog take < 1 s', async () => {
+    const file = path.join(tempDir(), 'big.db');
+    const build = performance.now();
+    const writer = new RecordBuffer({ path: file, siteId: 'big', disk: null, synchronous: 'OFF', groupCommit: { maxRecords: 25_000, maxDelayMs: 0 } });
+    writer.open();
+    const total = 1_000_000;
+    const streams = 20;
+    const payload = Buffer.alloc(16, 7);
+    for (let i = 0; i < total; i += 25_000) {
+      const batch: Array<Promise<unknown>> = [];
+      for (let k = i; k < i + 25_000; k++) batch.push(writer.append({ stream: `site/instrument-${k % streams}`, payload }));
+      await Promise.all(batch);
+    }
+    await writer.close();
+    const buildMs = performance.now() - build;
+
+    const t0 = performance.now();
+    const b = new RecordBuffer({ path: file, siteId: 'big', disk: null });
+    b.open();
+    const state = b.streams();
+    const stats = b.stats();
+    const openMs = performance.now() - t0;
+    console.log(`[buffer] 1M-record backlog: open()+streams()+stats() ${openMs.toFixed(1)} ms (built in ${(buildMs / 1000).toFixed(1)} s, ${(fs.statSync(file).size / 1e6).toFixed(0)} MB)`);
+    try {
+      expect(stats.records).toBe(total);
+      expect(state).toHaveLength(streams);
+      expect(state.every((s) => s.records === total / streams && s.nextSequence === total / streams + 1 && s.oldestIngestTime !== null)).toBe(true);
+      expect(openMs).toBeLessThan(1000);
+      // and the first read of a stream is immediate too
+      const r0 = performance.now();
+      expect(b.read('site/instrument-7', 0, 100)).toHaveLength(100);
+      expect(performance.now() - r0).toBeLessThan(100);
+    } finally {
+      await b.close();
+    }
+    // open() touched no records: one page read per stream head/tail at most (no COUNT(*)).
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.prepare('SELECT sum(records) FROM streams').pluck().get()).toBe(total);
+    } finally {
+      db.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,263 @@
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { performance } from 'node:perf_hooks';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { isSkyhaulError } from '../../src/errors.ts';
+import { recordChecksum } from '../../src/buffer/index.ts';
+import type { CommitInfo } from '../../src/buffer/index.ts';
+import { isValidTraceparent } from '../../src/record/record.ts';
+import { makeBuffer, openBuffer, payloadTag, range, rec, sequencesOf, settle, settlesWithin, tempDir, withRaw } from './helpers.ts';
+
+describe('group commit', () => {
+  it('concurrent appends share one transaction; promises resolve only after it committed', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    const b = openBuffer({ path: file, groupCommit: { maxRecords: 1000, maxDelayMs: 200 } });
+    const commits: CommitInfo[] = [];
+    let resolvedBeforeCommit = 0;
+    let resolved = 0;
+    b.on('committed', (_streams: string[], info: CommitInfo) => {
+      commits.push(info);
+      resolvedBeforeCommit = resolved;
+    });
+    const t0 = performance.now();
+    const ps = range(1, 300).map((i) => b.append(rec(`s${i % 3}`, i)).then((c) => (resolved++, c)));
+    // Nothing commits synchronously, nor on the next turn of the event loop: the delay applies.
+    expect(commits).toHaveLength(0);
+    await new Promise((r) => setImmediate(r));
+    expect(commits).toHaveLength(0);
+    expect(resolved).toBe(0);
+    const results = await Promise.all(ps);
+    const elapsed = performance.now() - t0;
+    expect(commits).toHaveLength(1);
+    expect(commits[0]!.records).toBe(300);
+    expect(resolvedBeforeCommit).toBe(0);
+    // (libuv times from the loop's cached clock, so allow for a busy machine's stale tick)
+    expect(elapsed).toBeGreaterThanOrEqual(150);
+    // per stream 1..100 in append order
+    for (const s of ['s0', 's1', 's2']) {
+      expect(results.filter((c) => c.stream === s).map((c) => c.sequence)).toEqual(range(1, 100));
+    }
+  });
+
+  it('batches by count: maxRecords appends commit without waiting for the delay', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    const b = openBuffer({ path: file, groupCommit: { maxRecords: 100, maxDelayMs: 10_000 } });
+    const commits: number[] = [];
+    b.on('committed', (_s: string[], info: CommitInfo) => commits.push(info.records));
+    const ps = range(1, 250).map((i) => b.append(rec('s', i)));
+    // 2 full batches committed synchronously inside append(); 50 wait for the (long) timer.
+    expect(commits).toEqual([100, 100]);
+    expect(await settlesWithin(Promise.all(ps.slice(0, 200)), 20)).toBe(true);
+    expect(await settlesWithin(ps[249]!, 20)).toBe(false);
+    await b.close(); // close commits what is pending
+    expect(commits).toEqual([100, 100, 50]);
+    expect((await Promise.all(ps)).map((c) => c.sequence)).toEqual(range(1, 250));
+  });
+
+  it('batches by time: a lone append commits after maxDelayMs', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    const b = openBuffer({ path: file, groupCommit: { maxRecords: 1000, maxDelayMs: 100 } });
+    const t0 = performance.now();
+    const c = await b.append(rec('s', 1));
+    const waited = performance.now() - t0;
+    expect(c.sequence).toBe(1);
+    expect(waited).toBeGreaterThanOrEqual(60);
+    expect(waited).toBeLessThan(1000);
+  });
+
+  it('fills in producer, site, sequence, ingest time and a valid traceparent; read returns what was appended', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    const b = openBuffer({ path: file, clock: () => 1_700_000_000_123 });
+    await b.append({ stream: 'wx', payload: Buffer.from('a') });
+    await b.append({
+      stream: 'wx',
+      payload: Buffer.from([0, 1, 2, 255]),
+      contentType: 'application/json',
+      schemaRef: 'skyhaul.adapter.x/v1',
+      sourceTime: 1_699_999_999_000,
+      ingestTime: 1_700_000_000_000,
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
+    const [r1, r2] = b.read('wx', 0, 10);
+    expect(r1).toMatchObject({ siteId: 'test-site', producerId: b.producerId, stream: 'wx', sequence: 1, sourceTime: null, ingestTime: 1_700_000_000_123 });
+    expect(r1!.contentType).toBe('application/octet-stream');
+    expect(r1!.schemaRef).toBeNull();
+    expect(isValidTraceparent(r1!.traceparent)).toBe(true);
+    expect(r2).toEqual({
+      siteId: 'test-site',
+      producerId: b.producerId,
+      stream: 'wx',
+      sequence: 2,
+      sourceTime: 1_699_999_999_000,
+      ingestTime: 1_700_000_000_000,
+      contentType: 'application/json',
+      schemaRef: 'skyhaul.adapter.x/v1',
+      payload: Buffer.from([0, 1, 2, 255]),
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
+  });
+
+  it('copies the payload: the caller may reuse its buffer right after append()', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    const b = openBuffer({ path: file });
+    const reused = Buffer.from('first');
+    const p1 = b.append({ stream: 's', payload: reused });
+    reused.write('SECON');
+    const p2 = b.append({ stream: 's', payload: reused });
+    await Promise.all([p1, p2]);
+    expect(b.read('s', 0, 10).map((r) => r.payload.toString())).toEqual(['first', 'SECON']);
+  });
+
+  it('rejects malformed records with SKY_ERR_USAGE and appends on a closed buffer with SKY_ERR_BUFFER_CLOSED', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    const b = makeBuffer({ path: file });
+    await expect(b.append(rec('s', 1))).rejects.toSatisfy((e) => isSkyhaulError(e, 'SKY_ERR_BUFFER_CLOSED'));
+    b.open();
+    await expect(b.append({ stream: '', payload: Buffer.from('x') })).rejects.toSatisfy((e) => isSkyhaulError(e, 'SKY_ERR_USAGE'));
+    await expect(b.append({ stream: 's', payload: 'x' as unknown as Buffer })).rejects.toSatisfy((e) => isSkyhaulError(e, 'SKY_ERR_USAGE'));
+    await expect(b.append({ stream: 's', payload: Buffer.from('x'), traceparent: 'nope' })).rejects.toSatisfy((e) =>
+      isSkyhaulError(e, 'SKY_ERR_USAGE'),
+    );
+    await b.close();
+    await b.close(); // safe twice
+    await expect(b.append(rec('s', 1))).rejects.toSatisfy((e) => isSkyhaulError(e, 'SKY_ERR_BUFFER_CLOSED'));
+  });
+});
+
+describe('durability', () => {
+  it('invariant commit-before-resolve: every resolved record is in the file after close and reopen, field for field', async () => {
+    const file = path.join(tempDir(), 'sub', 'dir', 'b.db'); // directory is created
+    const b = openBuffer({ path: file, groupCommit: { maxRecords: 64, maxDelayMs: 2 } });
+    const { committed } = await settle(range(1, 500).map((i) => b.append(rec(`s${i % 4}`, i, 16 + (i % 50)))));
+    expect(committed).toHaveLength(500);
+    const before = new Map(['s0', 's1', 's2', 's3'].map((s) => [s, b.read(s, 0, 1000)]));
+    await b.close();
+
+    const again = openBuffer({ path: file });
+    for (const [s, records] of before) {
+      const after = again.read(s, 0, 1000);
+      expect(after).toEqual(records);
+    }
+    for (const c of committed) {
+      const [r] = again.read(c.stream, c.sequence - 1, 1);
+      expect(r?.sequence).toBe(c.sequence);
+      expect(r?.ingestTime).toBe(c.ingestTime);
+    }
+    expect(again.stats().records).toBe(500);
+  });
+
+  it('invariant sequence-never-reused: contiguous per stream, kept across ack-everything and restarts', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    const seen = new Map<string, number[]>();
+    for (let run = 0; run < 3; run++) {
+      const b = openBuffer({ path: file, groupCommit: { maxRecords: 7, maxDelayMs: 1 } });
+      const results = await Promise.all(range(1, 30).map((i) => b.append(rec(i % 2 ? 'a' : 'b', i))));
+      for (const c of results) seen.set(c.stream, [...(seen.get(c.stream) ?? []), c.sequence]);
+      // ack everything: the stream is empty, its cursor survives
+      for (const s of b.streams()) b.ack(s.stream, s.nextSequence - 1);
+      expect(b.stats().records).toBe(0);
+      await b.close();
+    }
+    for (const [, seqs] of seen) expect(seqs).toEqual(range(1, 45));
+    const b = openBuffer({ path: file });
+    expect(b.streams().map((s) => [s.stream, s.nextSequence, s.ackedSequence, s.records])).toEqual([
+      ['a', 46, 45, 0],
+      ['b', 46, 45, 0],
+    ]);
+    expect((await b.append(rec('a', 99))).sequence).toBe(46);
+  });
+
+  it('invariant producer-id-stable: generated once per file, kept across restarts', async () => {
+    const dir = tempDir();
+    const a = openBuffer({ path: path.join(dir, 'a.db') });
+    const id = a.producerId;
+    expect(id).toMatch(/^edge-[0-9a-f]{16}$/);
+    await a.close();
+    const again = openBuffer({ path: path.join(dir, 'a.db') });
+    expect(again.producerId).toBe(id);
+    const other = openBuffer({ path: path.join(dir, 'other.db') });
+    expect(other.producerId).not.toBe(id);
+  });
+
+  it('lays the file out as the contract says: incremental auto-vacuum, WAL, schema version, one table per stream', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    const b = openBuffer({ path: file });
+    await b.append(rec('x', 1));
+    await b.close();
+    withRaw(file, (db) => {
+      expect(db.pragma('auto_vacuum', { simple: true })).toBe(2);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe('1');
+      const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all();
+      expect(tables).toEqual(['drops', 'meta', 'records_1', 'streams']);
+    });
+  });
+
+  it('reports stream state and stats from counters (payload tags round-trip)', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    let now = 1000;
+    const b = openBuffer({ path: file, clock: () => now, streamConfig: (s) => ({ priority: s.startsWith('alarm') ? 'alarm' : 'telemetry', ttlMs: null }) });
+    await Promise.all([b.append(rec('alarm/ups', 1)), b.append(rec('wx', 1))]);
+    now = 2000;
+    await b.append(rec('wx', 2));
+    const st = b.stats();
+    expect(st.records).toBe(3);
+    expect(st.byPriority.alarm).toMatchObject({ records: 1, oldestIngestTime: 1000 });
+    expect(st.byPriority.telemetry).toMatchObject({ records: 2, oldestIngestTime: 1000 });
+    expect(st.bytes).toBe(st.byPriority.alarm.bytes + st.byPriority.telemetry.bytes);
+    b.ack('wx', 1);
+    expect(b.streams().find((s) => s.stream === 'wx')).toMatchObject({ records: 1, oldestIngestTime: 2000, ackedSequence: 1, nextSequence: 3 });
+    expect(b.read('wx', 0, 10).map((r) => payloadTag(r.payload))).toEqual(['wx:2']);
+    expect(sequencesOf(b, 'alarm/ups')).toEqual([1]);
+  });
+
+  it('checksums the documented byte layout (for tools outside this module)', () => {
+    const f64 = (n: number): Buffer => {
+      const b = Buffer.alloc(8);
+      b.writeDoubleBE(n);
+      return b;
+    };
+    const r = {
+      stream: 'wx/é',
+      sequence: 42,
+      sourceTime: null,
+      ingestTime: 1_700_000_000_000,
+      contentType: 'application/json',
+      schemaRef: null,
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      payload: Buffer.from('{"t":1}'),
+    };
+    const bytes = Buffer.concat([
+      Buffer.from('wx/é\napplication/json\n\u0000\n', 'utf8'),
+      f64(Number.NaN),
+      f64(r.ingestTime),
+      Buffer.from(r.traceparent),
+      r.payload,
+      f64(42),
+    ]);
+    expect(recordChecksum(r)).toBe(zlib.crc32(bytes));
+    expect(recordChecksum({ ...r, schemaRef: '' })).not.toBe(recordChecksum(r)); // null and '' differ
+    expect(recordChecksum({ ...r, sequence: 43 })).not.toBe(recordChecksum(r));
+  });
+
+  it('re-applies stream classes from the configuration on open', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    const a = openBuffer({ path: file, streamConfig: () => ({ priority: 'bulk', ttlMs: null }) });
+    await a.append(rec('cam', 1));
+    await a.close();
+    const b = openBuffer({ path: file, streamConfig: () => ({ priority: 'alarm', ttlMs: null }) });
+    expect(b.streams()[0]!.priority).toBe('alarm');
+    expect(b.stats().byPriority.alarm.records).toBe(1);
+    expect(b.stats().byPriority.bulk.records).toBe(0);
+  });
+
+  it('accepts a pino logger and logs through it', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+    const b = openBuffer({ path: path.join(tempDir(), 'b.db'), logger });
+    await b.append(rec('s', 1));
+    await b.close();
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(['buffer opened', 'buffer closed']);
+  });
+});
