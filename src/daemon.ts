@@ -1,5 +1,6 @@
 /**
- * The edge daemon: buffer, forwarder, inputs and the local HTTP server wired together.
+ * The edge daemon: buffer, forwarder, inputs, jobs, alarms and the local HTTP server wired
+ * together.
  *
  * Start order matters for invariant 1: the buffer opens first (inputs have nowhere to put a
  * record before), then the forwarder, then inputs, then the HTTP server reports ready.
@@ -7,7 +8,8 @@
  * get a moment to be acknowledged, and the buffer closes last.
  */
 import { mkdirSync } from 'node:fs';
-import { RecordBuffer, type PriorityClass } from './buffer/index.ts';
+import { EventEmitter } from 'node:events';
+import { RecordBuffer, type CommitInfo, type PriorityClass } from './buffer/index.ts';
 import { streamResolver } from './config/streams.ts';
 import type { Config } from './config/types.ts';
 import { BandwidthScheduler, TokenBucket } from './forward/bandwidth.ts';
@@ -15,14 +17,26 @@ import { Forwarder } from './forward/forwarder.ts';
 import { createTransport } from './forward/pulsar/index.ts';
 import { PulsarAdmin } from './forward/pulsar/admin.ts';
 import { ReplicationMonitor } from './forward/replication.ts';
+import { AlarmManager, type Alarm } from './health/alarms.ts';
+import { sampleHost, type HostSample } from './health/host.ts';
+import { InstrumentTracker } from './health/instruments.ts';
+import { SkyhaulMetrics } from './health/metrics.ts';
 import { HealthServer } from './health/server.ts';
 import { createInput, type Input } from './inputs/index.ts';
 import { JobScheduler } from './jobs/scheduler.ts';
 import type { Logger } from './log.ts';
 import { RateMeter } from './rates.ts';
 import type { IncomingRecord } from './record/record.ts';
+import type { DaemonStatus, HistoryPoint, SelfTestResult } from './status.ts';
 
 export const VERSION = '0.1.0';
+
+/** Streams the daemon writes itself; their priority is fixed whatever the config says. */
+export const ALARM_STREAM = '_skyhaul/alarms';
+export const SELFTEST_STREAM = '_skyhaul/selftest';
+
+const HISTORY_INTERVAL_MS = 5000;
+const HISTORY_POINTS = 720; // one hour
 
 export function topicFor(template: string, siteId: string, stream: string, priority: PriorityClass): string {
   return template
@@ -31,18 +45,26 @@ export function topicFor(template: string, siteId: string, stream: string, prior
     .replaceAll('{stream}', stream.replace(/\//g, '.'));
 }
 
-export class Daemon {
+export class Daemon extends EventEmitter {
   readonly buffer: RecordBuffer;
+  readonly metrics: SkyhaulMetrics;
+  readonly alarms: AlarmManager;
   private forwarder: Forwarder | null = null;
   private scheduler: BandwidthScheduler | null = null;
+  private bucket: TokenBucket | null = null;
   private replication: ReplicationMonitor | null = null;
   private readonly inputs: Input[] = [];
   private http: HealthServer | null = null;
   private jobs: JobScheduler | null = null;
   private readonly resolveStream: ReturnType<typeof streamResolver>;
+  private readonly instruments: InstrumentTracker;
   private readonly ingestRate = new RateMeter();
   private readonly forwardRate = new RateMeter();
-  private rateTimer: NodeJS.Timeout | null = null;
+  private readonly history: HistoryPoint[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private host: HostSample | null = null;
+  private selfTest: SelfTestResult | null = null;
+  private daily = { ingested: 0, since: Date.now() };
   private started = false;
   private inputsStarted = false;
   readonly startedAt = Date.now();
@@ -53,7 +75,9 @@ export class Daemon {
     private readonly config: Config,
     private readonly logger: Logger,
   ) {
+    super();
     this.resolveStream = streamResolver(config.streams);
+    this.instruments = new InstrumentTracker((stream) => this.resolveStream(stream).expectedIntervalMs);
     this.buffer = new RecordBuffer({
       path: config.buffer.path,
       siteId: config.site.id,
@@ -62,6 +86,8 @@ export class Daemon {
       quotaBytes: config.buffer.quotaBytes,
       policies: config.buffer.policies,
       streamConfig: (stream) => {
+        if (stream === ALARM_STREAM) return { priority: 'alarm', ttlMs: null };
+        if (stream === SELFTEST_STREAM) return { priority: 'control', ttlMs: 86_400_000 };
         const resolved = this.resolveStream(stream);
         return { priority: resolved.priority, ttlMs: resolved.ttlMs };
       },
@@ -69,18 +95,33 @@ export class Daemon {
       maxBlockedBytes: config.buffer.maxBlockedBytes,
       logger: logger.child({ component: 'buffer' }),
     });
+    this.metrics = new SkyhaulMetrics(() => this.status(), VERSION);
+    this.buffer.on('committed', (_streams: string[], info: CommitInfo) => this.metrics.commitSeconds.observe(info.durationMs / 1000));
+    this.alarms = new AlarmManager({
+      backlogAgeMs: config.alarms.backlogAgeMs,
+      diskFreeBytes: config.alarms.diskFreeBytes,
+      linkDownMs: config.alarms.linkDownMs,
+      staleInstruments: config.alarms.staleInstruments,
+    });
+    this.alarms.on('raised', (alarm: Alarm) => this.onAlarm('raised', alarm));
+    this.alarms.on('cleared', (alarm: Alarm) => this.onAlarm('cleared', alarm));
+    for (const rule of config.streams) if (!/[*?]/.test(rule.match) && rule.expectedIntervalMs !== null) this.instruments.declare(rule.match);
   }
 
-  /** Where inputs put records: counted for the ingest rate, then committed durably. */
-  private readonly sink = {
-    append: (record: IncomingRecord) => {
-      const committed = this.buffer.append(record);
-      return committed.then((result) => {
-        this.ingestRate.add(1);
-        return result;
-      });
-    },
-  };
+  /** Where inputs put records: committed durably, then counted and the source may be acked. */
+  private sinkFor(input: string): { append: (record: IncomingRecord) => ReturnType<RecordBuffer['append']> } {
+    const counter = this.metrics.ingested;
+    return {
+      append: (record) =>
+        this.buffer.append(record).then((committed) => {
+          this.ingestRate.add(1);
+          this.daily.ingested += 1;
+          this.instruments.seen(record.stream);
+          counter.inc({ stream: record.stream, input });
+          return committed;
+        }),
+    };
+  }
 
   async start(): Promise<void> {
     if (this.started) return;
@@ -90,7 +131,7 @@ export class Daemon {
     this.buffer.open();
     this.startup.bufferOpenMs = Math.round(performance.now() - t0);
     this.logger.info(
-      { component: 'buffer', path: this.config.buffer.path, producerId: this.buffer.producerId, ms: this.startup.bufferOpenMs, ...this.buffer.stats() },
+      { component: 'buffer', path: this.config.buffer.path, producerId: this.buffer.producerId, ms: this.startup.bufferOpenMs, records: this.buffer.stats().records },
       'buffer open',
     );
 
@@ -98,34 +139,49 @@ export class Daemon {
     else this.logger.warn({ component: 'forward' }, 'forwarding is off (no forward.url): buffering only, link shown down');
 
     if (this.config.http.enabled) {
-      this.http = new HealthServer({ bind: this.config.http.bind, port: this.config.http.port }, this, this.logger);
+      this.http = new HealthServer({ bind: this.config.http.bind, port: this.config.http.port, token: this.config.http.token }, this, this.logger);
     }
     const routes = this.http ?? { post: () => {} };
     for (const inputConfig of this.config.inputs) {
       this.inputs.push(
-        createInput(inputConfig, { sink: this.sink, logger: this.logger.child({ component: 'input', input: inputConfig.name }), siteId: this.config.site.id, routes }),
+        createInput(inputConfig, {
+          sink: this.sinkFor(inputConfig.name),
+          logger: this.logger.child({ component: 'input', input: inputConfig.name }),
+          siteId: this.config.site.id,
+          routes,
+        }),
       );
     }
     for (const input of this.inputs) await input.start();
     this.inputsStarted = true;
+
     this.jobs = new JobScheduler(
       [
         { name: 'ttlSweep', schedule: this.config.jobs.ttlSweep, run: () => ({ dropped: this.buffer.sweepTtl() }) },
         { name: 'checkpoint', schedule: this.config.jobs.checkpoint, run: () => this.buffer.checkpoint() },
         { name: 'vacuum', schedule: this.config.jobs.vacuum, run: () => this.buffer.incrementalVacuum() },
+        { name: 'hostSample', schedule: this.config.jobs.hostSample, run: async () => (this.host = await sampleHost()) && null },
+        { name: 'selfTest', schedule: this.config.jobs.selfTest, run: () => this.runSelfTest() },
+        { name: 'summary', schedule: this.config.jobs.summary, run: () => this.logSummary() },
       ],
       this.logger,
     );
     this.jobs.start();
-    this.rateTimer = setInterval(() => {
-      this.forwardRate.set(this.forwarder?.counters.ackedRecords ?? 0);
-    }, 1000);
-    this.rateTimer.unref();
+    this.timers.push(
+      setInterval(() => this.forwardRate.set(this.forwarder?.counters.ackedRecords ?? 0), 1000),
+      setInterval(() => this.evaluateAlarms(), 2000),
+      setInterval(() => this.sampleHistory(), HISTORY_INTERVAL_MS),
+    );
+    for (const timer of this.timers) timer.unref();
+    void this.jobs.runNow('hostSample');
+
     if (this.http !== null) {
       const address = await this.http.start();
       this.logger.info({ component: 'http', ...address }, `health API on http://${address.host}:${address.port}`);
     }
     this.startup.readyMs = Math.round(process.uptime() * 1000);
+    // A first self-test right away, so status shows one without waiting for the schedule.
+    setTimeout(() => void this.jobs?.runNow('selfTest'), 2000).unref();
   }
 
   private startForwarder(url: string): void {
@@ -140,15 +196,15 @@ export class Daemon {
     };
     const transport = createTransport(forward.transport, transportOptions);
     const admin = new PulsarAdmin(transportOptions);
-    const bucket = new TokenBucket(forward.bandwidth.bytesPerSecond);
-    this.scheduler = new BandwidthScheduler(bucket, forward.bandwidth);
+    this.bucket = new TokenBucket(forward.bandwidth.bytesPerSecond);
+    this.scheduler = new BandwidthScheduler(this.bucket, forward.bandwidth);
     this.scheduler.start();
     const topic = (stream: string, priority: PriorityClass): string => topicFor(forward.topic, this.config.site.id, stream, priority);
     this.forwarder = new Forwarder({
       source: this.buffer,
       transport,
       topicFor: topic,
-      bandwidth: bucket,
+      bandwidth: this.bucket,
       backoff: forward.backoff,
       window: forward.window,
       probe: () => admin.ready(),
@@ -165,36 +221,156 @@ export class Daemon {
     }
   }
 
+  // --- alarms, self-test, summary, history ---------------------------------------------------------
+
+  private evaluateAlarms(): void {
+    const now = Date.now();
+    const stats = this.buffer.stats();
+    const oldest = Object.values(stats.byPriority)
+      .map((c) => c.oldestIngestTime)
+      .filter((t): t is number => t !== null);
+    this.alarms.evaluate({
+      now,
+      link: this.forwarder === null ? null : this.forwarder.status().link,
+      oldestBacklogAgeMs: oldest.length === 0 ? null : now - Math.min(...oldest),
+      diskFreeBytes: stats.diskFreeBytes,
+      staleStreams: this.instruments
+        .list(now)
+        .filter((i) => i.stale)
+        .map((i) => i.stream),
+      bufferAlarms: this.buffer.alarms(),
+    });
+  }
+
+  private onAlarm(event: 'raised' | 'cleared', alarm: Alarm): void {
+    const line = { component: 'alarms', alarm: alarm.code, severity: alarm.severity, event };
+    if (event === 'raised') this.logger.warn(line, `alarm raised: ${alarm.code}: ${alarm.message}`);
+    else this.logger.info(line, `alarm cleared: ${alarm.code}`);
+    this.emit('alarm', { event, alarm });
+    if (this.config.alarms.record && this.started) {
+      this.buffer
+        .append({
+          stream: ALARM_STREAM,
+          payload: Buffer.from(JSON.stringify({ event, code: alarm.code, severity: alarm.severity, message: alarm.message, since: alarm.since, at: Date.now() })),
+          contentType: 'application/json',
+          schemaRef: 'skyhaul.alarm/v1',
+          sourceTime: Date.now(),
+        })
+        .catch((error: Error) => this.logger.error({ component: 'alarms', err: error.message }, 'alarm record not buffered'));
+    }
+  }
+
+  /** A canary through the buffer and, when forwarding is up, acknowledged by Pulsar. */
+  async runSelfTest(timeoutMs = 30_000): Promise<SelfTestResult> {
+    const at = Date.now();
+    const result: SelfTestResult = { at, ok: false, bufferMs: null, forwardMs: null, checkedForwarding: false, error: null };
+    try {
+      const t0 = performance.now();
+      const committed = await this.buffer.append({
+        stream: SELFTEST_STREAM,
+        payload: Buffer.from(JSON.stringify({ canary: at })),
+        contentType: 'application/json',
+        schemaRef: 'skyhaul.selftest/v1',
+        sourceTime: at,
+      });
+      result.bufferMs = Math.round(performance.now() - t0);
+      const forwarder = this.forwarder;
+      if (forwarder !== null && !forwarder.isPaused && forwarder.status().link.state === 'up') {
+        result.checkedForwarding = true;
+        const deadline = Date.now() + timeoutMs;
+        while ((forwarder.ackedSequence(SELFTEST_STREAM) ?? 0) < committed.sequence) {
+          if (Date.now() > deadline) throw new Error(`canary #${committed.sequence} not acknowledged by Pulsar within ${timeoutMs} ms`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        result.forwardMs = Math.round(performance.now() - t0);
+      }
+      result.ok = true;
+    } catch (error) {
+      result.error = (error as Error).message;
+      this.logger.error({ component: 'selftest', err: result.error }, 'self-test failed');
+    }
+    this.selfTest = result;
+    return result;
+  }
+
+  private logSummary(): Record<string, unknown> {
+    const status = this.status();
+    const summary = {
+      since: new Date(this.daily.since).toISOString(),
+      ingested: this.daily.ingested,
+      forwarded: this.forwarder?.counters.ackedRecords ?? 0,
+      backlogRecords: status.backlog.records,
+      drops: status.drops.reduce((sum, d) => sum + d.count, 0),
+      alarms: status.alarms.map((a) => a.code),
+      link: status.link.state,
+    };
+    this.logger.info({ component: 'summary', ...summary }, 'daily summary');
+    this.daily = { ingested: 0, since: Date.now() };
+    return summary;
+  }
+
+  private sampleHistory(): void {
+    const stats = this.buffer.stats();
+    this.history.push({
+      at: Date.now(),
+      backlogRecords: stats.records,
+      backlogBytes: stats.bytes,
+      ingestPerSecond: this.ingestRate.perSecond(),
+      forwardPerSecond: this.forwardRate.perSecond(),
+      linkState: this.forwarder?.status().link.state ?? 'down',
+    });
+    if (this.history.length > HISTORY_POINTS) this.history.splice(0, this.history.length - HISTORY_POINTS);
+  }
+
+  historyPoints(): HistoryPoint[] {
+    return [...this.history];
+  }
+
+  // --- actions (from the HTTP API, token-protected there) ------------------------------------------
+
+  pauseForwarding(): boolean {
+    if (this.forwarder === null) return false;
+    this.forwarder.pause();
+    return true;
+  }
+
+  resumeForwarding(): boolean {
+    if (this.forwarder === null) return false;
+    this.forwarder.resume();
+    return true;
+  }
+
+  /** undefined: back to the configured schedule. */
+  setBandwidthOverride(bytesPerSecond: number | null | undefined): boolean {
+    if (this.scheduler === null) return false;
+    this.scheduler.setOverride(bytesPerSecond);
+    return true;
+  }
+
+  acknowledgeAlarm(code: string, by: string): Alarm | null {
+    return this.alarms.acknowledge(code, by);
+  }
+
+  // --- status --------------------------------------------------------------------------------------
+
   readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
     if (!this.started) reasons.push('daemon not started');
     if (!this.inputsStarted) reasons.push('inputs not started');
-    for (const alarm of this.buffer.alarms()) if (alarm.code === 'buffer_quarantined') reasons.push(`buffer: ${alarm.message}`);
-    const stats = this.started ? this.buffer.stats() : null;
-    if (stats !== null && !stats.accepting) reasons.push('buffer is not accepting records (disk low)');
-    // Quarantine still leaves a working buffer: ready, but the reason is shown.
-    const blocking = reasons.filter((r) => !r.startsWith('buffer: '));
-    return { ready: blocking.length === 0, reasons };
+    const informational: string[] = [];
+    for (const alarm of this.buffer.alarms()) if (alarm.code === 'buffer_quarantined') informational.push(`buffer: ${alarm.message}`);
+    if (this.started && !this.buffer.stats().accepting) reasons.push('buffer is not accepting records (disk low)');
+    // A quarantined file still leaves a working (fresh) buffer: ready, with the reason shown.
+    return { ready: reasons.length === 0, reasons: [...reasons, ...informational] };
   }
 
-  pauseForwarding(): void {
-    this.forwarder?.pause();
-  }
-
-  resumeForwarding(): void {
-    this.forwarder?.resume();
-  }
-
-  setBandwidthOverride(bytesPerSecond: number | null | undefined): void {
-    this.scheduler?.setOverride(bytesPerSecond);
-  }
-
-  status(): Record<string, unknown> {
+  status(): DaemonStatus {
     const now = Date.now();
     const stats = this.buffer.stats();
     const streams = this.buffer.streams();
     const forward = this.forwarder?.status() ?? null;
     const forwardRate = this.forwardRate.perSecond();
+    const alarms = this.alarms.list();
     return {
       site: this.config.site,
       producerId: this.buffer.producerId,
@@ -202,10 +378,25 @@ export class Daemon {
       uptimeSeconds: Math.round((now - this.startedAt) / 1000),
       startup: this.startup,
       readiness: this.readiness(),
-      link: forward?.link ?? { state: 'down', since: this.startedAt, lastError: { code: 'SKY_ERR_CONFIG', message: 'forwarding is off (no forward.url)', at: this.startedAt } },
+      link: forward?.link ?? {
+        state: 'down',
+        since: this.startedAt,
+        lastError: { code: 'SKY_ERR_CONFIG', message: 'forwarding is off (no forward.url)', at: this.startedAt },
+        lastAckAt: null,
+        reconnectAttempts: 0,
+        nextAttemptAt: null,
+      },
       transport: forward?.transport ?? null,
       target: this.config.forward.target,
+      forwardUrl: this.config.forward.url,
+      paused: this.forwarder?.isPaused ?? false,
       inFlight: forward?.inFlight ?? 0,
+      forwarding: {
+        reconnects: this.forwarder?.counters.reconnects ?? 0,
+        sendFailures: this.forwarder?.counters.sendFailures ?? 0,
+        bandwidthBytesPerSecond: this.bucket?.bytesPerSecond ?? null,
+        streams: forward?.streams ?? [],
+      },
       backlog: {
         records: stats.records,
         bytes: stats.bytes,
@@ -225,10 +416,13 @@ export class Daemon {
       drainEtaSeconds: stats.records === 0 ? 0 : forwardRate > 0 ? Math.round(stats.records / forwardRate) : null,
       drops: this.buffer.drops(),
       disk: { freeBytes: stats.diskFreeBytes, accepting: stats.accepting },
-      alarms: this.buffer.alarms(),
+      alarms,
       replication: this.replication?.status() ?? null,
+      instruments: this.instruments.list(now),
       inputs: this.inputs.map((input) => input.status()),
       jobs: this.jobs?.status() ?? [],
+      host: this.host,
+      selfTest: this.selfTest,
     };
   }
 
@@ -236,7 +430,7 @@ export class Daemon {
     if (!this.started) return;
     this.started = false;
     for (const input of this.inputs) await input.stop().catch((error: Error) => this.logger.error({ err: error.message }, 'input stop failed'));
-    if (this.rateTimer !== null) clearInterval(this.rateTimer);
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
     this.jobs?.stop();
     this.replication?.stop();
     this.scheduler?.stop();

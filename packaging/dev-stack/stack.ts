@@ -32,7 +32,8 @@ export const REPLICATED_NAMESPACE = `${TENANT}/telemetry`;
 
 const READY_TIMEOUT_MS = Number(process.env.SKYHAUL_STACK_READY_TIMEOUT_MS ?? 180_000);
 
-const DEBIAN_PACKAGES: Record<string, string> = { mosquitto: 'mosquitto', socat: 'socat' };
+// command -> Debian package: brokers and serial pairs for the stack, promtool and Chromium for tests.
+const DEBIAN_PACKAGES: Record<string, string> = { mosquitto: 'mosquitto', socat: 'socat', promtool: 'prometheus', chromium: 'chromium' };
 
 /**
  * JVM sizing for a 2-core, 24 GiB machine running two brokers plus the test suite.

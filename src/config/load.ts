@@ -262,6 +262,13 @@ function normalise(raw: RawConfig, baseDir: string): Config {
     },
     http: raw.http,
     jobs: raw.jobs,
+    alarms: {
+      backlogAgeMs: raw.alarms.backlogAge === null ? null : parseDuration(raw.alarms.backlogAge),
+      diskFreeBytes: raw.alarms.diskFree === null ? null : parseBytes(raw.alarms.diskFree),
+      linkDownMs: raw.alarms.linkDown === null ? null : parseDuration(raw.alarms.linkDown),
+      staleInstruments: raw.alarms.staleInstruments,
+      record: raw.alarms.record,
+    },
     inputs: raw.inputs.map(withBranchDefaults),
   };
 }

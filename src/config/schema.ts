@@ -218,6 +218,22 @@ export const configSchema = {
         ttlSweep: { type: 'string', default: '*/30 * * * * *', description: 'Drop (and count) records past their stream TTL.' },
         checkpoint: { type: 'string', default: '*/5 * * * *', description: 'SQLite WAL checkpoint (truncates the WAL).' },
         vacuum: { type: 'string', default: '17 * * * *', description: 'Incremental vacuum: return freed pages to the disk.' },
+        hostSample: { type: 'string', default: '*/15 * * * * *', description: 'Sample CPU load, memory, temperatures.' },
+        selfTest: { type: 'string', default: '*/10 * * * *', description: 'Canary record through the buffer and, with the link up, Pulsar.' },
+        summary: { type: 'string', default: '0 0 * * *', description: 'Daily summary log line.' },
+      },
+    },
+    alarms: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Alarm thresholds (null: off). Alarms show in status, metrics and logs.',
+      properties: {
+        backlogAge: { anyOf: [duration, { type: 'null' }], default: '1h', description: 'Oldest buffered record older than this.' },
+        diskFree: { anyOf: [bytes, { type: 'null' }], default: '1GiB', description: 'Less free space than this on the buffer disk.' },
+        linkDown: { anyOf: [duration, { type: 'null' }], default: '5m', description: 'Link down (or black-holed) for longer than this.' },
+        staleInstruments: { type: 'boolean', default: true, description: 'Alarm when a stream with an expectedInterval goes stale.' },
+        record: { type: 'boolean', default: true, description: 'Also write each alarm change as a record into the alarm lane (stream _skyhaul/alarms), so the data centre hears of it first.' },
       },
     },
     inputs: {

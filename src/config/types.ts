@@ -36,7 +36,8 @@ export interface RawConfig {
     auth: { token?: string; tokenFile?: string };
   };
   http: { enabled: boolean; bind: string; port: number; token?: string };
-  jobs: { ttlSweep: string; checkpoint: string; vacuum: string };
+  jobs: { ttlSweep: string; checkpoint: string; vacuum: string; hostSample: string; selfTest: string; summary: string };
+  alarms: { backlogAge: Duration | null; diskFree: Bytes | null; linkDown: Duration | null; staleInstruments: boolean; record: boolean };
   inputs: InputConfig[];
 }
 
@@ -83,5 +84,6 @@ export interface Config {
   };
   http: RawConfig['http'];
   jobs: RawConfig['jobs'];
+  alarms: { backlogAgeMs: number | null; diskFreeBytes: number | null; linkDownMs: number | null; staleInstruments: boolean; record: boolean };
   inputs: InputConfig[];
 }

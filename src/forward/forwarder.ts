@@ -95,6 +95,8 @@ interface Lane {
   notBefore: number;
   backoff: Backoff;
   draining: boolean;
+  /** Records the broker acknowledged on this stream since start. */
+  ackedRecords: number;
 }
 
 const silentLogger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
@@ -163,17 +165,27 @@ export class Forwarder extends EventEmitter {
     this.schedulePump();
   }
 
+  /** The broker's acknowledged position on a stream (for the self-test's canary). */
+  ackedSequence(stream: string): number | null {
+    return this.lanes.get(stream)?.ackedUpTo ?? null;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
   status(): {
     link: LinkState;
     transport: string;
     inFlight: number;
-    streams: Array<{ stream: string; priority: PriorityClass; connected: boolean; sentUpTo: number; ackedUpTo: number; inFlight: number }>;
+    streams: Array<{ stream: string; priority: PriorityClass; connected: boolean; sentUpTo: number; ackedUpTo: number; inFlight: number; ackedRecords: number }>;
   } {
     return {
       link: { ...this.link },
       transport: this.options.transport.kind,
       inFlight: this.inFlight,
       streams: [...this.lanes.values()].map((lane) => ({
+        ackedRecords: lane.ackedRecords,
         stream: lane.stream,
         priority: lane.priority,
         connected: lane.producer !== null,
@@ -241,6 +253,7 @@ export class Forwarder extends EventEmitter {
         notBefore: 0,
         backoff: new Backoff(this.options.backoff),
         draining: false,
+        ackedRecords: 0,
       };
       this.lanes.set(state.stream, lane);
     }
@@ -387,6 +400,7 @@ export class Forwarder extends EventEmitter {
     this.pendingAcks.set(lane.stream, lane.ackedUpTo);
     this.counters.ackedRecords += 1;
     this.counters.ackedBytes += bytes;
+    lane.ackedRecords += 1;
     this.link.lastAckAt = this.clock();
     this.schedulePump();
   }

@@ -1,33 +1,187 @@
 /**
  * The daemon's local HTTP server (fastify), bound to 127.0.0.1 by default: liveness, readiness
- * with reasons, the status document, and routes that inputs register (HTTP push).
+ * with reasons, Prometheus metrics, the status document and its live stream (SSE), the OpenAPI
+ * description, the dashboard, operator actions (bearer token, rate-limited, audited), and routes
+ * that inputs register (HTTP push).
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Alarm } from './alarms.ts';
+import { dashboardAssets } from './dashboard/assets.ts';
+import type { SkyhaulMetrics } from './metrics.ts';
+import { openApiDocument } from './openapi.ts';
 import type { RouteRegistry } from '../inputs/http/input.ts';
 import type { Logger } from '../log.ts';
+import type { DaemonStatus, HistoryPoint } from '../status.ts';
 
 export interface HealthSource {
+  readonly metrics: SkyhaulMetrics;
   readiness(): { ready: boolean; reasons: string[] };
-  status(): unknown;
+  status(): DaemonStatus;
+  historyPoints(): HistoryPoint[];
+  pauseForwarding(): boolean;
+  resumeForwarding(): boolean;
+  setBandwidthOverride(bytesPerSecond: number | null | undefined): boolean;
+  acknowledgeAlarm(code: string, by: string): Alarm | null;
+  on(event: 'alarm', listener: (event: { event: 'raised' | 'cleared'; alarm: Alarm }) => void): unknown;
+  off(event: 'alarm', listener: (event: { event: 'raised' | 'cleared'; alarm: Alarm }) => void): unknown;
+}
+
+/** Actions per client per minute. */
+const ACTION_RATE_PER_MINUTE = 20;
+const SSE_INTERVAL_MS = 1000;
+
+function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+  return { error: { code, message } };
 }
 
 export class HealthServer implements RouteRegistry {
   private readonly app: FastifyInstance;
   private address: { host: string; port: number } | null = null;
+  private readonly actionLog = new Map<string, number[]>();
+  private readonly logger: Logger;
+  private readonly sseClients = new Set<FastifyReply>();
 
   constructor(
-    private readonly options: { bind: string; port: number },
+    private readonly options: { bind: string; port: number; token?: string | undefined },
     private readonly source: HealthSource,
     logger: Logger,
   ) {
+    this.logger = logger.child({ component: 'http' });
     // Request lines at warn and above only: a dashboard polling every second must not flood the journal.
     this.app = Fastify({ loggerInstance: logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: 64 * 1024 * 1024 });
-    this.app.get('/healthz', async () => ({ status: 'alive' }));
-    this.app.get('/readyz', async (_request, reply) => {
+    const app = this.app;
+
+    app.get('/healthz', async () => ({ status: 'alive' }));
+    app.get('/readyz', async (_request, reply) => {
       const readiness = this.source.readiness();
       return reply.code(readiness.ready ? 200 : 503).send(readiness);
     });
-    this.app.get('/api/v1/status', async () => this.source.status());
+    app.get('/metrics', async (_request, reply) => {
+      const { contentType, body } = await this.source.metrics.render();
+      return reply.type(contentType).send(body);
+    });
+    app.get('/api/v1/status', async () => this.source.status());
+    app.get('/api/v1/history', async () => ({ points: this.source.historyPoints() }));
+    app.get('/api/v1/openapi.json', async () => openApiDocument);
+    app.get('/api/v1/events', (request, reply) => this.events(request, reply));
+
+    app.post('/api/v1/actions/pause', (request, reply) =>
+      this.action(request, reply, 'pause', {}, () => (this.source.pauseForwarding() ? { paused: true } : null)),
+    );
+    app.post('/api/v1/actions/resume', (request, reply) =>
+      this.action(request, reply, 'resume', {}, () => (this.source.resumeForwarding() ? { paused: false } : null)),
+    );
+    app.post('/api/v1/actions/bandwidth', (request, reply) => {
+      const body = (request.body ?? {}) as { bytesPerSecond?: unknown };
+      const value = body.bytesPerSecond;
+      if (!(value === null || value === 'schedule' || (typeof value === 'number' && Number.isFinite(value) && value > 0))) {
+        return reply
+          .code(400)
+          .send(errorBody('SKY_ERR_BAD_REQUEST', 'body must be {"bytesPerSecond": <positive number> | null (unlimited) | "schedule" (back to the configured schedule)}'));
+      }
+      const rate = value === 'schedule' ? undefined : (value as number | null);
+      return this.action(request, reply, 'bandwidth', { bytesPerSecond: value }, () => (this.source.setBandwidthOverride(rate) ? { bytesPerSecond: value } : null));
+    });
+    app.post('/api/v1/alarms/:code/ack', (request, reply) => {
+      const code = (request.params as { code: string }).code;
+      return this.action(request, reply, 'ack-alarm', { code }, (who) => {
+        const alarm = this.source.acknowledgeAlarm(code, who);
+        if (alarm === null) return { status: 404, body: errorBody('SKY_ERR_NOT_FOUND', `no active alarm '${code}'`) };
+        return { alarm };
+      });
+    });
+
+    app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(dashboardAssets['index.html']));
+    app.get('/assets/:name', async (request, reply) => {
+      const name = (request.params as { name: string }).name;
+      const asset = dashboardAssets[name];
+      if (asset === undefined) return reply.code(404).send(errorBody('SKY_ERR_NOT_FOUND', `no asset ${name}`));
+      const type = name.endsWith('.css') ? 'text/css; charset=utf-8' : name.endsWith('.js') ? 'text/javascript; charset=utf-8' : 'application/octet-stream';
+      return reply.type(type).header('cache-control', 'no-cache').send(asset);
+    });
+  }
+
+  /** Who did it, for the audit line: the operator's self-declared name, the client address, a token fingerprint. */
+  private who(request: FastifyRequest): string {
+    const operator = request.headers['x-skyhaul-operator'];
+    const name = typeof operator === 'string' && /^[\w .@-]{1,64}$/.test(operator) ? operator : 'operator';
+    return `${name}@${request.ip}`;
+  }
+
+  private authorised(request: FastifyRequest): 'ok' | 'disabled' | 'denied' {
+    const token = this.options.token;
+    if (token === undefined || token === '') return 'disabled';
+    const header = request.headers.authorization ?? '';
+    const given = header.startsWith('Bearer ') ? header.slice(7) : '';
+    const a = createHash('sha256').update(given).digest();
+    const b = createHash('sha256').update(token).digest();
+    return timingSafeEqual(a, b) ? 'ok' : 'denied';
+  }
+
+  private rateLimited(key: string): boolean {
+    const now = Date.now();
+    const recent = (this.actionLog.get(key) ?? []).filter((t) => now - t < 60_000);
+    const limited = recent.length >= ACTION_RATE_PER_MINUTE;
+    if (!limited) recent.push(now);
+    this.actionLog.set(key, recent);
+    return limited;
+  }
+
+  private async action(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    name: string,
+    params: Record<string, unknown>,
+    run: (who: string) => Record<string, unknown> | { status: number; body: unknown } | null,
+  ): Promise<FastifyReply> {
+    const who = this.who(request);
+    const auth = this.authorised(request);
+    const audit = { component: 'audit', action: name, who, params };
+    if (auth === 'disabled') {
+      this.logger.warn({ ...audit, outcome: 'disabled' }, `action ${name} refused: actions are disabled (no http.token configured)`);
+      return reply.code(403).send(errorBody('SKY_ERR_ACTIONS_DISABLED', 'actions are disabled: set http.token in the configuration to enable them'));
+    }
+    if (auth === 'denied') {
+      this.logger.warn({ ...audit, outcome: 'denied' }, `action ${name} refused: bad or missing bearer token`);
+      return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('SKY_ERR_UNAUTHORIZED', 'missing or wrong bearer token'));
+    }
+    if (this.rateLimited(request.ip)) {
+      this.logger.warn({ ...audit, outcome: 'rate-limited' }, `action ${name} refused: rate limit`);
+      return reply.code(429).header('retry-after', '60').send(errorBody('SKY_ERR_RATE_LIMITED', `at most ${ACTION_RATE_PER_MINUTE} actions per minute`));
+    }
+    const result = run(who);
+    if (result === null) {
+      this.logger.warn({ ...audit, outcome: 'unavailable' }, `action ${name} not possible: forwarding is off`);
+      return reply.code(409).send(errorBody('SKY_ERR_FORWARDING_OFF', 'forwarding is off in this configuration'));
+    }
+    if ('status' in result && typeof result.status === 'number') {
+      this.logger.info({ ...audit, outcome: `http ${result.status}` }, `action ${name}: ${result.status}`);
+      return reply.code(result.status).send(result.body);
+    }
+    this.logger.info({ ...audit, outcome: 'done' }, `action ${name} by ${who}`);
+    return reply.send({ ok: true, action: name, by: who, at: new Date().toISOString(), ...result });
+  }
+
+  /** Server-Sent Events: a `status` event every second and an `alarm` event on each change. */
+  private events(request: FastifyRequest, reply: FastifyReply): void {
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const send = (event: string, data: unknown): void => {
+      raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    raw.write('retry: 2000\n\n');
+    send('status', this.source.status());
+    const timer = setInterval(() => send('status', this.source.status()), SSE_INTERVAL_MS);
+    const onAlarm = (event: { event: 'raised' | 'cleared'; alarm: Alarm }): void => send('alarm', event);
+    this.source.on('alarm', onAlarm);
+    this.sseClients.add(reply);
+    request.raw.on('close', () => {
+      clearInterval(timer);
+      this.source.off('alarm', onAlarm);
+      this.sseClients.delete(reply);
+    });
   }
 
   post: RouteRegistry['post'] = (path, handler) => {
@@ -48,6 +202,8 @@ export class HealthServer implements RouteRegistry {
   async stop(): Promise<void> {
     if (this.address === null) return;
     this.address = null;
+    for (const client of this.sseClients) client.raw.end();
+    this.sseClients.clear();
     await this.app.close();
   }
 }

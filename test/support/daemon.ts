@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { repoRoot } from '../../packaging/dev-stack/stack.ts';
+import type { DaemonStatus } from '../../src/status.ts';
+
+export type { DaemonStatus };
 
 /** tsx's loader by absolute URL: `--import tsx` would resolve from the child's cwd (a temp dir). */
 export const TSX_LOADER = pathToFileURL(join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href;
@@ -52,16 +55,6 @@ export interface PushResult {
   committed: Array<{ stream: string; sequence: number } | { error: { code: string; message: string } }>;
 }
 
-export interface DaemonStatus {
-  producerId: string;
-  link: { state: string; since: number; lastError: { code: string; message: string } | null; reconnectAttempts?: number };
-  backlog: { records: number; bytes: number; streams: Array<{ stream: string; records: number; ackedSequence: number; lastSequence: number }> };
-  drops: Array<{ stream: string; reason: string; count: number }>;
-  alarms: Array<{ code: string; message: string }>;
-  readiness: { ready: boolean; reasons: string[] };
-  rates: { ingestPerSecond: number; forwardPerSecond: number };
-  [key: string]: unknown;
-}
 
 export async function startDaemon(options: { dir: string; config: Record<string, unknown>; env?: NodeJS.ProcessEnv; wait?: boolean }): Promise<DaemonHandle> {
   mkdirSync(options.dir, { recursive: true });
