@@ -8,6 +8,7 @@
  * get a moment to be acknowledged, and the buffer closes last.
  */
 import { mkdirSync } from 'node:fs';
+import { Quarantine } from '../firmware-adapters/index.ts';
 import { EventEmitter } from 'node:events';
 import { RecordBuffer, type CommitInfo, type PriorityClass } from './buffer/index.ts';
 import { streamResolver } from './config/streams.ts';
@@ -58,6 +59,9 @@ export class Daemon extends EventEmitter {
   private jobs: JobScheduler | null = null;
   private readonly resolveStream: ReturnType<typeof streamResolver>;
   private readonly instruments: InstrumentTracker;
+  /** Bad frames from every input, bounded; counts per adapter and code survive eviction. */
+  readonly quarantine = new Quarantine({ capacity: 500, maxRawBytes: 512 });
+  private readonly decodeErrors = new Map<string, { input: string; adapter: string; code: string; count: number }>();
   private readonly ingestRate = new RateMeter();
   private readonly forwardRate = new RateMeter();
   private readonly history: HistoryPoint[] = [];
@@ -149,6 +153,8 @@ export class Daemon extends EventEmitter {
           logger: this.logger.child({ component: 'input', input: inputConfig.name }),
           siteId: this.config.site.id,
           routes,
+          quarantine: this.quarantine,
+          report: { decodeError: (instrument, adapter, code) => this.onDecodeError(inputConfig.name, instrument, adapter, code) },
         }),
       );
     }
@@ -219,6 +225,29 @@ export class Daemon extends EventEmitter {
       });
       this.replication.start();
     }
+  }
+
+  private onDecodeError(input: string, instrument: string, adapter: string, code: string): void {
+    const key = `${input}|${adapter}|${code}`;
+    const entry = this.decodeErrors.get(key) ?? { input, adapter, code, count: 0 };
+    entry.count += 1;
+    this.decodeErrors.set(key, entry);
+    this.instruments.decodeError(instrument);
+  }
+
+  quarantined(): { counts: Array<{ input: string; adapter: string; code: string; count: number }>; recent: Array<Record<string, unknown>> } {
+    return {
+      counts: [...this.decodeErrors.values()],
+      recent: this.quarantine.entries().map((e) => ({
+        at: new Date(e.at).toISOString(),
+        input: e.input ?? null,
+        adapter: e.adapter,
+        code: e.code,
+        message: e.message,
+        rawHex: e.raw.toString('hex'),
+        rawLength: e.rawLength,
+      })),
+    };
   }
 
   // --- alarms, self-test, summary, history ---------------------------------------------------------
@@ -419,6 +448,7 @@ export class Daemon extends EventEmitter {
       alarms,
       replication: this.replication?.status() ?? null,
       instruments: this.instruments.list(now),
+      decodeErrors: [...this.decodeErrors.values()],
       inputs: this.inputs.map((input) => input.status()),
       jobs: this.jobs?.status() ?? [],
       host: this.host,

@@ -65,6 +65,8 @@ export interface DaemonStatus {
   alarms: Alarm[];
   replication: ReplicationStatus | null;
   instruments: InstrumentStatus[];
+  /** Bad frames by input, adapter and error code (framing and decode errors). */
+  decodeErrors: Array<{ input: string; adapter: string; code: string; count: number }>;
   inputs: InputStatus[];
   jobs: JobStatus[];
   host: HostSample | null;

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import AjvModule, { type ErrorObject } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { adapters, validateAdapterOptions } from '../../firmware-adapters/index.ts';
 import { SkyhaulError } from '../errors.ts';
 import { configSchema } from './schema.ts';
 import type { Config, RawConfig } from './types.ts';
@@ -217,6 +218,7 @@ function normalise(raw: RawConfig, baseDir: string): Config {
   if (raw.forward.url !== null && !/^(https?|wss?):\/\//.test(raw.forward.url)) {
     problems.push({ path: 'forward.url', line: null, message: `expected http(s):// or ws(s)://, found "${raw.forward.url}"` });
   }
+  problems.push(...adapterProblems(raw.inputs as Parameters<typeof adapterProblems>[0]));
   if (problems.length > 0) throw new ConfigError('(configuration)', problems);
   return {
     site: raw.site,
@@ -273,18 +275,36 @@ function normalise(raw: RawConfig, baseDir: string): Config {
   };
 }
 
-interface BranchSchema {
-  properties: Record<string, { const?: string; default?: unknown }>;
+/**
+ * ajv does not apply defaults inside oneOf branches: validate each input against its own branch
+ * (compiled once, with defaults) so nested defaults (backoff, tls…) are filled as well.
+ */
+const branchValidators = new Map<string, ReturnType<typeof ajv.compile>>();
+function withBranchDefaults<T extends { type: string }>(input: T): T {
+  const branches = configSchema.properties.inputs.items.oneOf as unknown as Array<{ properties: { type: { const: string } } }>;
+  let validateBranch = branchValidators.get(input.type);
+  if (validateBranch === undefined) {
+    const branch = branches.find((b) => b.properties.type.const === input.type);
+    if (branch === undefined) return input;
+    validateBranch = ajv.compile(branch);
+    branchValidators.set(input.type, validateBranch);
+  }
+  const filled = structuredClone(input);
+  validateBranch(filled);
+  return filled;
 }
 
-/** ajv does not apply defaults inside oneOf branches: fill them from the branch for this type. */
-function withBranchDefaults<T extends { type: string }>(input: T): T {
-  const branches = (configSchema.properties.inputs.items.oneOf as unknown as BranchSchema[]) ?? [];
-  const branch = branches.find((b) => b.properties.type?.const === input.type);
-  if (branch === undefined) return input;
-  const filled: Record<string, unknown> = { ...input };
-  for (const [key, property] of Object.entries(branch.properties)) {
-    if (filled[key] === undefined && property.default !== undefined) filled[key] = structuredClone(property.default);
-  }
-  return filled as T;
+/** Adapter names and options are checked with the config, so a typo is caught before anything opens. */
+function adapterProblems(inputs: Array<{ type: string; adapter?: string; adapterOptions?: unknown; subscriptions?: Array<{ adapter: string; adapterOptions?: unknown }> }>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  inputs.forEach((input, i) => {
+    const uses: Array<{ path: string; adapter: string; options: unknown }> = [];
+    if (input.adapter !== undefined) uses.push({ path: `inputs[${i}]`, adapter: input.adapter, options: input.adapterOptions });
+    input.subscriptions?.forEach((sub, j) => uses.push({ path: `inputs[${i}].subscriptions[${j}]`, adapter: sub.adapter, options: sub.adapterOptions }));
+    for (const use of uses) {
+      const checked = validateAdapterOptions(use.adapter, use.options ?? {});
+      if (!checked.ok) problems.push({ path: `${use.path}.adapter${use.adapter in adapters ? 'Options' : ''}`, line: null, message: checked.errors.join('; ') });
+    }
+  });
+  return problems;
 }

@@ -41,9 +41,49 @@ export interface RawConfig {
   inputs: InputConfig[];
 }
 
+type Backoff = { initial: Duration; max: Duration };
+
 export type InputConfig =
   | { type: 'synthetic'; name: string; profile: 'small'; rateScale: number }
-  | { type: 'http'; name: string; token?: string; maxRecordsPerRequest: number };
+  | { type: 'http'; name: string; token?: string; maxRecordsPerRequest: number }
+  | {
+      type: 'serial';
+      name: string;
+      path: string;
+      baudRate: number;
+      dataBits: 5 | 6 | 7 | 8;
+      parity: 'none' | 'even' | 'odd' | 'mark' | 'space';
+      stopBits: 1 | 1.5 | 2;
+      flowControl: 'none' | 'rtscts' | 'xonxoff';
+      adapter: string;
+      adapterOptions: Record<string, unknown>;
+      backoff: Backoff;
+    }
+  | {
+      type: 'mqtt';
+      name: string;
+      url: string;
+      clientId?: string;
+      username?: string;
+      password?: string;
+      tls?: { caFile?: string; certFile?: string; keyFile?: string; allowInsecure?: boolean };
+      keepalive: number;
+      reconnect: Duration;
+      subscriptions: Array<{ topic: string; instrument: string; adapter: string; adapterOptions: Record<string, unknown> }>;
+    }
+  | {
+      type: 'udp';
+      name: string;
+      bind: string;
+      port: number;
+      maxDatagramBytes: number;
+      receiveBuffer: Bytes;
+      senders: Record<string, string>;
+      onlyListedSenders: boolean;
+      adapter: string;
+      adapterOptions: Record<string, unknown>;
+    }
+  | { type: 'tcp'; name: string; host: string; port: number; connectTimeout: Duration; adapter: string; adapterOptions: Record<string, unknown>; backoff: Backoff };
 
 export interface StreamRule {
   match: string;

@@ -241,6 +241,15 @@ export class SkyhaulMetrics {
         for (const i of current().inputs) inputUp.set({ input: i.name, type: i.type }, i.state === 'running' ? 1 : 0);
       },
     });
+    const decodeErrors = new Counter({
+      name: 'skyhaul_decode_errors_total',
+      help: 'Bad frames (framing, checksum, parse) by input, adapter and error code; kept in the quarantine for diagnosis.',
+      labelNames: ['input', 'adapter', 'code'],
+      registers: [registry],
+      collect() {
+        for (const d of current().decodeErrors) advance(decodeErrors, `dec|${d.input}|${d.adapter}|${d.code}`, { input: d.input, adapter: d.adapter, code: d.code }, d.count);
+      },
+    });
     const jobRuns = new Counter({
       name: 'skyhaul_job_runs_total',
       help: 'Scheduled job runs, by job and outcome.',

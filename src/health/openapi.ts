@@ -58,6 +58,9 @@ export const openApiDocument = {
         responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': {} } } },
       },
     },
+    '/api/v1/quarantine': {
+      get: { summary: 'Bad frames: counts by input, adapter and error code, and the most recent ones (raw bytes as hex) for diagnosis.', responses: { '200': { description: 'Quarantine' } } },
+    },
     '/api/v1/openapi.json': { get: { summary: 'This document.', responses: { '200': { description: 'OpenAPI 3.1' } } } },
     '/api/v1/actions/pause': { post: { summary: 'Pause forwarding (records keep buffering).', security: bearer, responses: actionResponses } },
     '/api/v1/actions/resume': { post: { summary: 'Resume forwarding.', security: bearer, responses: actionResponses } },

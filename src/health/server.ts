@@ -19,6 +19,7 @@ export interface HealthSource {
   readiness(): { ready: boolean; reasons: string[] };
   status(): DaemonStatus;
   historyPoints(): HistoryPoint[];
+  quarantined(): unknown;
   pauseForwarding(): boolean;
   resumeForwarding(): boolean;
   setBandwidthOverride(bytesPerSecond: number | null | undefined): boolean;
@@ -63,6 +64,7 @@ export class HealthServer implements RouteRegistry {
     });
     app.get('/api/v1/status', async () => this.source.status());
     app.get('/api/v1/history', async () => ({ points: this.source.historyPoints() }));
+    app.get('/api/v1/quarantine', async () => this.source.quarantined());
     app.get('/api/v1/openapi.json', async () => openApiDocument);
     app.get('/api/v1/events', (request, reply) => this.events(request, reply));
 

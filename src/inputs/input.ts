@@ -2,6 +2,7 @@
  * What every input (one folder per transport under src/inputs/) implements, and what it gets.
  * Constructors store only; start()/stop() do I/O; stop() is safe to call twice.
  */
+import type { Quarantine } from '../../firmware-adapters/index.ts';
 import type { Committed } from '../buffer/index.ts';
 import type { Logger } from '../log.ts';
 import type { IncomingRecord } from '../record/record.ts';
@@ -36,6 +37,10 @@ export interface InputContext {
   sink: RecordSink;
   logger: Logger;
   siteId: string;
+  /** Bad frames, kept (bounded) for diagnosis. */
+  quarantine: Quarantine;
+  /** Counts decode errors per instrument, adapter and code (metrics, status). */
+  report: { decodeError(instrument: string, adapter: string, code: string): void };
 }
 
 /** Shared bookkeeping for InputStatus, so each input only reports events. */

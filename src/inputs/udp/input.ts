@@ -1,0 +1,172 @@
+/**
+ * UDP input: instruments that fire datagrams (weather stations, lightning detectors, custom
+ * DAQs). One datagram is one frame (or, for adapters with line framing, a run of lines).
+ *
+ * UDP has no acknowledgement and no back-pressure: the kernel drops what the socket buffer cannot
+ * hold while the process is busy (a group commit, a GC pause). The receive buffer is therefore
+ * set from config (default 16 MiB; the kernel's 208 KiB default overflows from ~20k datagrams/s),
+ * and drops are counted: by size here, and by the kernel from /proc/net/udp (this socket) and
+ * /proc/net/snmp (RcvbufErrors, host-wide).
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import type { FirmwareAdapter, Quarantine } from '../../../firmware-adapters/index.ts';
+import { FramePipeline, type DecodeReport } from '../decoding.ts';
+import type { Input, InputContext, InputStatus } from '../input.ts';
+import { InputStatusTracker } from '../input.ts';
+
+export interface UdpInputConfig {
+  name: string;
+  bind: string;
+  port: number;
+  maxDatagramBytes: number;
+  receiveBufferBytes: number;
+  /** Sender address (ip or ip:port) -> instrument name; unmatched senders use `name`. */
+  senders: Record<string, string>;
+  /** Drop datagrams from senders not listed (when `senders` is non-empty). */
+  onlyListedSenders: boolean;
+}
+
+export interface UdpDropCounters {
+  oversize: number;
+  unknownSender: number;
+  /** This socket's kernel drop counter (/proc/net/udp `drops`) since start. */
+  kernelSocket: number;
+  /** Host-wide UDP RcvbufErrors (/proc/net/snmp) since start. */
+  kernelHostRcvbufErrors: number;
+}
+
+function readHostRcvbufErrors(): number | null {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+    const [header, values] = lines;
+    if (header === undefined || values === undefined) return null;
+    const index = header.split(/\s+/).indexOf('RcvbufErrors');
+    return index < 0 ? null : Number(values.split(/\s+/)[index]);
+  } catch {
+    return null;
+  }
+}
+
+function readSocketDrops(port: number): number | null {
+  try {
+    const hex = port.toString(16).toUpperCase().padStart(4, '0');
+    for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+      for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols[1]?.endsWith(`:${hex}`)) return Number(cols[cols.length - 1]);
+      }
+    }
+  } catch {
+    // not Linux
+  }
+  return null;
+}
+
+export class UdpInput implements Input {
+  readonly type = 'udp';
+  readonly name: string;
+  private readonly tracker: InputStatusTracker;
+  private socket: Socket | null = null;
+  private readonly pipelines = new Map<string, FramePipeline>();
+  private readonly drops: UdpDropCounters = { oversize: 0, unknownSender: 0, kernelSocket: 0, kernelHostRcvbufErrors: 0 };
+  private baseline = { socket: 0, host: 0 };
+  private boundPort = 0;
+  private effectiveReceiveBuffer = 0;
+
+  constructor(
+    private readonly config: UdpInputConfig,
+    private readonly adapter: FirmwareAdapter,
+    private readonly context: InputContext & { quarantine: Quarantine; report: DecodeReport },
+  ) {
+    this.name = config.name;
+    this.tracker = new InputStatusTracker(config.name, this.type);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async start(): Promise<void> {
+    if (this.socket !== null) return;
+    this.tracker.setState('starting');
+    const socket = createSocket({ type: this.config.bind.includes(':') ? 'udp6' : 'udp4', recvBufferSize: this.config.receiveBufferBytes });
+    socket.on('message', (message, remote) => this.onMessage(message, remote));
+    socket.on('error', (error) => {
+      this.tracker.setState('failed', error.message);
+      this.context.logger.error({ err: error.message }, 'udp socket error');
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.config.port, this.config.bind, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    this.socket = socket;
+    this.boundPort = socket.address().port;
+    // The kernel caps the request at net.core.rmem_max (and reports double the usable size).
+    this.effectiveReceiveBuffer = socket.getRecvBufferSize();
+    if (this.effectiveReceiveBuffer < this.config.receiveBufferBytes) {
+      this.context.logger.warn(
+        { requested: this.config.receiveBufferBytes, effective: this.effectiveReceiveBuffer },
+        'udp receive buffer capped by the kernel (raise net.core.rmem_max)',
+      );
+    }
+    this.baseline = { socket: readSocketDrops(this.boundPort) ?? 0, host: readHostRcvbufErrors() ?? 0 };
+    this.tracker.setState('running');
+  }
+
+  private instrumentFor(remote: RemoteInfo): string | null {
+    const senders = this.config.senders;
+    const named = senders[`${remote.address}:${remote.port}`] ?? senders[remote.address];
+    if (named !== undefined) return named;
+    if (this.config.onlyListedSenders && Object.keys(senders).length > 0) return null;
+    return this.config.name;
+  }
+
+  private onMessage(message: Buffer, remote: RemoteInfo): void {
+    this.tracker.received();
+    if (message.length > this.config.maxDatagramBytes) {
+      this.drops.oversize += 1;
+      this.context.quarantine.add({ at: Date.now(), adapter: this.adapter.name, input: this.name, code: 'UDP_OVERSIZE', message: `datagram of ${message.length} bytes from ${remote.address}:${remote.port} exceeds maxDatagramBytes ${this.config.maxDatagramBytes}`, raw: message });
+      return;
+    }
+    const instrument = this.instrumentFor(remote);
+    if (instrument === null) {
+      this.drops.unknownSender += 1;
+      return;
+    }
+    let pipeline = this.pipelines.get(instrument);
+    if (pipeline === undefined) {
+      pipeline = new FramePipeline(instrument, this.adapter, this.context.sink, this.context.quarantine, this.context.report);
+      this.pipelines.set(instrument, pipeline);
+    }
+    const outcomes = this.adapter.framing.kind === 'datagram' ? [pipeline.frame(message)] : pipeline.push(message);
+    for (const outcome of outcomes) {
+      void outcome.then((o) => {
+        if (o.kind === 'committed') this.tracker.committed(o.records);
+        else if (o.kind === 'failed' || o.kind === 'bad') this.tracker.rejected();
+      });
+    }
+  }
+
+  dropCounters(): UdpDropCounters {
+    const socketDrops = readSocketDrops(this.boundPort);
+    const host = readHostRcvbufErrors();
+    if (socketDrops !== null) this.drops.kernelSocket = socketDrops - this.baseline.socket;
+    if (host !== null) this.drops.kernelHostRcvbufErrors = host - this.baseline.host;
+    return { ...this.drops };
+  }
+
+  async stop(): Promise<void> {
+    const socket = this.socket;
+    this.socket = null;
+    if (socket !== null) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    this.tracker.setState('stopped');
+  }
+
+  status(): InputStatus & { port: number; receiveBufferBytes: number; drops: UdpDropCounters } {
+    return { ...this.tracker.snapshot(), port: this.boundPort, receiveBufferBytes: this.effectiveReceiveBuffer, drops: this.dropCounters() };
+  }
+}

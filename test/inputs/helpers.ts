@@ -1,0 +1,51 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Quarantine } from '../../firmware-adapters/index.ts';
+import { RecordBuffer } from '../../src/buffer/index.ts';
+import type { InputContext } from '../../src/inputs/input.ts';
+
+/** A real buffer as the sink, and the context an input gets from the daemon. */
+export function inputContext(): {
+  buffer: RecordBuffer;
+  context: InputContext;
+  quarantine: Quarantine;
+  errors: Array<{ instrument: string; adapter: string; code: string }>;
+} {
+  const buffer = new RecordBuffer({ path: join(mkdtempSync(join(tmpdir(), 'skyhaul-input-')), 'b.sqlite'), siteId: 'test', synchronous: 'NORMAL', disk: null });
+  buffer.open();
+  const quarantine = new Quarantine({ capacity: 100 });
+  const errors: Array<{ instrument: string; adapter: string; code: string }> = [];
+  return {
+    buffer,
+    quarantine,
+    errors,
+    context: {
+      sink: buffer,
+      logger: pino({ level: 'silent' }),
+      siteId: 'test',
+      quarantine,
+      report: { decodeError: (instrument, adapter, code) => errors.push({ instrument, adapter, code }) },
+    },
+  };
+}
+
+export async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** NMEA sentence with its XOR checksum. */
+export function nmea(body: string): string {
+  let sum = 0;
+  for (const c of body) sum ^= c.charCodeAt(0);
+  return `$${body}*${sum.toString(16).toUpperCase().padStart(2, '0')}\r\n`;
+}
+
+export function recordsOf(buffer: RecordBuffer, stream: string): Array<{ fields: Record<string, unknown> }> {
+  return buffer.read(stream, 0, 100_000).map((r) => JSON.parse(r.payload.toString()) as { fields: Record<string, unknown> });
+}

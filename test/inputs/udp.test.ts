@@ -1,0 +1,45 @@
+import { createSocket } from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { getAdapter } from '../../firmware-adapters/index.ts';
+import { UdpInput } from '../../src/inputs/udp/input.ts';
+import { inputContext, nmea, recordsOf, until } from './helpers.ts';
+
+const stops: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0)) await stop();
+});
+
+describe('UDP input', () => {
+  it('commits good datagrams, maps senders to instruments, counts oversize and bad ones, sets the receive buffer', async () => {
+    const { buffer, context, quarantine, errors } = inputContext();
+    const input = new UdpInput(
+      { name: 'lightning', bind: '127.0.0.1', port: 0, maxDatagramBytes: 200, receiveBufferBytes: 4 * 1024 * 1024, senders: {}, onlyListedSenders: false },
+      getAdapter('boltek-ld250'),
+      context,
+    );
+    await input.start();
+    stops.push(() => input.stop(), () => buffer.close());
+    const client = createSocket('udp4');
+    stops.push(async () => client.close());
+    const send = (data: string | Buffer): Promise<void> =>
+      new Promise((resolve, reject) => client.send(data, input.port, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
+
+    for (let i = 0; i < 50; i++) await send(nmea(`WIMLI,${10 + i},${12 + i},${(i * 7) % 360}.0`));
+    await send(nmea('WIMST,0,0,0,0,000.0'));
+    await send('$WIMLI,11,12,45.0*00\r\n'); // bad checksum
+    await send(Buffer.alloc(500, 0x41)); // oversize
+
+    await until(() => input.status().committed >= 51 && errors.length >= 1 && input.status().drops.oversize >= 1, 5000, 'datagrams');
+    const status = input.status();
+    expect(status.drops.oversize).toBe(1);
+    expect(status.receiveBufferBytes).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+    expect(status.drops.kernelSocket).toBe(0);
+    expect(errors).toEqual([{ instrument: 'lightning', adapter: 'boltek-ld250', code: 'ADAPTER_CHECKSUM' }]);
+    expect(quarantine.counts()['boltek-ld250']).toMatchObject({ ADAPTER_CHECKSUM: 1, UDP_OVERSIZE: 1 });
+    const streams = buffer.streams().map((s) => `${s.stream}:${s.records}`).sort();
+    expect(streams.length).toBe(2);
+    const strikes = buffer.streams().find((s) => s.records === 50)!;
+    expect(strikes.stream.startsWith('lightning/')).toBe(true);
+    expect(recordsOf(buffer, strikes.stream)).toHaveLength(50);
+  });
+});
