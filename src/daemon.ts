@@ -76,7 +76,7 @@ export class Daemon extends EventEmitter {
   private startup: { bufferOpenMs: number | null; readyMs: number | null } = { bufferOpenMs: null, readyMs: null };
 
   constructor(
-    private readonly config: Config,
+    private config: Config,
     private readonly logger: Logger,
   ) {
     super();
@@ -145,22 +145,40 @@ export class Daemon extends EventEmitter {
     if (this.config.http.enabled) {
       this.http = new HealthServer({ bind: this.config.http.bind, port: this.config.http.port, token: this.config.http.token }, this, this.logger);
     }
-    const routes = this.http ?? { post: () => {} };
-    for (const inputConfig of this.config.inputs) {
-      this.inputs.push(
-        createInput(inputConfig, {
-          sink: this.sinkFor(inputConfig.name),
-          logger: this.logger.child({ component: 'input', input: inputConfig.name }),
-          siteId: this.config.site.id,
-          routes,
-          quarantine: this.quarantine,
-          report: { decodeError: (instrument, adapter, code) => this.onDecodeError(inputConfig.name, instrument, adapter, code) },
-        }),
-      );
-    }
+    for (const inputConfig of this.config.inputs) this.inputs.push(this.makeInput(inputConfig));
     for (const input of this.inputs) await input.start();
     this.inputsStarted = true;
 
+    this.startJobs();
+    this.timers.push(
+      setInterval(() => this.forwardRate.set(this.forwarder?.counters.ackedRecords ?? 0), 1000),
+      setInterval(() => this.evaluateAlarms(), 2000),
+      setInterval(() => this.sampleHistory(), HISTORY_INTERVAL_MS),
+    );
+    for (const timer of this.timers) timer.unref();
+    void this.jobs?.runNow('hostSample');
+
+    if (this.http !== null) {
+      const address = await this.http.start();
+      this.logger.info({ component: 'http', ...address }, `health API on http://${address.host}:${address.port}`);
+    }
+    this.startup.readyMs = Math.round(process.uptime() * 1000);
+    // A first self-test right away, so status shows one without waiting for the schedule.
+    setTimeout(() => void this.jobs?.runNow('selfTest'), 2000).unref();
+  }
+
+  private makeInput(inputConfig: Config['inputs'][number]): Input {
+    return createInput(inputConfig, {
+      sink: this.sinkFor(inputConfig.name),
+      logger: this.logger.child({ component: 'input', input: inputConfig.name }),
+      siteId: this.config.site.id,
+      routes: this.http ?? { post: () => {} },
+      quarantine: this.quarantine,
+      report: { decodeError: (instrument, adapter, code) => this.onDecodeError(inputConfig.name, instrument, adapter, code) },
+    });
+  }
+
+  private startJobs(): void {
     this.jobs = new JobScheduler(
       [
         { name: 'ttlSweep', schedule: this.config.jobs.ttlSweep, run: () => ({ dropped: this.buffer.sweepTtl() }) },
@@ -173,21 +191,82 @@ export class Daemon extends EventEmitter {
       this.logger,
     );
     this.jobs.start();
-    this.timers.push(
-      setInterval(() => this.forwardRate.set(this.forwarder?.counters.ackedRecords ?? 0), 1000),
-      setInterval(() => this.evaluateAlarms(), 2000),
-      setInterval(() => this.sampleHistory(), HISTORY_INTERVAL_MS),
-    );
-    for (const timer of this.timers) timer.unref();
-    void this.jobs.runNow('hostSample');
+  }
 
-    if (this.http !== null) {
-      const address = await this.http.start();
-      this.logger.info({ component: 'http', ...address }, `health API on http://${address.host}:${address.port}`);
+  /**
+   * SIGHUP: apply a new, already validated configuration without a restart where that is safe.
+   * Unchanged inputs keep running (their connections and sessions untouched), changed ones are
+   * restarted, removed ones stopped, new ones started; the forwarder restarts when its settings
+   * changed (acks are flushed first); buffered records are never touched. Settings that need a
+   * restart (buffer, site, http, dataDir, stream rules) are kept as they were and named in the result.
+   */
+  async reload(next: Config): Promise<{ kept: string[]; restarted: string[]; started: string[]; stopped: string[]; forwarder: boolean; needsRestart: string[] }> {
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    const result = { kept: [] as string[], restarted: [] as string[], started: [] as string[], stopped: [] as string[], forwarder: false, needsRestart: [] as string[] };
+    for (const key of ['site', 'dataDir', 'buffer', 'http', 'streams'] as const) {
+      if (!same(this.config[key], next[key])) result.needsRestart.push(key);
     }
-    this.startup.readyMs = Math.round(process.uptime() * 1000);
-    // A first self-test right away, so status shows one without waiting for the schedule.
-    setTimeout(() => void this.jobs?.runNow('selfTest'), 2000).unref();
+    const oldInputs = new Map(this.config.inputs.map((c) => [c.name, c]));
+    const nextInputs = new Map(next.inputs.map((c) => [c.name, c]));
+    const current = new Map(this.inputs.map((input) => [input.name, input]));
+    for (const [name, oldConfig] of oldInputs) {
+      const replacement = nextInputs.get(name);
+      if (replacement !== undefined && same(oldConfig, replacement)) {
+        result.kept.push(name);
+        continue;
+      }
+      // HTTP push routes are registered before the server listens: those need a restart.
+      if (oldConfig.type === 'http' || replacement?.type === 'http') {
+        result.needsRestart.push(`inputs.${name}`);
+        nextInputs.set(name, oldConfig);
+        continue;
+      }
+      await current.get(name)?.stop();
+      current.delete(name);
+      if (replacement === undefined) result.stopped.push(name);
+    }
+    const inputs: Input[] = [];
+    const effective: Config['inputs'] = [];
+    for (const [name, inputConfig] of nextInputs) {
+      let input = current.get(name);
+      if (input === undefined) {
+        if (inputConfig.type === 'http' && !oldInputs.has(name)) {
+          result.needsRestart.push(`inputs.${name}`);
+          continue;
+        }
+        input = this.makeInput(inputConfig);
+        await input.start();
+        (oldInputs.has(name) ? result.restarted : result.started).push(name);
+      }
+      inputs.push(input);
+      effective.push(inputConfig);
+    }
+    this.inputs.splice(0, this.inputs.length, ...inputs);
+
+    if (!same(this.config.forward, next.forward)) {
+      await this.forwarder?.stop();
+      this.replication?.stop();
+      this.scheduler?.stop();
+      this.forwarder = this.replication = this.scheduler = this.bucket = null;
+      this.config = { ...this.config, forward: next.forward };
+      if (next.forward.enabled && next.forward.url !== null) this.startForwarder(next.forward.url);
+      result.forwarder = true;
+    }
+    if (!same(this.config.jobs, next.jobs)) {
+      this.jobs?.stop();
+      this.config = { ...this.config, jobs: next.jobs };
+      this.startJobs();
+    }
+    this.alarms.setThresholds({
+      backlogAgeMs: next.alarms.backlogAgeMs,
+      diskFreeBytes: next.alarms.diskFreeBytes,
+      linkDownMs: next.alarms.linkDownMs,
+      staleInstruments: next.alarms.staleInstruments,
+    });
+    this.config = { ...this.config, alarms: next.alarms, logging: next.logging, inputs: effective };
+    this.logger.level = next.logging.level;
+    this.logger.info({ component: 'reload', ...result }, 'configuration reloaded');
+    return result;
   }
 
   private startForwarder(url: string): void {

@@ -5,7 +5,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decodeCommand, DECODE_USAGE } from '../firmware-adapters/decode-cli.ts';
+import { adapterNames } from '../firmware-adapters/index.ts';
+import { BUFFER_USAGE, bufferCommand } from './cli/buffer.ts';
 import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
+import { SkyhaulError } from './errors.ts';
 import type { Config } from './config/types.ts';
 import { Daemon, VERSION } from './daemon.ts';
 import { createLogger } from './log.ts';
@@ -70,6 +74,8 @@ usage: skyhaul <command> [options]
   run            run the daemon (--config FILE; default ${SYSTEM_CONFIG}, else a built-in demo site)
   status         print the running daemon's status (--url http://127.0.0.1:9880, --json)
   check-config   validate a configuration file (exit 0 valid, 2 invalid)
+  buffer         check | stats | export | replay the buffer file (daemon stopped)
+  decode         decode raw instrument frames with a firmware adapter (one JSON object per line)
   version        print the version
 Each command takes --help.`,
   run: `usage: skyhaul run [--config FILE]
@@ -80,16 +86,24 @@ Prints link state, backlog and drops of the running daemon. Exit 3 when it canno
   'check-config': `usage: skyhaul check-config FILE [--json]
 Validates FILE and lists every problem with its path and line. Exit 0 valid, 2 invalid.`,
   version: 'usage: skyhaul version [--json]',
+  buffer: BUFFER_USAGE,
+  get decode(): string {
+    return `${DECODE_USAGE}
+Reads raw frames from FILE or stdin and prints one JSON object per line: a reading as
+{"adapter","stream","fields","units"}, a bad frame as {"adapter","error":{"code","message"},"raw_hex"}.
+Exit 0: all frames decoded; 1: some frames were bad; 2: usage error.
+Adapters: ${adapterNames().join(', ')}`;
+  },
 };
 
-function resolveConfig(options: Parsed['options']): { config: Config; source: string } {
+function resolveConfig(options: Parsed['options']): { config: Config; source: string; file: string | null } {
   const file = typeof options.config === 'string' ? resolve(options.config) : existsSync(SYSTEM_CONFIG) ? SYSTEM_CONFIG : null;
-  if (file !== null) return { config: loadConfig(file), source: file };
-  return { config: parseConfig(embeddedDefaultConfig(), join(process.cwd(), '(embedded default)')), source: 'embedded default' };
+  if (file !== null) return { config: loadConfig(file), source: file, file };
+  return { config: parseConfig(embeddedDefaultConfig(), join(process.cwd(), '(embedded default)')), source: 'embedded default', file: null };
 }
 
 async function run(options: Parsed['options']): Promise<number> {
-  const { config, source } = resolveConfig(options);
+  const { config, source, file } = resolveConfig(options);
   const logger = createLogger(config.logging.level);
   logger.info({ version: VERSION, config: source, site: config.site.id }, 'skyhaul starting');
   const daemon = new Daemon(config, logger);
@@ -108,6 +122,25 @@ async function run(options: Parsed['options']): Promise<number> {
       },
     );
   };
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(async () => {
+      if (file === null) {
+        logger.warn({ component: 'reload' }, 'SIGHUP ignored: running on the embedded default configuration');
+        return;
+      }
+      let next: Config;
+      try {
+        next = loadConfig(file);
+      } catch (error) {
+        // The running configuration stays: a bad edit must not take a site offline.
+        const problems = error instanceof ConfigError ? error.problems : [{ path: '', line: null, message: (error as Error).message }];
+        logger.error({ component: 'reload', file, problems }, `SIGHUP: ${file} is invalid; keeping the running configuration`);
+        return;
+      }
+      await daemon.reload(next).catch((error: Error) => logger.error({ component: 'reload', err: error.message }, 'reload failed'));
+    });
+  });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('uncaughtException', (error) => {
@@ -191,6 +224,17 @@ export async function main(argv: string[]): Promise<number> {
         return await status(options);
       case 'check-config':
         return checkConfig(positional, options);
+      case 'buffer':
+        return await bufferCommand(positional[0], options, {
+          out: (line) => process.stdout.write(`${line}\n`),
+          err: (line) => process.stderr.write(`${line}\n`),
+        });
+      case 'decode':
+        return await decodeCommand(argv.slice(1), {
+          stdin: process.stdin,
+          stdout: (line) => process.stdout.write(`${line}\n`),
+          stderr: (line) => process.stderr.write(`${line}\n`),
+        });
       case 'version':
         process.stdout.write(options.json === true ? `${JSON.stringify({ version: VERSION, node: process.version })}\n` : `skyhaul ${VERSION}\n`);
         return 0;
@@ -199,9 +243,13 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || (error instanceof SkyhaulError && error.code === 'SKY_ERR_USAGE')) {
       process.stderr.write(`${error.message}\n`);
       return 2;
+    }
+    if (error instanceof SkyhaulError) {
+      process.stderr.write(`skyhaul ${command}: ${error.code}: ${error.message}\n`);
+      return 1;
     }
     throw error;
   }

@@ -339,6 +339,7 @@ export class RecordBuffer extends EventEmitter {
   private readonly logger: BufferLogger;
 
   private readonly inFlightUpTo = new Map<string, number>();
+  private readonly onCorrupt: 'quarantine' | 'throw';
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private db: Database.Database | null = null;
   private stmt: Statements | null = null;
@@ -387,6 +388,7 @@ export class RecordBuffer extends EventEmitter {
 
   constructor(options: BufferOptions) {
     super();
+    this.onCorrupt = options.onCorrupt ?? 'quarantine';
     if (typeof options.path !== 'string' || options.path === '') throw usage('buffer path is required');
     this.path = nodePath.resolve(options.path);
     this.dir = nodePath.dirname(this.path);
@@ -438,8 +440,9 @@ export class RecordBuffer extends EventEmitter {
       opened = openDatabase(this.path, this.synchronous, now);
       releaseSidecars(this.path);
     } catch (err) {
-      if (!isQuarantinable(err)) {
+      if (!isQuarantinable(err) || this.onCorrupt === 'throw') {
         releaseSidecars(this.path);
+        if (isQuarantinable(err)) throw new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `buffer ${this.path} is unusable: ${String(err)}`, { cause: err });
         throw this.openError(err);
       }
       let moved: string;

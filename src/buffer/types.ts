@@ -78,6 +78,11 @@ export interface BufferOptions {
   statfs?: (dir: string) => { freeBytes: number };
   /** Default silent. */
   logger?: BufferLogger;
+  /**
+   * 'quarantine' (the daemon: never refuse to start) moves an unusable file aside and opens a
+   * fresh one; 'throw' (the `buffer check` tool: report, touch nothing) raises SKY_ERR_BUFFER_CORRUPT.
+   */
+  onCorrupt?: 'quarantine' | 'throw';
 }
 
 export interface Committed {

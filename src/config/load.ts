@@ -191,7 +191,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const data = parsed as Record<string, unknown>;
   applyEnv(data, env);
   if (!validate(data)) throw new ConfigError(file, problemsFrom(validate.errors ?? [], data, doc, counter));
-  return normalise(data as unknown as RawConfig, dirname(resolve(file)));
+  return normalise(data as unknown as RawConfig, dirname(resolve(file)), file, (path) => lineOf(doc, counter, path));
 }
 
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
@@ -204,7 +204,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   return parseConfig(text, file, env);
 }
 
-function normalise(raw: RawConfig, baseDir: string): Config {
+type Locate = (path: (string | number)[]) => number | null;
+
+function normalise(raw: RawConfig, baseDir: string, file: string, locate: Locate): Config {
   const dataDir = isAbsolute(raw.dataDir) ? raw.dataDir : resolve(baseDir, raw.dataDir);
   const problems: ConfigProblem[] = [];
   const disk = {
@@ -213,13 +215,13 @@ function normalise(raw: RawConfig, baseDir: string): Config {
     checkIntervalMs: parseDuration(raw.buffer.disk.checkInterval),
   };
   if (disk.resumeFreeBytes < disk.minFreeBytes) {
-    problems.push({ path: 'buffer.disk.resumeFree', line: null, message: 'must be at least buffer.disk.minFree (the watchdog needs hysteresis)' });
+    problems.push({ path: 'buffer.disk.resumeFree', line: locate(['buffer', 'disk', 'resumeFree']), message: 'must be at least buffer.disk.minFree (the watchdog needs hysteresis)' });
   }
   if (raw.forward.url !== null && !/^(https?|wss?):\/\//.test(raw.forward.url)) {
-    problems.push({ path: 'forward.url', line: null, message: `expected http(s):// or ws(s)://, found "${raw.forward.url}"` });
+    problems.push({ path: 'forward.url', line: locate(['forward', 'url']), message: `expected http(s):// or ws(s)://, found "${raw.forward.url}"` });
   }
-  problems.push(...adapterProblems(raw.inputs as Parameters<typeof adapterProblems>[0]));
-  if (problems.length > 0) throw new ConfigError('(configuration)', problems);
+  problems.push(...adapterProblems(raw.inputs as Parameters<typeof adapterProblems>[0], locate));
+  if (problems.length > 0) throw new ConfigError(file, problems);
   return {
     site: raw.site,
     dataDir,
@@ -295,15 +297,21 @@ function withBranchDefaults<T extends { type: string }>(input: T): T {
 }
 
 /** Adapter names and options are checked with the config, so a typo is caught before anything opens. */
-function adapterProblems(inputs: Array<{ type: string; adapter?: string; adapterOptions?: unknown; subscriptions?: Array<{ adapter: string; adapterOptions?: unknown }> }>): ConfigProblem[] {
+function adapterProblems(
+  inputs: Array<{ type: string; adapter?: string; adapterOptions?: unknown; subscriptions?: Array<{ adapter: string; adapterOptions?: unknown }> }>,
+  locate: Locate,
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   inputs.forEach((input, i) => {
-    const uses: Array<{ path: string; adapter: string; options: unknown }> = [];
-    if (input.adapter !== undefined) uses.push({ path: `inputs[${i}]`, adapter: input.adapter, options: input.adapterOptions });
-    input.subscriptions?.forEach((sub, j) => uses.push({ path: `inputs[${i}].subscriptions[${j}]`, adapter: sub.adapter, options: sub.adapterOptions }));
+    const uses: Array<{ path: (string | number)[]; adapter: string; options: unknown }> = [];
+    if (input.adapter !== undefined) uses.push({ path: ['inputs', i], adapter: input.adapter, options: input.adapterOptions });
+    input.subscriptions?.forEach((sub, j) => uses.push({ path: ['inputs', i, 'subscriptions', j], adapter: sub.adapter, options: sub.adapterOptions }));
     for (const use of uses) {
       const checked = validateAdapterOptions(use.adapter, use.options ?? {});
-      if (!checked.ok) problems.push({ path: `${use.path}.adapter${use.adapter in adapters ? 'Options' : ''}`, line: null, message: checked.errors.join('; ') });
+      if (checked.ok) continue;
+      const key = use.adapter in adapters ? 'adapterOptions' : 'adapter';
+      const shown = use.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+      problems.push({ path: `${shown}.${key}`, line: locate([...use.path, key]), message: checked.errors.join('; ') });
     }
   });
   return problems;

@@ -43,8 +43,12 @@ export class AlarmManager extends EventEmitter {
   /** Counts of raises per code since start, for metrics. */
   readonly raised = new Map<string, number>();
 
-  constructor(private readonly thresholds: AlarmThresholds) {
+  constructor(private thresholds: AlarmThresholds) {
     super();
+  }
+
+  setThresholds(thresholds: AlarmThresholds): void {
+    this.thresholds = thresholds;
   }
 
   evaluate(inputs: AlarmInputs): void {

@@ -1,0 +1,117 @@
+/**
+ * The CLI as a site engineer meets it: `check-config` on bad files (exit 2, path and line for
+ * every problem), `buffer check|stats|export|replay`, `decode`, `version`, `--help`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RecordBuffer } from '../../src/buffer/index.ts';
+import { DAEMON_BUNDLE } from '../support/daemon.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'skyhaul-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function skyhaul(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [DAEMON_BUNDLE, ...args], { encoding: 'utf8', input, timeout: 30_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function configFile(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('skyhaul check-config', () => {
+  it('accepts a valid file (exit 0)', () => {
+    const file = configFile('ok.yaml', 'site:\n  id: cerro-01\nforward:\n  url: http://127.0.0.1:8080\n');
+    expect(skyhaul(['check-config', file])).toMatchObject({ status: 0 });
+  });
+
+  it.each([
+    ['wrong type', 'site:\n  id: cerro-01\nhttp:\n  port: eighty\n', /:4: http\.port: expected integer, found "eighty"/],
+    ['unknown key', 'site:\n  id: cerro-01\nforward:\n  urll: http://x\n', /:4: forward\.urll: unknown key 'urll'/],
+    ['missing required', 'forward:\n  url: http://x:1\n', /site: required but missing/],
+    ['bad YAML', 'site:\n  id: [unclosed\n', /:\d+: .*bad YAML/],
+    ['unknown adapter', 'site: { id: a }\ninputs:\n  - { type: udp, name: u, port: 9000, adapter: no-such-thing }\n', /:3: inputs\[0\]\.adapter: unknown adapter 'no-such-thing'/],
+  ])('refuses %s with exit 2 naming path and line', (_what, text, message) => {
+    const file = configFile(`bad-${Math.random().toString(36).slice(2)}.yaml`, text);
+    const result = skyhaul(['check-config', file]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toContain(file);
+  });
+
+  it('lists every problem at once, also as JSON', () => {
+    const file = configFile('many.yaml', 'site:\n  id: Bad_Id\nbuffer:\n  synchronous: FAST\nhttp:\n  port: -1\n');
+    const result = skyhaul(['check-config', file, '--json']);
+    expect(result.status).toBe(2);
+    const report = JSON.parse(result.stdout) as { valid: boolean; problems: Array<{ path: string; line: number }> };
+    expect(report.valid).toBe(false);
+    expect(report.problems.map((p) => [p.path, p.line])).toEqual([
+      ['site.id', 2],
+      ['buffer.synchronous', 4],
+      ['http.port', 6],
+    ]);
+  });
+});
+
+describe('skyhaul buffer', () => {
+  it('check, stats, export and replay a buffer file; check reports a corrupted record', async () => {
+    const file = join(dir, 'buffer.sqlite');
+    const buffer = new RecordBuffer({ path: file, siteId: 'cli', disk: null });
+    buffer.open();
+    await Promise.all(Array.from({ length: 30 }, (_, i) => buffer.append({ stream: 'weather/wxt536', payload: Buffer.from(`Ta=${i}`), contentType: 'text/plain' })));
+    await buffer.close();
+
+    expect(skyhaul(['buffer', 'check', '--file', file])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^ok: 30 records checked/) });
+    const stats = JSON.parse(skyhaul(['buffer', 'stats', '--file', file, '--json']).stdout) as { records: number; streams: Array<{ stream: string }> };
+    expect(stats.records).toBe(30);
+    const out = join(dir, 'export.jsonl');
+    expect(skyhaul(['buffer', 'export', '--file', file, '--stream', 'weather/wxt536', '--out', out]).status).toBe(0);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(30);
+    expect(Buffer.from((JSON.parse(lines[7]!) as { payload: string }).payload, 'base64').toString()).toBe('Ta=7');
+
+    const other = join(dir, 'replay.sqlite');
+    const replay = skyhaul(['buffer', 'replay', '--file', other, '--in', out]);
+    expect(replay.status).toBe(0);
+    expect(replay.stderr).toMatch(/re-queued 30 record/);
+    expect((JSON.parse(skyhaul(['buffer', 'stats', '--file', other, '--json']).stdout) as { records: number }).records).toBe(30);
+
+    // Corrupt one stored payload byte behind the buffer's back: check must find it.
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(file);
+    const table = (db.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'records_%'").get() as { name: string }).name;
+    db.prepare(`UPDATE ${table} SET payload = ? WHERE sequence = 5`).run(Buffer.from('Ta=X'));
+    db.close();
+    const check = skyhaul(['buffer', 'check', '--file', file]);
+    expect(check.status).toBe(1);
+    expect(check.stdout).toMatch(/PROBLEMS/);
+    expect(check.stdout).toMatch(/5/);
+  });
+
+  it('refuses without a buffer named, with exit 2', () => {
+    expect(skyhaul(['buffer', 'check'])).toMatchObject({ status: 2, stderr: expect.stringMatching(/--config FILE or --file/) });
+  });
+});
+
+describe('skyhaul decode, version, help', () => {
+  it('decodes frames from stdin into JSON lines', () => {
+    const result = skyhaul(['decode', '--adapter', 'gill-windsonic'], '\x02Q,229,002.74,M,00,\x0316\r\n\x02Q,229,002.74,M,00,\x0317\r\n');
+    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ adapter: 'gill-windsonic', units: expect.objectContaining({}) });
+    expect(lines[1]).toMatchObject({ adapter: 'gill-windsonic', error: { code: 'ADAPTER_CHECKSUM' } });
+    expect(result.status).toBe(1);
+  });
+
+  it('prints the version and help with stable exit codes', () => {
+    expect(skyhaul(['version', '--json'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/"version":"\d+\.\d+\.\d+"/) });
+    for (const command of ['run', 'status', 'check-config', 'buffer', 'decode', 'version']) {
+      expect(skyhaul([command, '--help']).status, command).toBe(0);
+    }
+    expect(skyhaul(['frobnicate']).status).toBe(2);
+  });
+});
