@@ -480,6 +480,7 @@ export class Daemon extends EventEmitter {
     const forwardRate = this.forwardRate.perSecond();
     const alarms = this.alarms.list();
     return {
+      now,
       site: this.config.site,
       producerId: this.buffer.producerId,
       version: VERSION,
@@ -521,7 +522,9 @@ export class Daemon extends EventEmitter {
         })),
       },
       rates: { ingestPerSecond: this.ingestRate.perSecond(), forwardPerSecond: forwardRate },
-      drainEtaSeconds: stats.records === 0 ? 0 : forwardRate > 0 ? Math.round(stats.records / forwardRate) : null,
+      // Only a link that is up drains; the averaged rate lingers for a while after a cut.
+      drainEtaSeconds:
+        stats.records === 0 ? 0 : forward?.link.state === 'up' && forwardRate > 0 ? Math.round(stats.records / forwardRate) : null,
       drops: this.buffer.drops(),
       disk: { freeBytes: stats.diskFreeBytes, accepting: stats.accepting },
       alarms,

@@ -33,6 +33,8 @@ export interface StreamBacklog {
 }
 
 export interface DaemonStatus {
+  /** The daemon's clock (ms since epoch), so clients can show ages without trusting their own. */
+  now: number;
   site: { id: string; name?: string };
   producerId: string;
   version: string;

@@ -94,13 +94,20 @@ export class HealthServer implements RouteRegistry {
       });
     });
 
-    app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(dashboardAssets['index.html']));
+    app.get('/', async (_request, reply) =>
+      reply
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-cache')
+        .header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+        .header('x-content-type-options', 'nosniff')
+        .send(dashboardAssets['index.html']),
+    );
     app.get('/assets/:name', async (request, reply) => {
       const name = (request.params as { name: string }).name;
       const asset = dashboardAssets[name];
       if (asset === undefined) return reply.code(404).send(errorBody('SKY_ERR_NOT_FOUND', `no asset ${name}`));
       const type = name.endsWith('.css') ? 'text/css; charset=utf-8' : name.endsWith('.js') ? 'text/javascript; charset=utf-8' : 'application/octet-stream';
-      return reply.type(type).header('cache-control', 'no-cache').send(asset);
+      return reply.type(type).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(asset);
     });
   }
 

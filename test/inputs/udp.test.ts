@@ -20,7 +20,7 @@ describe('UDP input', () => {
     await input.start();
     stops.push(() => input.stop(), () => buffer.close());
     const client = createSocket('udp4');
-    stops.push(async () => client.close());
+    stops.push(async () => void client.close());
     const send = (data: string | Buffer): Promise<void> =>
       new Promise((resolve, reject) => client.send(data, input.port, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
 

@@ -1,4 +1,14 @@
-/** Dashboard assets, bundled into the daemon (the site may be offline: no CDN). */
+/**
+ * Dashboard assets, bundled into the daemon (the site may be offline: no CDN, no web fonts).
+ * The server serves 'index.html' at / and the others at /assets/<name>. Each asset is a string
+ * constant in a TypeScript module, so it works the same under tsx and in the esbuild bundle.
+ */
+import { appJs } from './app.js.ts';
+import { indexHtml } from './index.html.ts';
+import { styleCss } from './style.css.ts';
+
 export const dashboardAssets: Record<string, string> = {
-  'index.html': '<!doctype html><html><head><meta charset="utf-8"><title>Skyhaul</title></head><body><h1>Skyhaul</h1><p>Dashboard placeholder.</p></body></html>',
+  'index.html': indexHtml,
+  'app.js': appJs,
+  'style.css': styleCss,
 };
