@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { hex2, xor8 } from '../checksum.ts';
+import { getAdapter } from '../index.ts';
+import { checkReadmeExample, checkSampleConfig, checkSchemas, decodeChecked, expectError, frameAll, fuzzDecoder, fuzzFraming } from '../testing.ts';
+
+const dir = dirname(fileURLToPath(import.meta.url));
+const log = readFileSync(join(dir, 'fixtures/ld250.log'));
+const adapter = getAdapter('boltek-ld250');
+const lines = (data: Buffer): Buffer[] => frameAll(adapter.framing, [data]).flatMap((e) => (e.kind === 'frame' ? [e.frame] : []));
+
+function reseal(frame: Buffer): Buffer {
+  const text = frame.toString('latin1');
+  const star = text.lastIndexOf('*');
+  if (!text.startsWith('$') || star < 1) return frame;
+  const body = text.slice(1, star);
+  return Buffer.from(`$${body}*${hex2(xor8(Buffer.from(body, 'latin1')))}`, 'latin1');
+}
+
+describe('boltek-ld250', () => {
+  it('decodes strikes (miles to km), status (rates, alarms) and noise', () => {
+    const results = lines(log).map((f) => decodeChecked(adapter, f));
+    expect(results.map((r) => (r.ok ? r.readings[0]!.stream : r.error.code))).toEqual(['status', 'status', 'strike', 'status', 'noise']);
+    expect(results[2]).toEqual({
+      ok: true,
+      readings: [
+        {
+          stream: 'strike',
+          fields: { corrected_distance: 67.5924, uncorrected_distance: 75.6392, bearing: 137.5 },
+          units: { corrected_distance: 'km', uncorrected_distance: 'km', bearing: 'deg' },
+        },
+      ],
+    });
+    expect(results[3]!.ok && results[3]!.readings[0]!.fields).toEqual({ close_strike_rate: 27, total_strike_rate: 63, close_alarm: true, severe_alarm: true, heading: 0 });
+  });
+
+  it('distances already in km when configured', () => {
+    const km = getAdapter('boltek-ld250', { distanceUnit: 'kilometres' });
+    const r = decodeChecked(km, '$WIMLI,42,47,137.5*51');
+    expect(r.ok && r.readings[0]!.fields.corrected_distance).toBe(42);
+  });
+
+  it('bad checksum, truncated, garbage, unknown sentences', () => {
+    expectError(adapter, '$WIMLI,42,47,137.5*50', 'ADAPTER_CHECKSUM');
+    expectError(adapter, '$WIMLI,43,47,137.5*51', 'ADAPTER_CHECKSUM');
+    // As published in one protocol summary, with an invalid checksum: rejected.
+    expectError(adapter, '$WIMST,0,0,0,0,000.0*42', 'ADAPTER_CHECKSUM');
+    expectError(adapter, '$WIMLI,42,4', 'ADAPTER_TRUNCATED');
+    expectError(adapter, reseal(Buffer.from('$WIMLI,42,47*00')), 'ADAPTER_TRUNCATED');
+    expectError(adapter, reseal(Buffer.from('$WIMLI,42,47,400.0*00')), 'ADAPTER_PARSE');
+    expectError(adapter, reseal(Buffer.from('$WIMST,1,2,3,0,000.0*00')), 'ADAPTER_PARSE');
+    expectError(adapter, '\xff\xfe', 'ADAPTER_PARSE');
+    expect(decodeChecked(adapter, reseal(Buffer.from('$WIMXX,1*00')))).toMatchObject({ ok: true, skipped: { code: 'ADAPTER_UNSUPPORTED' } });
+  });
+
+  it('fuzzing: decode never throws; framing', () => {
+    fuzzDecoder(adapter, lines(log), { reseal });
+    fuzzFraming(adapter.framing, log);
+  });
+
+  it('folder: schemas compile, sample.yaml validates, README example matches the decoder', () => {
+    checkSchemas(adapter);
+    checkSampleConfig(dir, 'boltek-ld250');
+    checkReadmeExample(dir);
+  });
+});
