@@ -1,39 +1,69 @@
 /**
  * Bundles the daemon into one ES module, dist/skyhaul.mjs (esbuild, offline). Native addons stay
  * external: they load from node_modules here, and the single-executable build embeds them.
+ *
+ * `bundle({ format: 'cjs', ... })` is the single-executable variant (packaging/sea/build.ts):
+ * Node's SEA main script must be CommonJS, so there is no `import.meta`; `import.meta.url` is
+ * defined as a file URL beside the executable that is never argv[1] (main.ts's "am I the entry"
+ * check stays false, and the SEA entry calls main() itself).
  */
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BUNDLE = join(root, 'dist', 'skyhaul.mjs');
 
-export async function bundle(): Promise<string> {
+/** Packages whose native addons keep them out of the ES module bundle. */
+const NATIVE_EXTERNALS = ['better-sqlite3', 'serialport', '@serialport/*', 'pulsar-client'];
+
+export interface BundleOptions {
+  /** 'esm' (default): dist/skyhaul.mjs, run as `node dist/skyhaul.mjs`. 'cjs': the SEA main script. */
+  format?: 'esm' | 'cjs';
+  /** Entry point (default src/main.ts). */
+  entry?: string;
+  /** Output file (default dist/skyhaul.mjs). */
+  outfile?: string;
+  /** Left out of the bundle (default: the packages with native addons). */
+  external?: string[];
+  plugins?: Plugin[];
+  /** Source map (default 'linked' for esm, none for cjs: a SEA has nowhere to find one). */
+  sourcemap?: boolean | 'linked' | 'inline';
+}
+
+const ESM_BANNER = [
+  "import { createRequire as __skyhaulCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __skyhaulFileURLToPath } from 'node:url';",
+  "import { dirname as __skyhaulDirname } from 'node:path';",
+  'const require = __skyhaulCreateRequire(import.meta.url);',
+  'const __filename = __skyhaulFileURLToPath(import.meta.url);',
+  'const __dirname = __skyhaulDirname(__filename);',
+].join(' ');
+
+const CJS_BANNER =
+  "var __skyhaulImportMetaUrl = require('node:url').pathToFileURL(require('node:path').join(require('node:path').dirname(__filename), 'skyhaul.bundle.cjs')).href;";
+
+export async function bundle(options: BundleOptions = {}): Promise<string> {
+  const format = options.format ?? 'esm';
+  const outfile = options.outfile ?? BUNDLE;
   await build({
-    entryPoints: [join(root, 'src', 'main.ts')],
-    outfile: BUNDLE,
+    entryPoints: [options.entry ?? join(root, 'src', 'main.ts')],
+    outfile,
     bundle: true,
     platform: 'node',
     target: 'node20',
-    format: 'esm',
-    sourcemap: 'linked',
+    format,
+    sourcemap: options.sourcemap ?? (format === 'esm' ? 'linked' : false),
     legalComments: 'none',
-    external: ['better-sqlite3', 'serialport', '@serialport/*', 'pulsar-client'],
-    // CommonJS dependencies (pino, fastify, node-cron) use require and __dirname; give the ES module both.
-    banner: {
-      js: [
-        "import { createRequire as __skyhaulCreateRequire } from 'node:module';",
-        "import { fileURLToPath as __skyhaulFileURLToPath } from 'node:url';",
-        "import { dirname as __skyhaulDirname } from 'node:path';",
-        'const require = __skyhaulCreateRequire(import.meta.url);',
-        'const __filename = __skyhaulFileURLToPath(import.meta.url);',
-        'const __dirname = __skyhaulDirname(__filename);',
-      ].join(' '),
-    },
+    external: options.external ?? NATIVE_EXTERNALS,
+    plugins: options.plugins ?? [],
+    // ESM: CommonJS dependencies (pino, fastify, node-cron) use require and __dirname; give the
+    // ES module both. CJS: the other way round, import.meta.url from __filename.
+    banner: { js: format === 'esm' ? ESM_BANNER : CJS_BANNER },
+    ...(format === 'cjs' ? { define: { 'import.meta.url': '__skyhaulImportMetaUrl' } } : {}),
     logLevel: 'warning',
   });
-  return BUNDLE;
+  return outfile;
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -163,6 +163,8 @@ export class Daemon extends EventEmitter {
       this.logger.info({ component: 'http', ...address }, `health API on http://${address.host}:${address.port}`);
     }
     this.startup.readyMs = Math.round(process.uptime() * 1000);
+    // Alarms raised while opening (a quarantined buffer) show from the first status on.
+    this.evaluateAlarms();
     // A first self-test right away, so status shows one without waiting for the schedule.
     setTimeout(() => void this.jobs?.runNow('selfTest'), 2000).unref();
   }

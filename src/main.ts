@@ -10,6 +10,7 @@ import { adapterNames } from '../firmware-adapters/index.ts';
 import { BUFFER_USAGE, bufferCommand } from './cli/buffer.ts';
 import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
 import { SkyhaulError } from './errors.ts';
+import { notifyReady, notifyReloading, notifyStopping, startWatchdog } from './systemd/notify.ts';
 import type { Config } from './config/types.ts';
 import { Daemon, VERSION } from './daemon.ts';
 import { createLogger } from './log.ts';
@@ -111,8 +112,10 @@ async function run(options: Parsed['options']): Promise<number> {
   const shutdown = (signal: string): void => {
     if (stopping !== null) return;
     logger.info({ signal }, 'shutting down');
+    const notified = notifyStopping(`stopping (${signal})`);
     stopping = daemon.stop().then(
-      () => {
+      async () => {
+        await notified;
         logger.flush();
         process.exit(0);
       },
@@ -138,7 +141,9 @@ async function run(options: Parsed['options']): Promise<number> {
         logger.error({ component: 'reload', file, problems }, `SIGHUP: ${file} is invalid; keeping the running configuration`);
         return;
       }
+      await notifyReloading('reloading configuration');
       await daemon.reload(next).catch((error: Error) => logger.error({ component: 'reload', err: error.message }, 'reload failed'));
+      await notifyReady('configuration reloaded');
     });
   });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -148,8 +153,10 @@ async function run(options: Parsed['options']): Promise<number> {
     logger.flush();
     process.exit(1);
   });
+  startWatchdog();
   await daemon.start();
   logger.info({ readiness: daemon.readiness() }, 'ready');
+  await notifyReady(`ready: site ${config.site.id}`);
   return new Promise<number>(() => {});
 }
 

@@ -2,7 +2,6 @@
  * Host sampling (systeminformation), run by a scheduled job: CPU load, memory, temperatures
  * where the hardware reports them, and the buffer disk. Sampled, never on a request's path.
  */
-import si from 'systeminformation';
 
 export interface HostSample {
   at: number;
@@ -14,6 +13,8 @@ export interface HostSample {
 }
 
 export async function sampleHost(): Promise<HostSample> {
+  // Loaded on first sample (after the daemon is ready): it is large and only needed here.
+  const { default: si } = await import('systeminformation');
   const [load, mem, temp] = await Promise.all([si.currentLoad(), si.mem(), si.cpuTemperature()]);
   const temperatures: HostSample['temperatures'] = [];
   if (typeof temp.main === 'number') temperatures.push({ sensor: 'cpu', celsius: temp.main });

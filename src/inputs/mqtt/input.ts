@@ -16,7 +16,7 @@
  * broker's in-flight window (Mosquitto `max_inflight_messages`) bounds what waits.
  */
 import { readFileSync } from 'node:fs';
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { FirmwareAdapter, Quarantine } from '../../../firmware-adapters/index.ts';
 import { FramePipeline, type DecodeReport } from '../decoding.ts';
 import type { Input, InputContext, InputStatus } from '../input.ts';
@@ -112,6 +112,8 @@ export class MqttInput implements Input {
       ...(tls?.keyFile === undefined ? {} : { key: readFileSync(tls.keyFile) }),
       ...(tls === undefined ? {} : { rejectUnauthorized: tls.allowInsecure !== true }),
     };
+    // Loaded on first use, to keep start-up fast where no MQTT input is configured.
+    const { connect } = await import('mqtt');
     const client = connect(this.config.url, options);
     this.holdPubacks(client);
     this.client = client;

@@ -3,7 +3,6 @@
  * settings in config, the adapter's framing, and its polling (wake-up, poll commands, ACK/NAK).
  * A device that disappears (a USB adapter unplugged) is reopened with backoff until it returns.
  */
-import { SerialPort } from 'serialport';
 import type { FirmwareAdapter, Quarantine } from '../../../firmware-adapters/index.ts';
 import type { DecodeReport } from '../decoding.ts';
 import type { InputContext } from '../input.ts';
@@ -35,7 +34,9 @@ export class SerialInput extends StreamDeviceInput {
     return `${this.config.path} ${this.config.baudRate} ${this.config.dataBits}${this.config.parity[0]!.toUpperCase()}${this.config.stopBits}`;
   }
 
-  protected open(callbacks: DeviceCallbacks): Promise<DeviceConnection> {
+  protected async open(callbacks: DeviceCallbacks): Promise<DeviceConnection> {
+    // Loaded on first use: the native binding costs start-up time on sites without serial instruments.
+    const { SerialPort } = await import('serialport');
     return new Promise((resolve, reject) => {
       const port = new SerialPort(
         {

@@ -1,0 +1,116 @@
+/**
+ * The release tarball for hosts without dpkg: `npm run package:tarball` ->
+ * dist/skyhaul-<version>-linux-<arch>.tar.gz, one directory holding
+ *
+ *   bin/skyhaul                     the single executable
+ *   systemd/*.service               the units (install.sh rewrites ExecStart for its --prefix)
+ *   sysusers.d/skyhaul.conf         the account; tmpfiles.d/skyhaul.conf its directories
+ *   config/skyhaul.yaml             the template installed when /etc/skyhaul/skyhaul.yaml is absent
+ *   config/skyhaul.example.yaml     every setting at its default
+ *   install.sh, README.md
+ *
+ * Files are root-owned in the archive (tar --owner=0 --group=0 --numeric-owner).
+ *
+ *   tsx packaging/tarball/build.ts [--binary FILE] [--arch x64|arm64] [--level 1-9] [--output DIR]
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VERSION } from '../../src/daemon.ts';
+import { renderConfig } from '../example-config.ts';
+import { buildSea, repoRoot } from '../sea/build.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export interface TarballOptions {
+  binary?: string;
+  arch?: string;
+  version?: string;
+  /** gzip level (default 9: the tarball travels over site links; tests use 1). */
+  level?: number;
+  output?: string;
+  log?: (line: string) => void;
+}
+
+export interface TarballResult {
+  file: string;
+  /** The top directory inside the archive. */
+  top: string;
+  bytes: number;
+  ms: number;
+}
+
+function put(root: string, path: string, from: string | { text: string }, mode: number): void {
+  const file = join(root, path);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+  if (typeof from === 'string') copyFileSync(from, file);
+  else writeFileSync(file, from.text);
+  chmodSync(file, mode);
+}
+
+export async function buildTarball(options: TarballOptions = {}): Promise<TarballResult> {
+  const t0 = performance.now();
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const arch = options.arch ?? process.arch;
+  const version = options.version ?? VERSION;
+  const binary = options.binary ?? (await buildSea({ arch, log })).output;
+  const outDir = resolve(options.output ?? join(repoRoot, 'dist'));
+  mkdirSync(outDir, { recursive: true });
+  const top = `skyhaul-${version}-linux-${arch}`;
+  const file = join(outDir, `${top}.tar.gz`);
+  const level = options.level ?? 9;
+  if (!Number.isInteger(level) || level < 1 || level > 9) throw new Error('the gzip level is 1 to 9');
+
+  const stage = mkdtempSync(join(outDir, '.tarball-'));
+  try {
+    const root = join(stage, top);
+    put(root, 'bin/skyhaul', binary, 0o755);
+    for (const unit of ['skyhaul.service', 'skyhaul-pulsar.service']) put(root, `systemd/${unit}`, join(repoRoot, 'systemd', unit), 0o644);
+    put(root, 'sysusers.d/skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.sysusers'), 0o644);
+    put(root, 'tmpfiles.d/skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.tmpfiles'), 0o644);
+    put(root, 'config/skyhaul.yaml', { text: renderConfig('template') }, 0o640);
+    put(root, 'config/skyhaul.example.yaml', { text: renderConfig('example') }, 0o644);
+    put(root, 'install.sh', join(here, 'install.sh'), 0o755);
+    put(root, 'README.md', join(repoRoot, 'systemd', 'README.md'), 0o644);
+    chmodSync(root, 0o755);
+    const tar = spawnSync('tar', ['--owner=0', '--group=0', '--numeric-owner', '--sort=name', `--use-compress-program=gzip -${level}`, '-cf', file, '-C', stage, top], {
+      encoding: 'utf8',
+    });
+    if (tar.error !== undefined || tar.status !== 0) throw new Error(`tar failed: ${tar.error?.message ?? tar.stderr}`);
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+  const bytes = statSync(file).size;
+  const ms = Math.round(performance.now() - t0);
+  log(`built ${relative(process.cwd(), file)}: ${bytes} bytes (${(bytes / 1048576).toFixed(1)} MiB), ${ms} ms`);
+  return { file, top, bytes, ms };
+}
+
+function parseCli(argv: string[]): TarballOptions {
+  const options: TarballOptions = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    if (arg === '--binary') options.binary = resolve(value());
+    else if (arg === '--arch') options.arch = value();
+    else if (arg === '--version') options.version = value();
+    else if (arg === '--level') options.level = Number(value());
+    else if (arg === '--output') options.output = value();
+    else throw new Error(`unknown option ${arg}`);
+  }
+  return options;
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await buildTarball(parseCli(process.argv.slice(2)));
+  } catch (error) {
+    process.stderr.write(`package:tarball: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

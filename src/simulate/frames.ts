@@ -1,0 +1,188 @@
+/**
+ * Frame generators for the site simulator: realistic frames, with correct checksums, for the
+ * adapters the simulator drives, and the faulted variants it injects. Pure (the caller passes a
+ * sequence number and a random source), so the simulator and its tests agree on what decodes.
+ */
+import { hex2, xor8 } from '../../firmware-adapters/checksum.ts';
+
+/** Adapters the simulator generates frames for. */
+export type SimAdapter = 'nmea0183' | 'boltek-ld250' | 'gill-windsonic' | 'vaisala-wxt' | 'unihedron-sqm' | 'nut-upsd';
+
+/** Fault kinds that make the daemon count a decode (or framing) error. */
+export type ErrorFaultKind = 'checksum' | 'truncated' | 'device-error';
+/** Every fault kind the simulator injects and counts. */
+export type FaultKind = ErrorFaultKind | 'burst' | 'silence' | 'usb-vanish';
+
+export interface GoodFrame {
+  bytes: Buffer;
+  /** Stream suffixes of the readings this frame decodes to (one record each). */
+  streams: string[];
+}
+
+export interface FaultFrame {
+  bytes: Buffer;
+  kind: ErrorFaultKind;
+  /** The error code the daemon reports for it (decode or framing). */
+  code: string;
+  /** Good frames carried in the same write (after a cut frame, so it is framed at once). */
+  trailing: GoodFrame[];
+}
+
+export type Random = () => number;
+
+/** A small deterministic PRNG (mulberry32), so runs are reproducible from a seed. */
+export function seededRandom(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const pad = (n: number, width: number): string => String(Math.trunc(n)).padStart(width, '0');
+const fixed = (n: number, digits: number, width = 0): string => n.toFixed(digits).padStart(width, '0');
+
+/** `$body*hh\r\n`, hh = XOR of the body (NMEA 0183, Boltek). */
+export function nmeaLine(body: string): string {
+  return `$${body}*${hex2(xor8(Buffer.from(body, 'latin1')))}\r\n`;
+}
+
+function utcParts(at: number): { hms: string; dmy: string; d: string; mo: string; y: string } {
+  const t = new Date(at);
+  const hms = `${pad(t.getUTCHours(), 2)}${pad(t.getUTCMinutes(), 2)}${pad(t.getUTCSeconds(), 2)}.${pad(t.getUTCMilliseconds(), 3)}`;
+  const d = pad(t.getUTCDate(), 2);
+  const mo = pad(t.getUTCMonth() + 1, 2);
+  const y = String(t.getUTCFullYear());
+  return { hms, dmy: `${d}${mo}${y.slice(2)}`, d, mo, y };
+}
+
+function nmeaBody(seq: number, rnd: Random, at: number): { body: string; stream: string } {
+  const { hms, dmy, d, mo, y } = utcParts(at);
+  const lat = `${pad(37 + 0, 2)}${fixed(47 + rnd() * 0.01, 4, 7)}`;
+  const lon = `${pad(175, 3)}${fixed(18 + rnd() * 0.01, 4, 7)}`;
+  switch (seq % 3) {
+    case 0:
+      return { body: `GPRMC,${hms},A,${lat},S,${lon},E,${fixed(rnd() * 2, 2)},${fixed(rnd() * 359, 2)},${dmy},,,A`, stream: 'rmc' };
+    case 1:
+      return { body: `GPGGA,${hms},${lat},S,${lon},E,1,${8 + Math.floor(rnd() * 4)},0.9,${fixed(2400 + rnd() * 5, 1)},M,19.6,M,,`, stream: 'gga' };
+    default:
+      return { body: `GPZDA,${hms},${d},${mo},${y},00,00`, stream: 'zda' };
+  }
+}
+
+function boltekBody(seq: number, rnd: Random): { body: string; stream: string } {
+  if (seq % 2 === 0) return { body: `WIMST,${Math.floor(rnd() * 20)},${Math.floor(rnd() * 80)},0,0,000.0`, stream: 'status' };
+  const corrected = 5 + Math.floor(rnd() * 250);
+  return { body: `WIMLI,${corrected},${corrected + Math.floor(rnd() * 10)},${fixed(rnd() * 359.9, 1)}`, stream: 'strike' };
+}
+
+function gillBody(rnd: Random): string {
+  return `Q,${pad(rnd() * 359, 3)},${fixed(rnd() * 15, 2, 6)},M,00,`;
+}
+
+function gillFrame(body: string, checksum = xor8(Buffer.from(body, 'latin1'))): Buffer {
+  return Buffer.concat([Buffer.from([0x02]), Buffer.from(body, 'latin1'), Buffer.from([0x03]), Buffer.from(`${hex2(checksum)}\r\n`, 'latin1')]);
+}
+
+function wxtLine(seq: number, rnd: Random): { line: string; stream: string } {
+  if (seq % 2 === 0) return { line: `0R1,Dn=${pad(rnd() * 359, 3)}D,Dm=${pad(rnd() * 359, 3)}D,Dx=${pad(rnd() * 359, 3)}D,Sn=${fixed(rnd() * 2, 1)}M,Sm=${fixed(2 + rnd() * 3, 1)}M,Sx=${fixed(5 + rnd() * 5, 1)}M`, stream: 'wind' };
+  return { line: `0R2,Ta=${fixed(5 + rnd() * 10, 1)}C,Ua=${fixed(20 + rnd() * 40, 1)}P,Pa=${fixed(740 + rnd() * 5, 1)}H`, stream: 'ptu' };
+}
+
+/** An SQM `rx` reply. */
+export function sqmReply(rnd: Random): GoodFrame {
+  const mpsas = 19 + rnd() * 3;
+  return {
+    bytes: Buffer.from(`r, ${fixed(mpsas, 2)}m,${pad(5000 + rnd() * 2000, 10)}Hz,0000000000c,0000000.000s, ${fixed(5 + rnd() * 10, 1, 5)}C\r\n`, 'latin1'),
+    streams: ['reading'],
+  };
+}
+
+/** A upsd `LIST VAR <ups>` reply block. */
+export function upsdReply(ups: string, rnd: Random): GoodFrame {
+  const vars: Array<[string, string]> = [
+    ['battery.charge', String(90 + Math.floor(rnd() * 11))],
+    ['battery.runtime', String(2000 + Math.floor(rnd() * 400))],
+    ['battery.voltage', fixed(27 + rnd() * 0.5, 1)],
+    ['input.voltage', fixed(228 + rnd() * 6, 1)],
+    ['ups.load', String(15 + Math.floor(rnd() * 5))],
+    ['ups.status', 'OL'],
+  ];
+  const text = [`BEGIN LIST VAR ${ups}`, ...vars.map(([k, v]) => `VAR ${ups} ${k} "${v}"`), `END LIST VAR ${ups}`].join('\n');
+  return { bytes: Buffer.from(`${text}\n`, 'latin1'), streams: ['vars'] };
+}
+
+/** One good frame from a free-running (unpolled) instrument. */
+export function goodFrame(adapter: SimAdapter, seq: number, rnd: Random, at = Date.now()): GoodFrame {
+  switch (adapter) {
+    case 'nmea0183': {
+      const { body, stream } = nmeaBody(seq, rnd, at);
+      return { bytes: Buffer.from(nmeaLine(body), 'latin1'), streams: [stream] };
+    }
+    case 'boltek-ld250': {
+      const { body, stream } = boltekBody(seq, rnd);
+      return { bytes: Buffer.from(nmeaLine(body), 'latin1'), streams: [stream] };
+    }
+    case 'gill-windsonic':
+      return { bytes: gillFrame(gillBody(rnd)), streams: ['wind'] };
+    case 'vaisala-wxt': {
+      const { line, stream } = wxtLine(seq, rnd);
+      return { bytes: Buffer.from(`${line}\r\n`, 'latin1'), streams: [stream] };
+    }
+    case 'unihedron-sqm':
+      return sqmReply(rnd);
+    case 'nut-upsd':
+      return upsdReply('ups', rnd);
+  }
+}
+
+/** Which error faults an adapter's frames can carry (and the code the daemon reports). */
+export const FAULT_CODES: Record<SimAdapter, Partial<Record<ErrorFaultKind, string>>> = {
+  nmea0183: { checksum: 'ADAPTER_CHECKSUM', truncated: 'ADAPTER_TRUNCATED' },
+  'boltek-ld250': { checksum: 'ADAPTER_CHECKSUM', truncated: 'ADAPTER_TRUNCATED' },
+  'gill-windsonic': { checksum: 'ADAPTER_CHECKSUM', truncated: 'FRAMING_TRUNCATED' },
+  'vaisala-wxt': { truncated: 'ADAPTER_TRUNCATED' },
+  'unihedron-sqm': { truncated: 'ADAPTER_TRUNCATED' },
+  'nut-upsd': { 'device-error': 'ADAPTER_DEVICE_ERROR' },
+};
+
+/** A faulted frame of the given kind, or null when the adapter has no such fault. */
+export function faultFrame(adapter: SimAdapter, kind: ErrorFaultKind, seq: number, rnd: Random, at = Date.now()): FaultFrame | null {
+  const code = FAULT_CODES[adapter][kind];
+  if (code === undefined) return null;
+  const frame = (bytes: string | Buffer, trailing: GoodFrame[] = []): FaultFrame => ({
+    bytes: typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes,
+    kind,
+    code,
+    trailing,
+  });
+  switch (adapter) {
+    case 'nmea0183':
+    case 'boltek-ld250': {
+      // WIMLI/WIMST with fields cut: Boltek says TRUNCATED on missing fields only when the checksum is good.
+      const { body } = adapter === 'nmea0183' ? nmeaBody(seq, rnd, at) : boltekBody(seq, rnd);
+      if (kind === 'checksum') {
+        const good = xor8(Buffer.from(body, 'latin1'));
+        return frame(`$${body}*${hex2(good ^ 0x5a)}\r\n`);
+      }
+      // Cut mid-sentence: no checksum left (a line cut short on the wire).
+      return frame(`$${body.slice(0, Math.max(6, Math.floor(body.length / 2)))}\r\n`);
+    }
+    case 'gill-windsonic': {
+      const body = gillBody(rnd);
+      if (kind === 'checksum') return frame(gillFrame(body, xor8(Buffer.from(body, 'latin1')) ^ 0x21));
+      // Cut before ETX: the framer reports it when the next frame's STX arrives, so one follows in the same write.
+      const next = goodFrame(adapter, seq + 1, rnd, at);
+      return frame(Buffer.concat([Buffer.from([0x02]), Buffer.from(body.slice(0, 7), 'latin1'), next.bytes]), [next]);
+    }
+    case 'vaisala-wxt':
+      return frame('0R2,Ta=8.1C,Ua=40.2P,Pa=741.\r\n');
+    case 'unihedron-sqm':
+      return frame(`r, ${fixed(19 + rnd() * 3, 2)}m,${pad(5000 + rnd() * 2000, 10)}Hz\r\n`);
+    case 'nut-upsd':
+      return frame('ERR DATA-STALE\n');
+  }
+}

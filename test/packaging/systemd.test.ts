@@ -1,0 +1,209 @@
+/**
+ * The unit files, sysusers.d and tmpfiles.d snippets in systemd/, checked by systemd's own tools
+ * offline (no systemd as PID 1 needed): `systemd-analyze verify` in a scratch root that has the
+ * ExecStart= programs (stubs) and the host's unit directory (for the targets), failing on any
+ * warning; `systemd-analyze security --offline`; sysusers and tmpfiles applied to a scratch root.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureDebianPackages, repoRoot } from '../../packaging/dev-stack/stack.ts';
+
+const UNITS = ['skyhaul.service', 'skyhaul-pulsar.service'];
+const systemdDir = join(repoRoot, 'systemd');
+const dirs: string[] = [];
+let root = '';
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
+function unitText(name: string): string {
+  return readFileSync(join(systemdDir, name), 'utf8');
+}
+
+/** `Key=value` lines of a unit (continuations joined), repeated keys kept in order. */
+function directives(text: string): Array<[string, string]> {
+  return text
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#') && !line.startsWith('['))
+    .map((line) => {
+      const eq = line.indexOf('=');
+      return [line.slice(0, eq), line.slice(eq + 1)] as [string, string];
+    });
+}
+
+function values(text: string, key: string): string[] {
+  return directives(text)
+    .filter(([k]) => k === key)
+    .map(([, v]) => v);
+}
+
+/** Every absolute program a unit's Exec*= lines run (prefixes such as '+-' stripped). */
+function programs(text: string): string[] {
+  return directives(text)
+    .filter(([k]) => k.startsWith('Exec'))
+    .map(([, v]) => v.replace(/^[-+@!:]+/, '').split(/\s+/)[0]!);
+}
+
+function analyze(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync('systemd-analyze', args, { encoding: 'utf8' });
+  if (result.error !== undefined) throw result.error;
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A root with the units installed as the .deb installs them, and stubs for their programs. */
+function scratchRoot(): string {
+  const dir = tempDir('skyhaul-units-');
+  // Targets, sockets and the rest of the dependency graph: the host's own units.
+  const hostUnits = ['/lib/systemd/system', '/usr/lib/systemd/system'].find((d) => existsSync(join(d, 'multi-user.target')));
+  if (hostUnits === undefined) throw new Error('no systemd unit directory on this host (apt-get install systemd)');
+  cpSync(hostUnits, join(dir, 'usr/lib/systemd/system'), { recursive: true, dereference: false });
+  mkdirSync(join(dir, 'etc/systemd/system'), { recursive: true });
+  for (const unit of UNITS) {
+    cpSync(join(systemdDir, unit), join(dir, 'etc/systemd/system', unit));
+    for (const program of programs(unitText(unit))) {
+      const stub = join(dir, program);
+      mkdirSync(dirname(stub), { recursive: true });
+      writeFileSync(stub, '#!/bin/sh\nexit 0\n');
+      chmodSync(stub, 0o755);
+    }
+  }
+  return dir;
+}
+
+beforeAll(() => {
+  // systemd's offline tools (no systemd as PID 1 needed); installed when missing and root.
+  ensureDebianPackages({ 'systemd-analyze': 'systemd', 'systemd-sysusers': 'systemd', 'systemd-tmpfiles': 'systemd' });
+  root = scratchRoot();
+}, 600_000);
+
+describe('systemd units', () => {
+  it.each(UNITS)('%s passes systemd-analyze verify with no warning at all', (unit) => {
+    const result = analyze(['verify', `--root=${root}`, `etc/systemd/system/${unit}`]);
+    expect(result.stderr + result.stdout).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('the check fails on a misspelt directive, a bad value, or a missing program (it can fail)', () => {
+    const bad = [
+      ['bad-key.service', unitText('skyhaul.service').replace('ProtectSystem=strict', 'ProtectSytem=strict')],
+      ['bad-value.service', unitText('skyhaul.service').replace('DevicePolicy=closed', 'DevicePolicy=clsd')],
+      ['bad-exec.service', unitText('skyhaul.service').replace('ExecStart=/usr/bin/skyhaul', 'ExecStart=/usr/bin/skyhaul-missing')],
+    ];
+    for (const [name, text] of bad) {
+      writeFileSync(join(root, 'etc/systemd/system', name!), text!);
+      const result = analyze(['verify', `--root=${root}`, `etc/systemd/system/${name}`]);
+      expect(result.stderr + result.stdout, name).not.toBe('');
+      rmSync(join(root, 'etc/systemd/system', name!));
+    }
+  });
+
+  it('skyhaul.service: Type=notify with the watchdog, the account, the directories and the command the issue asks for', () => {
+    const text = unitText('skyhaul.service');
+    const one = (key: string): string | undefined => values(text, key).at(-1);
+    expect(one('Type')).toBe('notify');
+    // systemd-notify sends on the daemon's behalf (src/systemd/notify.ts).
+    expect(one('NotifyAccess')).toBe('all');
+    expect(Number.parseInt(one('WatchdogSec') ?? '', 10)).toBeGreaterThan(0);
+    expect(one('ExecStart')).toBe('/usr/bin/skyhaul run --config /etc/skyhaul/skyhaul.yaml');
+    expect(one('ExecReload')).toBe('/bin/kill -HUP $MAINPID');
+    expect(one('Restart')).toBe('on-failure');
+    expect(one('RestartPreventExitStatus')).toBe('2');
+    expect(one('TimeoutStopSec')).toBe('30s');
+    expect(one('User')).toBe('skyhaul');
+    expect(one('SupplementaryGroups')).toBe('dialout');
+    expect(one('StateDirectory')).toBe('skyhaul');
+    expect(one('ConfigurationDirectory')).toBe('skyhaul');
+    expect(one('CacheDirectory')).toBe('skyhaul');
+    for (const [key, value] of [
+      ['ProtectSystem', 'strict'],
+      ['ProtectHome', 'yes'],
+      ['NoNewPrivileges', 'yes'],
+      ['PrivateTmp', 'yes'],
+      ['ProtectKernelTunables', 'yes'],
+      ['ProtectControlGroups', 'yes'],
+      ['LockPersonality', 'yes'],
+      ['RestrictAddressFamilies', 'AF_UNIX AF_INET AF_INET6 AF_NETLINK'],
+    ]) {
+      expect(one(key!), key).toBe(value);
+    }
+  });
+
+  it('skyhaul.service never sets what would break V8 or the serial ports, and says why', () => {
+    const text = unitText('skyhaul.service');
+    const keys = new Set(directives(text).map(([k]) => k));
+    // V8's JIT needs writable+executable memory; PrivateDevices hides /dev/tty*; PrivateUsers
+    // maps the dialout group away.
+    for (const key of ['MemoryDenyWriteExecute', 'PrivateDevices', 'PrivateUsers']) expect(keys.has(key), key).toBe(false);
+    expect(text).toMatch(/MemoryDenyWriteExecute=yes\s+V8 .*JIT/s);
+    // Serial ports stay reachable under the closed device policy.
+    expect(values(text, 'DevicePolicy')).toEqual(['closed']);
+    const allowed = values(text, 'DeviceAllow');
+    for (const group of ['ttyUSB', 'ttyACM', 'ttyS', 'ttyAMA']) expect(allowed, group).toContain(`char-${group} rw`);
+    // The USB serial drivers are loaded before DeviceAllow= is resolved from /proc/devices.
+    expect(values(text, 'ExecStartPre').some((v) => /modprobe .*usbserial.*cdc_acm/.test(v))).toBe(true);
+  });
+
+  it('skyhaul.service scores "OK" or better in systemd-analyze security', () => {
+    const result = analyze(['security', '--offline=true', `--root=${root}`, 'etc/systemd/system/skyhaul.service']);
+    const match = /Overall exposure level for skyhaul\.service: (\d+(?:\.\d+)?)/.exec(result.stdout);
+    expect(match, result.stdout + result.stderr).not.toBeNull();
+    const exposure = Number(match![1]);
+    console.log(`systemd-analyze security: skyhaul.service exposure ${exposure}`);
+    expect(exposure).toBeLessThanOrEqual(3);
+  });
+
+  it('skyhaul-pulsar.service runs bin/pulsar standalone with absolute data paths, skipped when Pulsar is not installed', () => {
+    const text = unitText('skyhaul-pulsar.service');
+    const exec = values(text, 'ExecStart')[0]!;
+    expect(exec).toMatch(/^\/opt\/pulsar\/bin\/pulsar standalone /);
+    expect(exec).toContain('--metadata-dir /var/lib/skyhaul-pulsar/');
+    expect(exec).toContain('--bookkeeper-dir /var/lib/skyhaul-pulsar/');
+    expect(values(text, 'ConditionPathExists')).toEqual(['/opt/pulsar/bin/pulsar']);
+    expect(values(text, 'Environment')).toContain('PULSAR_STANDALONE_CONF=/etc/skyhaul-pulsar/standalone.conf');
+    expect(values(text, 'StateDirectory')).toEqual(['skyhaul-pulsar']);
+    expect(directives(text).some(([k]) => k === 'MemoryDenyWriteExecute')).toBe(false);
+  });
+
+  it('sysusers.d creates skyhaul in group dialout, and tmpfiles.d its directories, in a scratch root', () => {
+    const dir = tempDir('skyhaul-sysusers-');
+    mkdirSync(join(dir, 'etc'), { recursive: true });
+    mkdirSync(join(dir, 'usr/lib/sysusers.d'), { recursive: true });
+    mkdirSync(join(dir, 'usr/lib/tmpfiles.d'), { recursive: true });
+    cpSync(join(systemdDir, 'skyhaul.sysusers'), join(dir, 'usr/lib/sysusers.d/skyhaul.conf'));
+    cpSync(join(systemdDir, 'skyhaul.tmpfiles'), join(dir, 'usr/lib/tmpfiles.d/skyhaul.conf'));
+    const sysusers = spawnSync('systemd-sysusers', [`--root=${dir}`, 'skyhaul.conf'], { encoding: 'utf8' });
+    expect(sysusers.status, sysusers.stderr).toBe(0);
+    const passwd = readFileSync(join(dir, 'etc/passwd'), 'utf8');
+    const group = readFileSync(join(dir, 'etc/group'), 'utf8');
+    const user = /^skyhaul:x:(\d+):(\d+):[^:]*:\/var\/lib\/skyhaul:(\S+)$/m.exec(passwd);
+    expect(user, passwd).not.toBeNull();
+    expect(Number(user![1])).toBeLessThan(1000); // a system account
+    expect(user![3]).toMatch(/nologin$/);
+    expect(group).toMatch(/^dialout:x:\d+:(.*,)?skyhaul(,.*)?$/m);
+
+    const tmpfiles = spawnSync('systemd-tmpfiles', ['--create', `--root=${dir}`, 'skyhaul.conf'], { encoding: 'utf8' });
+    expect(tmpfiles.status, tmpfiles.stderr).toBe(0);
+    for (const [path, mode] of [
+      ['var/lib/skyhaul', 0o750],
+      ['var/cache/skyhaul', 0o700],
+    ] as const) {
+      const stats = statSync(join(dir, path));
+      expect(stats.isDirectory()).toBe(true);
+      expect(stats.mode & 0o777, path).toBe(mode);
+      expect(stats.uid, path).toBe(Number(user![1]));
+      expect(stats.gid, path).toBe(Number(user![2]));
+    }
+  });
+});
