@@ -10,6 +10,7 @@ import { adapterNames } from '../firmware-adapters/index.ts';
 import { BUFFER_USAGE, bufferCommand } from './cli/buffer.ts';
 import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
 import { SkyhaulError } from './errors.ts';
+import { SIMULATE_USAGE, simulateCommand } from './simulate/index.ts';
 import { notifyReady, notifyReloading, notifyStopping, startWatchdog } from './systemd/notify.ts';
 import type { Config } from './config/types.ts';
 import { Daemon, VERSION } from './daemon.ts';
@@ -77,6 +78,7 @@ usage: skyhaul <command> [options]
   check-config   validate a configuration file (exit 0 valid, 2 invalid)
   buffer         check | stats | export | replay the buffer file (daemon stopped)
   decode         decode raw instrument frames with a firmware adapter (one JSON object per line)
+  simulate       drive simulated instruments over real transports (serial/UDP/MQTT/TCP)
   version        print the version
 Each command takes --help.`,
   run: `usage: skyhaul run [--config FILE]
@@ -88,6 +90,7 @@ Prints link state, backlog and drops of the running daemon. Exit 3 when it canno
 Validates FILE and lists every problem with its path and line. Exit 0 valid, 2 invalid.`,
   version: 'usage: skyhaul version [--json]',
   buffer: BUFFER_USAGE,
+  simulate: SIMULATE_USAGE,
   get decode(): string {
     return `${DECODE_USAGE}
 Reads raw frames from FILE or stdin and prints one JSON object per line: a reading as
@@ -233,6 +236,11 @@ export async function main(argv: string[]): Promise<number> {
         return checkConfig(positional, options);
       case 'buffer':
         return await bufferCommand(positional[0], options, {
+          out: (line) => process.stdout.write(`${line}\n`),
+          err: (line) => process.stderr.write(`${line}\n`),
+        });
+      case 'simulate':
+        return await simulateCommand(argv.slice(1), {
           out: (line) => process.stdout.write(`${line}\n`),
           err: (line) => process.stderr.write(`${line}\n`),
         });
