@@ -140,3 +140,27 @@ export async function runPulsarPerf(
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Waits until the edge has replicated `topics` to central (replication backlog 0), so that one
+ * broker measurement does not pay for the geo-replication of the previous one. Returns ms waited.
+ */
+export async function waitReplicated(adminUrl: string, topics: string[], timeoutMs: number): Promise<number> {
+  const t0 = performance.now();
+  const deadline = Date.now() + timeoutMs;
+  for (const topic of topics) {
+    const path = topic.replace('://', '/');
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(`${adminUrl}/admin/v2/${path}/stats`, { signal: AbortSignal.timeout(5000) });
+        const stats = (await res.json()) as { replication?: Record<string, { replicationBacklog?: number }> };
+        const backlog = Object.values(stats.replication ?? {}).reduce((sum, r) => sum + (r.replicationBacklog ?? 0), 0);
+        if (res.ok && backlog === 0) break;
+      } catch {
+        // broker busy: ask again
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+  return performance.now() - t0;
+}

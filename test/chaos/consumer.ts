@@ -49,7 +49,7 @@ export class ChaosConsumer {
         reject(new Error(`consumer: HTTP ${res.statusCode}`));
         ws.terminate();
       });
-      ws.once('error', (error) => {
+      ws.on('error', (error) => {
         this.lastError = error.message;
         reject(error);
       });
