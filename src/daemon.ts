@@ -156,7 +156,6 @@ export class Daemon extends EventEmitter {
       setInterval(() => this.sampleHistory(), HISTORY_INTERVAL_MS),
     );
     for (const timer of this.timers) timer.unref();
-    void this.jobs?.runNow('hostSample');
 
     if (this.http !== null) {
       const address = await this.http.start();
@@ -165,7 +164,9 @@ export class Daemon extends EventEmitter {
     this.startup.readyMs = Math.round(process.uptime() * 1000);
     // Alarms raised while opening (a quarantined buffer) show from the first status on.
     this.evaluateAlarms();
-    // A first self-test right away, so status shows one without waiting for the schedule.
+    // A first host sample and self-test right away (after ready: sampling spawns processes),
+    // so status shows them without waiting for the schedule.
+    setTimeout(() => void this.jobs?.runNow('hostSample'), 100).unref();
     setTimeout(() => void this.jobs?.runNow('selfTest'), 2000).unref();
   }
 

@@ -708,7 +708,10 @@ export class RecordBuffer extends EventEmitter {
       this.dropEntry(e, 'quota_drop_newest', j);
       return 'dropped';
     }
-    const need = this.totalBytes + e.size - this.quotaBytes;
+    // Normally need <= e.size. When the buffer is already far over quota (the quota was lowered,
+    // a backlog was carried over), each record frees only its own size: converging gradually
+    // instead of evicting millions of rows in one transaction and stalling the event loop.
+    const need = Math.min(this.totalBytes + e.size - this.quotaBytes, e.size);
     if (need > 0) {
       const policy = this.policies[e.priority];
       const mine = PRIORITY_ORDER.indexOf(e.priority);

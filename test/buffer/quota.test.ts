@@ -326,3 +326,16 @@ describe('quota and TTL leave in-flight records alone', () => {
     expect(b.drops()).toEqual([{ stream: 'telemetry/wx', reason: 'ttl', count: 4 }]);
   });
 });
+
+describe('quota lowered below the backlog', () => {
+  it('each new record evicts about its own size, never the whole excess in one transaction', async () => {
+    const file = path.join(tempDir(), 'lowered.db');
+    const big = openBuffer({ path: file, quotaBytes: 1000 * S, streamConfig: (s) => ({ priority: classOf(s), ttlMs: null }) });
+    for (const i of range(1, 200)) await big.append(rec('telemetry/wx', i));
+    await big.close();
+    const small = openBuffer({ path: file, quotaBytes: 10 * S, streamConfig: (s) => ({ priority: classOf(s), ttlMs: null }) });
+    await small.append(rec('telemetry/wx', 201));
+    expect(small.stats().records).toBe(200);
+    expect(small.drops()).toEqual([{ stream: 'telemetry/wx', reason: 'quota_drop_oldest', count: 1 }]);
+  });
+});
