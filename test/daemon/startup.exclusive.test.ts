@@ -1,6 +1,7 @@
 /**
  * Invariant 5: the daemon starts in bounded time whatever the backlog, and starts even when the
- * buffer file is corrupt (quarantines it and raises the alarm).
+ * buffer file is corrupt (quarantines it and raises the alarm). Runs in the 'exclusive' project
+ * (alone), so that start-up time is measured without another test file competing for the CPU.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -58,16 +59,23 @@ describe('daemon start-up', () => {
     );
     console.log(`backlog built: ${stdout.trim()}`);
     expect(existsSync(file)).toBe(true);
-    // Forwarding off, so the backlog stays put while we measure.
+    // Forwarding off, so the backlog stays put while we measure. Three restarts, the median kept.
     const daemon = await startDaemon({ dir, config: { site: { id: 'backlog-site' }, forward: { enabled: false } }, wait: false });
     try {
-      await daemon.waitReady(30_000);
-      const status = await daemon.status();
-      const startup = status.startup as { bufferOpenMs: number; readyMs: number };
-      console.log(`5M backlog: buffer open ${startup.bufferOpenMs} ms, ready ${startup.readyMs} ms after process start`);
-      expect(status.backlog.records).toBe(5_000_000);
-      expect(startup.readyMs).toBeLessThanOrEqual(1000);
-      expect(startup.bufferOpenMs).toBeLessThanOrEqual(250);
+      const readies: number[] = [];
+      let opens: number[] = [];
+      for (let run = 0; run < 3; run++) {
+        if (run > 0) await daemon.restart();
+        await daemon.waitReady(30_000);
+        const status = await daemon.status();
+        expect(status.backlog.records).toBe(5_000_000);
+        readies.push(status.startup.readyMs!);
+        opens = [...opens, status.startup.bufferOpenMs!];
+      }
+      const median = [...readies].sort((a, b) => a - b)[1]!;
+      console.log(`5M backlog: buffer open ${opens.join('/')} ms, ready ${readies.join('/')} ms after process start (median ${median})`);
+      expect(median).toBeLessThanOrEqual(1000);
+      expect(Math.max(...opens)).toBeLessThanOrEqual(250);
     } finally {
       await daemon.kill('SIGTERM');
     }
