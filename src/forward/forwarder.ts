@@ -162,6 +162,9 @@ export class Forwarder extends EventEmitter {
     if (!this.paused) return;
     this.paused = false;
     this.setLink('connecting', null);
+    // Producers left open during the pause may have nothing to send, so no ack would ever
+    // confirm the link: ask the probe at once rather than show 'connecting' until they idle out.
+    if (this.options.probe !== undefined && !this.probing) this.runProbe();
     this.schedulePump();
   }
 
@@ -402,6 +405,7 @@ export class Forwarder extends EventEmitter {
     this.counters.ackedBytes += bytes;
     lane.ackedRecords += 1;
     this.link.lastAckAt = this.clock();
+    if (this.link.state === 'connecting') this.setLink('up', null);
     this.schedulePump();
   }
 

@@ -87,5 +87,24 @@ describe('forwarder (edge -> geo-replication -> central)', () => {
     expect(rate).toBeLessThan(50_000 * 1.15);
     expect(rate).toBeGreaterThan(50_000 * 0.75);
   }, 90_000);
-});
 
+  it('pause and resume: the link shows up again at once, though idle producers have nothing to send', async () => {
+    const r = await rig({ consumeFrom: 'edge' });
+    await r.ingest('weather/wxt536', 20);
+    await r.waitDelivered(20, 30_000);
+    expect(r.forwarder.status().link.state).toBe('up');
+    r.forwarder.pause();
+    expect(r.forwarder.status().link.state).toBe('paused');
+    await r.ingest('weather/wxt536', 10);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(r.consumer.messages.length).toBe(20);
+    const resumedAt = Date.now();
+    r.forwarder.resume();
+    // Producers stay open across a pause; before the fix the link stayed 'connecting' until they idled out (60 s).
+    const deadline = Date.now() + 5000;
+    while (r.forwarder.status().link.state !== 'up' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(r.forwarder.status().link.state).toBe('up');
+    console.log(`link up ${Date.now() - resumedAt} ms after resume`);
+    await expectExactlyOnce(r, 30_000);
+  }, 90_000);
+});
