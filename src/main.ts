@@ -10,7 +10,7 @@ import { adapterNames } from '../firmware-adapters/index.ts';
 import { BUFFER_USAGE, bufferCommand } from './cli/buffer.ts';
 import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
 import { SkyhaulError } from './errors.ts';
-import { SIMULATE_USAGE, simulateCommand } from './simulate/index.ts';
+import { SIMULATE_USAGE, simulateCommand, startSimulation, type Simulation } from './simulate/index.ts';
 import { notifyReady, notifyReloading, notifyStopping, startWatchdog } from './systemd/notify.ts';
 import type { Config } from './config/types.ts';
 import { Daemon, VERSION } from './daemon.ts';
@@ -18,17 +18,23 @@ import { createLogger } from './log.ts';
 
 const SYSTEM_CONFIG = '/etc/skyhaul/skyhaul.yaml';
 
+/** A dev-stack endpoint: from the environment, else from the checkout's .stack/stack.env. */
+function devStackEndpoint(name: string, env: NodeJS.ProcessEnv): string | null {
+  if (env[name] !== undefined && env[name] !== '') return env[name]!;
+  const stackEnv = join(dirname(fileURLToPath(import.meta.url)), '..', '.stack', 'stack.env');
+  if (!existsSync(stackEnv)) return null;
+  return new RegExp(`^${name}=(.+)$`, 'm').exec(readFileSync(stackEnv, 'utf8'))?.[1] ?? null;
+}
+
 /**
- * `npm start` with no config file: a demo site (the built-in synthetic instruments), SQLite under
- * ./data, forwarding to the Pulsar named by SKYHAUL_FORWARD_URL or the dev stack's
- * .stack/stack.env — and when neither names one, buffering with the link shown down.
+ * `npm start` with no config file: a demo site — the simulator's `small` profile (serial
+ * instruments on socat pairs, UDP, TCP and, when the dev stack's Mosquitto is there, MQTT) or,
+ * when the simulator cannot start (no socat), the built-in synthetic instruments — with SQLite
+ * under ./data, forwarding to the Pulsar named by SKYHAUL_FORWARD_URL or the dev stack's
+ * .stack/stack.env, and when neither names one, buffering with the link shown down.
  */
-export function embeddedDefaultConfig(env: NodeJS.ProcessEnv = process.env): string {
-  let url = env.SKYHAUL_FORWARD_URL ?? null;
-  if (url === null) {
-    const stackEnv = join(dirname(fileURLToPath(import.meta.url)), '..', '.stack', 'stack.env');
-    if (existsSync(stackEnv)) url = /^SKYHAUL_PULSAR_EDGE_HTTP=(.+)$/m.exec(readFileSync(stackEnv, 'utf8'))?.[1] ?? null;
-  }
+export function embeddedDefaultConfig(env: NodeJS.ProcessEnv = process.env, inputs: Array<Record<string, unknown>> = [{ type: 'synthetic', name: 'demo' }]): string {
+  const url = env.SKYHAUL_FORWARD_URL ?? devStackEndpoint('SKYHAUL_PULSAR_EDGE_HTTP', env);
   return `# Embedded default: a demo site. Run with --config FILE for a real one.
 site:
   id: demo-site
@@ -43,7 +49,7 @@ forward:
   url: ${url === null ? 'null' : JSON.stringify(url)}
   target: site
 inputs:
-  - { type: synthetic, name: demo }
+${inputs.map((input) => `  - ${JSON.stringify(input)}`).join('\n')}
 `;
 }
 
@@ -100,14 +106,31 @@ Adapters: ${adapterNames().join(', ')}`;
   },
 };
 
-function resolveConfig(options: Parsed['options']): { config: Config; source: string; file: string | null } {
+interface ResolvedConfig {
+  config: Config;
+  source: string;
+  file: string | null;
+  /** The demo site's simulated instruments (embedded default only); stopped after the daemon. */
+  simulation: Simulation | null;
+}
+
+async function resolveConfig(options: Parsed['options']): Promise<ResolvedConfig> {
   const file = typeof options.config === 'string' ? resolve(options.config) : existsSync(SYSTEM_CONFIG) ? SYSTEM_CONFIG : null;
-  if (file !== null) return { config: loadConfig(file), source: file, file };
-  return { config: parseConfig(embeddedDefaultConfig(), join(process.cwd(), '(embedded default)')), source: 'embedded default', file: null };
+  if (file !== null) return { config: loadConfig(file), source: file, file, simulation: null };
+  let simulation: Simulation | null = null;
+  let note = 'embedded default (synthetic instruments)';
+  try {
+    simulation = await startSimulation({ profile: 'small', mqttUrl: devStackEndpoint('SKYHAUL_MQTT_URL', process.env) });
+    note = `embedded default (simulated small site: ${simulation.inputNames.length} inputs)`;
+  } catch (error) {
+    process.stderr.write(`demo site: the simulator did not start (${(error as Error).message}); using synthetic instruments\n`);
+  }
+  const text = embeddedDefaultConfig(process.env, simulation?.inputsConfig);
+  return { config: parseConfig(text, join(process.cwd(), '(embedded default)')), source: note, file: null, simulation };
 }
 
 async function run(options: Parsed['options']): Promise<number> {
-  const { config, source, file } = resolveConfig(options);
+  const { config, source, file, simulation } = await resolveConfig(options);
   const logger = createLogger(config.logging.level);
   logger.info({ version: VERSION, config: source, site: config.site.id }, 'skyhaul starting');
   const daemon = new Daemon(config, logger);
@@ -118,6 +141,7 @@ async function run(options: Parsed['options']): Promise<number> {
     const notified = notifyStopping(`stopping (${signal})`);
     stopping = daemon.stop().then(
       async () => {
+        await simulation?.stop();
         await notified;
         logger.flush();
         process.exit(0);

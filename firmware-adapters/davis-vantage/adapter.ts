@@ -166,7 +166,7 @@ export function createDavisVantage(options: DavisVantageOptions): FirmwareAdapte
     name: 'davis-vantage',
     description: 'Davis Vantage Pro2 / Vue LOOP packets',
     schemaVersion: 1,
-    framing: { kind: 'fixed', length: LOOP_LENGTH, sync: [0x4c, 0x4f, 0x4f], check: loopCrcOk, idle: [ACK, 0x0a, 0x0d] },
+    framing: { kind: 'fixed', length: LOOP_LENGTH, sync: [0x4c, 0x4f, 0x4f], check: loopCrcOk, idle: [ACK, NAK, 0x0a, 0x0d] },
     polling: {
       intervalMs: options.intervalMs,
       wake: { send: Buffer.from('\n'), expect: Buffer.from('\n\r'), timeoutMs: 1200, attempts: 3 },

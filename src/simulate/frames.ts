@@ -3,10 +3,14 @@
  * adapters the simulator drives, and the faulted variants it injects. Pure (the caller passes a
  * sequence number and a random source), so the simulator and its tests agree on what decodes.
  */
+import { encodeDataFrame } from '../../firmware-adapters/boltwood-cloud/adapter.ts';
 import { hex2, xor8 } from '../../firmware-adapters/checksum.ts';
+import { buildLoopPacket } from '../../firmware-adapters/davis-vantage/adapter.ts';
 
+/** Adapters of instruments that speak only when polled (their frames are replies). */
+export type PolledAdapter = 'unihedron-sqm' | 'nut-upsd' | 'davis-vantage' | 'boltwood-cloud';
 /** Adapters the simulator generates frames for. */
-export type SimAdapter = 'nmea0183' | 'boltek-ld250' | 'gill-windsonic' | 'vaisala-wxt' | 'unihedron-sqm' | 'nut-upsd';
+export type SimAdapter = 'nmea0183' | 'boltek-ld250' | 'gill-windsonic' | 'vaisala-wxt' | PolledAdapter;
 
 /** Fault kinds that make the daemon count a decode (or framing) error. */
 export type ErrorFaultKind = 'checksum' | 'truncated' | 'device-error';
@@ -115,6 +119,39 @@ export function upsdReply(ups: string, rnd: Random): GoodFrame {
   return { bytes: Buffer.from(`${text}\n`, 'latin1'), streams: ['vars'] };
 }
 
+/** A Davis Vantage LOOP packet (the console's answer to `LOOP 1`, after its ACK byte). */
+export function davisLoop(rnd: Random): GoodFrame {
+  const packet = buildLoopPacket((p) => {
+    p.writeUInt16LE(29_800 + Math.floor(rnd() * 300), 7); // barometer, inHg/1000
+    p.writeInt16LE(680 + Math.floor(rnd() * 40), 9); // inside °F/10
+    p.writeUInt8(30 + Math.floor(rnd() * 10), 11);
+    p.writeInt16LE(400 + Math.floor(rnd() * 200), 12); // outside °F/10
+    p.writeUInt8(Math.floor(rnd() * 30), 14); // wind mph
+    p.writeUInt8(Math.floor(rnd() * 20), 15);
+    p.writeUInt16LE(1 + Math.floor(rnd() * 360), 16);
+    p.fill(0xff, 18, 33); // no extra/soil/leaf sensors
+    p.writeUInt8(10 + Math.floor(rnd() * 40), 33);
+    p.fill(0xff, 34, 41);
+    p.writeUInt16LE(0, 41);
+    p.writeUInt8(0xff, 43);
+    p.writeUInt16LE(32767, 44);
+    p.writeUInt16LE(0xffff, 48);
+    p.fill(0xff, 62, 70);
+    p.writeUInt16LE(Math.round((4.7 * 100 * 512) / 300), 87);
+    p.writeUInt16LE(612, 91);
+    p.writeUInt16LE(1934, 93);
+  });
+  return { bytes: packet, streams: ['loop'] };
+}
+
+/** A Boltwood Cloud Sensor II `D` report (the head's answer to a poll). */
+export function boltwoodReport(rnd: Random): GoodFrame {
+  const sky = fixed(-30 + rnd() * 20, 1);
+  const ambient = fixed(5 + rnd() * 10, 1);
+  const humidity = String(20 + Math.floor(rnd() * 40));
+  return { bytes: encodeDataFrame(`D 0 1 1 1 0 0 ${sky} ${ambient} ${fixed(rnd() * 20, 1)} N N ${humidity} ${fixed(-5 + rnd() * 5, 1)} ${fixed(10 + rnd() * 10, 1)} 0 -99.9 1 24.0 0.0 `), streams: ['report'] };
+}
+
 /** One good frame from a free-running (unpolled) instrument. */
 export function goodFrame(adapter: SimAdapter, seq: number, rnd: Random, at = Date.now()): GoodFrame {
   switch (adapter) {
@@ -136,6 +173,10 @@ export function goodFrame(adapter: SimAdapter, seq: number, rnd: Random, at = Da
       return sqmReply(rnd);
     case 'nut-upsd':
       return upsdReply('ups', rnd);
+    case 'davis-vantage':
+      return davisLoop(rnd);
+    case 'boltwood-cloud':
+      return boltwoodReport(rnd);
   }
 }
 
@@ -147,6 +188,9 @@ export const FAULT_CODES: Record<SimAdapter, Partial<Record<ErrorFaultKind, stri
   'vaisala-wxt': { truncated: 'ADAPTER_TRUNCATED' },
   'unihedron-sqm': { truncated: 'ADAPTER_TRUNCATED' },
   'nut-upsd': { 'device-error': 'ADAPTER_DEVICE_ERROR' },
+  // A LOOP packet's CRC is checked by the framer (it resyncs on the next `LOO`).
+  'davis-vantage': { checksum: 'FRAMING_CHECK' },
+  'boltwood-cloud': { checksum: 'ADAPTER_CHECKSUM' },
 };
 
 /** A faulted frame of the given kind, or null when the adapter has no such fault. */
@@ -184,5 +228,18 @@ export function faultFrame(adapter: SimAdapter, kind: ErrorFaultKind, seq: numbe
       return frame(`r, ${fixed(19 + rnd() * 3, 2)}m,${pad(5000 + rnd() * 2000, 10)}Hz\r\n`);
     case 'nut-upsd':
       return frame('ERR DATA-STALE\n');
+    case 'davis-vantage': {
+      const packet = Buffer.from(davisLoop(rnd).bytes);
+      packet[97]! ^= 0x5a;
+      return frame(packet);
+    }
+    case 'boltwood-cloud': {
+      const good = boltwoodReport(rnd).bytes;
+      // One CRC digit changed (the last hex digit before LF).
+      const bad = Buffer.from(good);
+      const at = bad.length - 2;
+      bad[at] = bad[at] === 0x30 ? 0x31 : 0x30;
+      return frame(bad);
+    }
   }
 }

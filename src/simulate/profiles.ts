@@ -1,7 +1,7 @@
 /**
  * Site profiles: which simulated instruments exist, on which transport, at what rate.
  */
-import type { SimAdapter } from './frames.ts';
+import type { PolledAdapter, SimAdapter } from './frames.ts';
 
 export type ProfileName = 'small' | 'observatory' | 'large';
 export const PROFILES: readonly ProfileName[] = ['small', 'observatory', 'large'];
@@ -18,7 +18,8 @@ export interface PushInstrumentSpec {
 
 export interface PolledInstrumentSpec {
   name: string;
-  adapter: 'unihedron-sqm' | 'nut-upsd';
+  adapter: PolledAdapter;
+  transport: 'tcp' | 'serial';
   /** The daemon's poll interval (the adapter's minimum is 1000 ms). */
   intervalMs: number;
 }
@@ -40,14 +41,17 @@ function many(count: number, prefix: string, transport: PushTransport, adapter: 
 }
 
 const polled: PolledInstrumentSpec[] = [
-  { name: 'sqm', adapter: 'unihedron-sqm', intervalMs: 1000 },
-  { name: 'ups', adapter: 'nut-upsd', intervalMs: 1000 },
+  { name: 'sqm', adapter: 'unihedron-sqm', transport: 'tcp', intervalMs: 1000 },
+  { name: 'ups', adapter: 'nut-upsd', transport: 'tcp', intervalMs: 1000 },
+  // Serial consoles that speak only when asked: wake-up + LOOP 1 (Davis), poll + host ACK (Boltwood).
+  { name: 'vantage', adapter: 'davis-vantage', transport: 'serial', intervalMs: 2000 },
+  { name: 'cloud', adapter: 'boltwood-cloud', transport: 'serial', intervalMs: 1000 },
 ];
 
 export function profile(name: ProfileName): Profile {
   switch (name) {
     case 'small':
-      // 11 instruments, ≈ 21 frames/s (2 of them polled by the daemon once a second).
+      // 13 instruments, ≈ 22 frames/s (4 of them polled by the daemon every 1–2 s).
       return {
         name,
         push: [

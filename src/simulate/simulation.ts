@@ -12,8 +12,6 @@ import {
   faultFrame,
   goodFrame,
   seededRandom,
-  sqmReply,
-  upsdReply,
   type ErrorFaultKind,
   type FaultKind,
   type GoodFrame,
@@ -21,7 +19,7 @@ import {
   type SimAdapter,
 } from './frames.ts';
 import { profile as loadProfile, type Profile, type ProfileName, type PushInstrumentSpec, type PushTransport } from './profiles.ts';
-import { freeUdpPort, MqttPublisher, PolledTcpInstrument, SerialLink, UdpSender } from './transports.ts';
+import { freeUdpPort, MqttPublisher, PolledSerialInstrument, PolledTcpInstrument, SerialLink, UdpSender } from './transports.ts';
 
 export type Transport = PushTransport | 'tcp';
 
@@ -76,6 +74,8 @@ export interface SimulationReport {
   expectedDecodeErrorsByInstrument: Record<string, Record<string, number>>;
   /** Free-running ticks that fell behind schedule by more than one tick (the machine could not keep up). */
   lateTicks: number;
+  /** Host-to-instrument acknowledgements heard by polled instruments whose protocol has them (Boltwood). */
+  hostReplies: Record<string, { ack: number; nak: number }>;
 }
 
 export interface Simulation {
@@ -142,6 +142,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
   const injected = { checksum: {}, truncated: {}, 'device-error': {}, burst: {}, silence: {}, 'usb-vanish': {} } as Record<FaultKind, Record<string, number>>;
   const expectedDecodeErrors: Record<string, Record<string, number>> = {};
   const expectedDecodeErrorsByInstrument: Record<string, Record<string, number>> = {};
+  const hostReplies: Record<string, { ack: number; nak: number }> = {};
   let lateTicks = 0;
   let beganAt: number | null = null;
   let endedAt: number | null = null;
@@ -201,39 +202,62 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
       });
     }
 
-    // TCP: servers that answer the daemon's polls.
+    // Polled instruments: TCP servers and serial consoles that answer the daemon's polls.
     for (const spec of prof.polled) {
       const reply = (): Buffer | null => {
         if (!running) return null;
         const adapter: SimAdapter = spec.adapter;
-        const kind: ErrorFaultKind = adapter === 'nut-upsd' ? 'device-error' : 'truncated';
-        transports.tcp.frames += 1;
+        const kind: ErrorFaultKind = adapter === 'nut-upsd' ? 'device-error' : adapter === 'unihedron-sqm' ? 'truncated' : 'checksum';
+        transports[spec.transport].frames += 1;
         if (faults && rnd() < prof.polledFaultProbability) {
           const fault = faultFrame(adapter, kind, 0, rnd);
           if (fault !== null) {
-            transports.tcp.faultFrames += 1;
+            transports[spec.transport].faultFrames += 1;
             bump2(injected, kind, adapter);
             bump2(expectedDecodeErrors, adapter, fault.code);
             bump2(expectedDecodeErrorsByInstrument, spec.name, fault.code);
             return fault.bytes;
           }
         }
-        const frame = adapter === 'nut-upsd' ? upsdReply('ups', rnd) : sqmReply(rnd);
-        countGood('tcp', spec.name, frame);
+        const frame = goodFrame(adapter, 0, rnd);
+        countGood(spec.transport, spec.name, frame);
         return frame.bytes;
       };
-      const server = await PolledTcpInstrument.open(spec.adapter === 'nut-upsd' ? /LIST VAR (\S+)\n/ : /[ru]x/, reply);
-      closers.push(() => server.close());
-      transports.tcp.instruments += 1;
-      inputsConfig.push({
-        type: 'tcp',
-        name: spec.name,
-        host: '127.0.0.1',
-        port: server.port,
-        adapter: spec.adapter,
-        adapterOptions: spec.adapter === 'nut-upsd' ? { ups: 'ups', intervalMs: spec.intervalMs } : { intervalMs: spec.intervalMs },
-        backoff: { ...backoff },
-      });
+      transports[spec.transport].instruments += 1;
+      const adapterOptions = spec.adapter === 'nut-upsd' ? { ups: 'ups', intervalMs: spec.intervalMs } : { intervalMs: spec.intervalMs };
+      if (spec.transport === 'tcp') {
+        const server = await PolledTcpInstrument.open(spec.adapter === 'nut-upsd' ? /LIST VAR (\S+)\n/ : /[ru]x/, reply);
+        closers.push(() => server.close());
+        inputsConfig.push({ type: 'tcp', name: spec.name, host: '127.0.0.1', port: server.port, adapter: spec.adapter, adapterOptions, backoff: { ...backoff } });
+        continue;
+      }
+      const replies = (hostReplies[spec.name] = { ack: 0, nak: 0 });
+      const answer = (request: string): Buffer | null => {
+        switch (request) {
+          case 'wake':
+            return Buffer.from('\n\r');
+          case 'loop': {
+            // The console ACKs the command (0x06), then sends the packet.
+            const packet = reply();
+            return packet === null ? null : Buffer.concat([Buffer.from([0x06]), packet]);
+          }
+          case 'poll':
+            return reply();
+          case 'ack':
+          case 'nak':
+            replies[request] += 1;
+            return null;
+          default:
+            return null;
+        }
+      };
+      const requests: Record<string, Buffer> =
+        spec.adapter === 'davis-vantage'
+          ? { wake: Buffer.from('\n'), loop: Buffer.from('LOOP 1\n') }
+          : { poll: Buffer.from([0x01]), ack: Buffer.from('\x02a\n', 'latin1'), nak: Buffer.from('\x02n\n', 'latin1') };
+      const instrument = await PolledSerialInstrument.open(join(dir, `${spec.name}.device`), join(dir, `${spec.name}.instrument`), requests, answer);
+      closers.push(() => instrument.close());
+      inputsConfig.push({ type: 'serial', name: spec.name, path: instrument.devicePath, baudRate: 19200, adapter: spec.adapter, adapterOptions, backoff: { ...backoff } });
     }
   } catch (error) {
     for (const close of closers.reverse()) await close().catch(() => undefined);
@@ -402,6 +426,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
       expectedDecodeErrors,
       expectedDecodeErrorsByInstrument,
       lateTicks,
+      hostReplies,
     });
   };
 

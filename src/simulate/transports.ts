@@ -1,6 +1,7 @@
 /**
- * The simulator's real transports: socat pseudo-terminal pairs (serial), UDP sender sockets,
- * an MQTT publisher (QoS 1), and TCP servers that play polled instruments (SQM-LE, upsd).
+ * The simulator's real transports: socat pseudo-terminal pairs (serial, free-running or polled),
+ * UDP sender sockets, an MQTT publisher (QoS 1), and TCP servers that play polled instruments
+ * (SQM-LE, upsd).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -8,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { connectAsync, type MqttClient } from 'mqtt';
+import type { SerialPort } from 'serialport';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -32,22 +34,9 @@ export class SerialLink {
   }
 
   async appear(timeoutMs = 5000): Promise<void> {
-    const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${this.devicePath}`, `pty,raw,echo=0,link=${this.instrumentPath}`], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    socat.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-    this.exited = new Promise<void>((resolve) => socat.once('exit', () => resolve()));
-    this.socat = socat;
-    const deadline = Date.now() + timeoutMs;
-    // socat announces each pty on stderr; the links exist once both are set up.
-    while (!(existsSync(this.devicePath) && existsSync(this.instrumentPath) && (stderr.match(/PTY is/g)?.length ?? 0) >= 2)) {
-      if (socat.exitCode !== null || Date.now() > deadline) {
-        socat.kill('SIGKILL');
-        throw new Error(`socat did not create ${this.devicePath}: ${stderr.trim() || 'no output'}`);
-      }
-      await sleep(20);
-    }
+    const pair = await spawnPtyPair(this.devicePath, this.instrumentPath, timeoutMs);
+    this.socat = pair.socat;
+    this.exited = pair.exited;
     this.handle = await open(this.instrumentPath, 'r+');
   }
 
@@ -74,6 +63,104 @@ export class SerialLink {
     if (this.socat !== null && this.socat.exitCode === null) this.socat.kill('SIGTERM');
     await this.exited;
     this.socat = null;
+  }
+}
+
+/** Starts socat with two linked pseudo-terminals; resolves once both links exist. */
+async function spawnPtyPair(devicePath: string, instrumentPath: string, timeoutMs: number): Promise<{ socat: ChildProcess; exited: Promise<void> }> {
+  const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${instrumentPath}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  socat.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  // socat must not outlive the simulator, however it ends.
+  const killOnExit = (): void => void socat.kill('SIGKILL');
+  process.on('exit', killOnExit);
+  const exited = new Promise<void>((resolve) =>
+    socat.once('exit', () => {
+      process.off('exit', killOnExit);
+      resolve();
+    }),
+  );
+  const deadline = Date.now() + timeoutMs;
+  // socat announces each pty on stderr; the links exist once both are set up.
+  while (!(existsSync(devicePath) && existsSync(instrumentPath) && (stderr.match(/PTY is/g)?.length ?? 0) >= 2)) {
+    if (socat.exitCode !== null || Date.now() > deadline) {
+      socat.kill('SIGKILL');
+      throw new Error(`socat did not create ${devicePath}: ${stderr.trim() || 'no output'}`);
+    }
+    await sleep(20);
+  }
+  return { socat, exited };
+}
+
+/**
+ * A serial instrument that speaks only when asked, on the instrument end of a socat pair: bytes
+ * from the daemon are matched against the known `requests` (by name), and `answer(name)` gives
+ * the bytes to send back (null: stay silent, as a console that did not wake up). Read through
+ * serialport, as the daemon does, so requests arrive without blocking a thread-pool thread.
+ */
+export class PolledSerialInstrument {
+  private pending = Buffer.alloc(0);
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly socat: ChildProcess,
+    private readonly exited: Promise<void>,
+    private readonly port: SerialPort,
+    readonly devicePath: string,
+  ) {}
+
+  static async open(
+    devicePath: string,
+    instrumentPath: string,
+    requests: Record<string, Buffer>,
+    answer: (request: string) => Buffer | null,
+  ): Promise<PolledSerialInstrument> {
+    const { socat, exited } = await spawnPtyPair(devicePath, instrumentPath, 5000);
+    // Loaded on first use, as in the serial input: the native binding costs start-up time.
+    const { SerialPort } = await import('serialport');
+    const port = new SerialPort({ path: instrumentPath, baudRate: 19200, autoOpen: false });
+    try {
+      await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
+    } catch (error) {
+      socat.kill('SIGKILL');
+      throw error;
+    }
+    const instrument = new PolledSerialInstrument(socat, exited, port, devicePath);
+    port.on('error', () => undefined);
+    port.on('data', (chunk: Buffer) => instrument.onBytes(chunk, requests, answer));
+    return instrument;
+  }
+
+  private onBytes(chunk: Buffer, requests: Record<string, Buffer>, answer: (request: string) => Buffer | null): void {
+    this.pending = Buffer.concat([this.pending, chunk]);
+    while (this.pending.length > 0) {
+      const matched = Object.entries(requests).find(([, bytes]) => this.pending.subarray(0, bytes.length).equals(bytes));
+      if (matched !== undefined) {
+        this.pending = this.pending.subarray(matched[1].length);
+        const reply = answer(matched[0]);
+        if (reply !== null) this.send(reply);
+        continue;
+      }
+      // A request still arriving waits for its remaining bytes; anything else is line noise.
+      if (Object.values(requests).some((bytes) => bytes.subarray(0, this.pending.length).equals(this.pending))) break;
+      this.pending = this.pending.subarray(1);
+    }
+  }
+
+  private send(bytes: Buffer): void {
+    this.writing = this.writing.then(
+      () => new Promise<void>((resolve) => this.port.write(bytes, () => this.port.drain(() => resolve()))),
+    );
+  }
+
+  async close(): Promise<void> {
+    // A reply already counted as sent must reach the daemon before the device goes away.
+    await this.writing;
+    await new Promise<void>((resolve) => (this.port.isOpen ? this.port.close(() => resolve()) : resolve()));
+    if (this.socat.exitCode === null) this.socat.kill('SIGTERM');
+    await this.exited;
   }
 }
 

@@ -46,8 +46,11 @@ describe('skyhaul simulate (command)', () => {
     expect(await simulateCommand(['--profile', 'small', '--duration', '0.5'], io)).toBe(0);
     const yaml = out.slice(0, -1).join('\n');
     expect(yaml.startsWith('inputs:')).toBe(true);
-    const parsed = parse(yaml) as { inputs: Array<{ type: string; path?: string }> };
-    expect(parsed.inputs.filter((i) => i.type === 'serial')).toHaveLength(4);
+    const parsed = parse(yaml) as { inputs: Array<{ type: string; path?: string; adapter: string }> };
+    // Four free-running serial instruments and two polled consoles (Davis, Boltwood).
+    const serial = parsed.inputs.filter((i) => i.type === 'serial');
+    expect(serial).toHaveLength(6);
+    expect(serial.map((i) => i.adapter)).toEqual(expect.arrayContaining(['davis-vantage', 'boltwood-cloud']));
   });
 
   it('profiles have the documented sizes', () => {
