@@ -100,7 +100,10 @@ export class Daemon extends EventEmitter {
       logger: logger.child({ component: 'buffer' }),
     });
     this.metrics = new SkyhaulMetrics(() => this.status(), VERSION);
-    this.buffer.on('committed', (_streams: string[], info: CommitInfo) => this.metrics.commitSeconds.observe(info.durationMs / 1000));
+    this.buffer.on('committed', (_streams: string[], info: CommitInfo) => {
+      this.metrics.commitSeconds.observe(info.durationMs / 1000);
+      for (const ms of info.latenciesMs) this.metrics.commitLatencySeconds.observe(ms / 1000);
+    });
     this.alarms = new AlarmManager({
       backlogAgeMs: config.alarms.backlogAgeMs,
       diskFreeBytes: config.alarms.diskFreeBytes,

@@ -93,6 +93,8 @@ class Entry {
   /** The buffer's own copy of the caller's payload (the caller may reuse its buffer). */
   readonly payload: Buffer;
   sequence = 0;
+  /** performance.now() at append: the commit latency a source waits for is measured from here. */
+  readonly appendedAt = performance.now();
   resolve: (c: Committed) => void = noop;
   reject: (e: Error) => void = noop;
 
@@ -959,8 +961,13 @@ export class RecordBuffer extends EventEmitter {
     }
     if (j.inserted.length > 0) {
       const streams = new Set<string>();
-      for (const e of j.inserted) streams.add(e.stream);
-      const info: CommitInfo = { records: j.inserted.length, durationMs };
+      const now = performance.now();
+      const latenciesMs = new Float64Array(j.inserted.length);
+      j.inserted.forEach((e, i) => {
+        streams.add(e.stream);
+        latenciesMs[i] = now - e.appendedAt;
+      });
+      const info: CommitInfo = { records: j.inserted.length, durationMs, latenciesMs };
       this.safeEmit('committed', [...streams], info);
     }
   }

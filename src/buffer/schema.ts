@@ -10,6 +10,9 @@ import { DROP_REASONS, isPriorityClass } from './types.ts';
 
 export const SCHEMA_VERSION = 1;
 
+/** Page size of new buffer files (existing files keep theirs). */
+export const PAGE_SIZE = 2048;
+
 /** Sequences are JavaScript numbers: exact up to 2^53 - 1. */
 export const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
 
@@ -99,6 +102,11 @@ const PRODUCER_ID = /^edge-[0-9a-f]{16}$/;
 export function openDatabase(path: string, synchronous: SynchronousMode, now: number): OpenedDatabase {
   const db = new Database(path, { timeout: 250 });
   try {
+    // Only takes effect on a new, empty file (before anything is written to it). Each commit
+    // writes one page per stream it touched (a stream's table grows at its own right edge), so
+    // with hundreds of streams the page, not the record, is the unit of commit work: 2 KiB pages
+    // halved commit time against 4 KiB at 30,000 records/s over 1,200 streams (npm run bench).
+    db.pragma(`page_size = ${PAGE_SIZE}`);
     // One writer per file: the in-memory sequence cursors are only right if nobody else writes.
     // In WAL mode this also keeps the WAL index in heap memory (no -shm file).
     db.pragma('locking_mode = EXCLUSIVE');
@@ -110,6 +118,9 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
     db.pragma(`synchronous = ${synchronous}`);
     db.pragma('cache_size = -16384'); // 16 MiB
     db.pragma('journal_size_limit = 67108864'); // truncate the WAL to 64 MiB after checkpoints
+    // Checkpoint at about 8 MiB of WAL rather than SQLite's 1000 pages: a stream's last page is
+    // rewritten by every commit that touches it, and a checkpoint copies it back once however often.
+    db.pragma(`wal_autocheckpoint = ${Math.ceil((8 << 20) / Number(db.pragma('page_size', { simple: true })))}`);
     db.pragma('foreign_keys = OFF');
 
     let producerId: string;

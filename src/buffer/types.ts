@@ -144,7 +144,10 @@ export interface IntegrityReport {
 /** Second argument of the 'committed' event. */
 export interface CommitInfo {
   records: number;
+  /** The group commit's transaction, fsync included. */
   durationMs: number;
+  /** Per record, from append to durable: what the source waits before its acknowledgement. */
+  latenciesMs: Float64Array;
 }
 
 export const DEFAULT_POLICIES: Readonly<Record<PriorityClass, QuotaPolicy>> = {

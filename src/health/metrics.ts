@@ -13,6 +13,7 @@ export class SkyhaulMetrics {
   private snapshot: { at: number; status: DaemonStatus } | null = null;
   readonly ingested: Counter<'stream' | 'input'>;
   readonly commitSeconds: Histogram;
+  readonly commitLatencySeconds: Histogram;
   private readonly lastTotals = new Map<string, number>();
 
   constructor(
@@ -59,6 +60,12 @@ export class SkyhaulMetrics {
       name: 'skyhaul_buffer_commit_duration_seconds',
       help: 'Duration of a buffer group commit (one SQLite transaction, fsync included).',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    });
+    this.commitLatencySeconds = new Histogram({
+      name: 'skyhaul_buffer_commit_latency_seconds',
+      help: 'Per record, from arrival at the buffer to its durable commit: how long a source waits for its acknowledgement.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers: [registry],
     });
     const forwarded = new Counter({

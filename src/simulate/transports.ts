@@ -193,13 +193,30 @@ export class UdpSender {
   }
 }
 
-/** A UDP port nobody is bound to (bind to 0, read it, release it). */
+/**
+ * A UDP port for a daemon input: free now, and from 61000-65535, above Linux's ephemeral range
+ * (32768-60999), so that none of the simulator's own sender sockets (bound to port 0) can take it
+ * before the daemon binds it.
+ */
 export async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 61_000 + Math.floor(Math.random() * 4535);
+    const socket = createSocket('udp4');
+    const free = await new Promise<boolean>((resolve) => {
+      socket.once('error', () => resolve(false));
+      socket.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    if (free) {
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      return port;
+    }
+    try {
+      socket.close();
+    } catch {
+      // never bound: nothing to close
+    }
+  }
+  throw new Error('no free UDP port in 61000-65535');
 }
 
 export class MqttPublisher {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../packaging/dev-stack/stack.ts';
+import { adapterNames } from '../../firmware-adapters/index.ts';
 import { TSX_LOADER } from '../support/daemon.ts';
 import { REQUIRED_KEYS, TARGETS } from './run.ts';
 
@@ -24,7 +25,7 @@ describe('bench harness', () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--import', TSX_LOADER, join(repoRoot, 'test/bench/run.ts'), '--quick', '--no-build', '--out', out],
-      { cwd: repoRoot, encoding: 'utf8', timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: repoRoot, encoding: 'utf8', timeout: 420_000, maxBuffer: 16 * 1024 * 1024 },
     );
     expect(stdout).toMatch(/ingest \/ raw/);
     const result = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
@@ -43,11 +44,21 @@ describe('bench harness', () => {
     // The ratio's baseline is the unbatched pulsar-perf run (one message per entry, like the WebSocket API).
     expect(n('pulsar_perf_records_per_s')).toBe(n('pulsar_perf_unbatched_records_per_s'));
     expect(n('backlog_records')).toBe(50_000);
+    // Decode throughput for every registered adapter.
+    for (const adapter of adapterNames()) expect(n(`decode_${adapter.replaceAll('-', '_')}_frames_per_s`), adapter).toBeGreaterThan(0);
+    for (const key of ['udp_ingest_records_per_s', 'udp_raw_datagrams_per_s', 'mqtt_ingest_records_per_s', 'mqtt_plain_subscriber_per_s', 'large_sustained_records_per_s', 'large_commit_p99_ms', 'large_cpu_cores']) {
+      expect(n(key), key).toBeGreaterThan(0);
+    }
+    expect(n('udp_ingest_ratio_to_raw')).toBeCloseTo(n('udp_ingest_records_per_s') / n('udp_raw_datagrams_per_s'), 9);
+    expect(n('mqtt_ingest_ratio_to_plain')).toBeCloseTo(n('mqtt_ingest_records_per_s') / n('mqtt_plain_subscriber_per_s'), 9);
+    expect(n('large_sustained_ratio_to_nominal')).toBeCloseTo(n('large_sustained_records_per_s') / n('large_nominal_msg_per_s'), 9);
+    // --quick runs the large profile at a tenth of its ≈ 30,000 msg/s.
+    expect(n('large_nominal_msg_per_s')).toBeGreaterThan(2500);
     // Every target has a pass/fail marker computed from the figure.
     const targets = result.targets as Record<string, { value: number; pass: boolean }>;
     for (const [key, t] of Object.entries(TARGETS)) {
       expect(targets[key]?.value).toBe(n(key));
       expect(targets[key]?.pass).toBe(t.op === '>=' ? n(key) >= t.value : n(key) <= t.value);
     }
-  }, 300_000);
+  }, 480_000);
 });

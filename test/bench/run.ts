@@ -5,6 +5,10 @@
  *   HTTP push ingest through the bundled daemon       (end to end, extra figure)
  *   drain of a backlog to the edge Pulsar (daemon)    vs  pulsar-perf produce to the same broker
  *   RSS and restart-to-ready on a 5M-record backlog   vs  fixed targets
+ *   decode frames/s per adapter                        vs  JSON.parse of one line per frame
+ *   UDP ingest through the daemon (loss-free rate)     vs  a bare UDP socket, same sweep
+ *   MQTT QoS 1 ingest through the daemon               vs  a plain mqtt.js QoS 1 subscriber
+ *   the simulator's `large` profile into the daemon    vs  its nominal rate and fixed targets
  *
  * usage: npm run bench -- [--out FILE] [--quick] [--backlog N] [--ingest-seconds S] [--no-build]
  *
@@ -22,6 +26,7 @@ import { bundle } from '../../packaging/build.ts';
 import { stackDown, stackUp } from '../../packaging/dev-stack/stack.ts';
 import { measureBigBacklog, measureDrain, measureEmptyStart } from './drain.ts';
 import { measureHttpIngest } from './http-ingest.ts';
+import { measureDecode, measureLargeProfile, measureMqttIngest, measureUdpIngest, type LargeProfileResult, type UdpBenchResult } from './inputs.ts';
 import { measureFsyncMs, measureIngest, measureRawSqlite, PAYLOAD_BYTES } from './ingest.ts';
 import { runPulsarPerf, waitReplicated } from './pulsar-perf.ts';
 import { Cleanup, log, parseArgs, round } from './util.ts';
@@ -32,6 +37,10 @@ export const TARGETS = {
   drain_ratio_to_pulsar_perf: { op: '>=', value: 0.5 },
   rss_mb_peak: { op: '<=', value: 100 },
   restart_ready_ms: { op: '<=', value: 1000 },
+  large_lost_records: { op: '<=', value: 0 },
+  large_commit_p99_ms: { op: '<=', value: 25 },
+  large_cpu_cores: { op: '<=', value: 1 },
+  large_sustained_ratio_to_nominal: { op: '>=', value: 0.95 },
 } as const;
 
 /** Keys every run writes as finite numbers (the vitest harness test checks them). */
@@ -53,6 +62,19 @@ export const REQUIRED_KEYS = [
   'restart_ready_empty_ms',
   'startup_ready_empty_ms',
   'backlog_records',
+  'decode_json_parse_lines_per_s',
+  'udp_ingest_records_per_s',
+  'udp_raw_datagrams_per_s',
+  'udp_ingest_ratio_to_raw',
+  'mqtt_ingest_records_per_s',
+  'mqtt_plain_subscriber_per_s',
+  'mqtt_ingest_ratio_to_plain',
+  'large_nominal_msg_per_s',
+  'large_sustained_records_per_s',
+  'large_sustained_ratio_to_nominal',
+  'large_lost_records',
+  'large_commit_p99_ms',
+  'large_cpu_cores',
 ] as const;
 
 interface Sizes {
@@ -71,12 +93,19 @@ interface Sizes {
   restarts: number;
   holdMs: number;
   bigDrainMs: number;
+  decodeMs: number;
+  udpRates: number[];
+  udpStepMs: number;
+  mqttMessages: number;
+  largeMs: number;
+  /** The quick run scales the large profile down: it only proves the harness, beside other tests. */
+  largeRateScale: number;
 }
 
 function sizes(quick: boolean, backlog: number | undefined, ingestSeconds: number | undefined): Sizes {
   const base: Sizes = quick
-    ? { ingestMs: 1500, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 2000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 10_000, drainBacklog: 10_000, drainStreams: 20, bigBacklog: 50_000, bigStreams: 50, restarts: 2, holdMs: 500, bigDrainMs: 1500 }
-    : { ingestMs: 10_000, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 10_000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 200_000, drainBacklog: 200_000, drainStreams: 20, bigBacklog: 5_000_000, bigStreams: 50, restarts: 3, holdMs: 5000, bigDrainMs: 20_000 };
+    ? { ingestMs: 1500, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 2000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 10_000, drainBacklog: 10_000, drainStreams: 20, bigBacklog: 50_000, bigStreams: 50, restarts: 2, holdMs: 500, bigDrainMs: 1500, decodeMs: 200, udpRates: [1000, 5000], udpStepMs: 1000, mqttMessages: 5000, largeMs: 5000, largeRateScale: 0.1 }
+    : { ingestMs: 10_000, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 10_000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 200_000, drainBacklog: 200_000, drainStreams: 20, bigBacklog: 5_000_000, bigStreams: 50, restarts: 3, holdMs: 5000, bigDrainMs: 20_000, decodeMs: 1000, udpRates: [5000, 10_000, 20_000, 40_000, 80_000], udpStepMs: 3000, mqttMessages: 100_000, largeMs: 30_000, largeRateScale: 1 };
   if (backlog !== undefined) base.bigBacklog = backlog;
   if (ingestSeconds !== undefined) {
     base.ingestMs = ingestSeconds * 1000;
@@ -173,6 +202,12 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     log(`restart baseline: ${size.restarts} starts on an empty buffer`);
     const emptyStart = await measureEmptyStart({ dir: work, site: `bench-empty-${runId}`, starts: size.restarts }, cleanup);
 
+    log(`decode: every adapter, ${size.decodeMs} ms each`);
+    const decode = measureDecode(size.decodeMs);
+    const udp = await measureUdpIngest({ dir: work, rates: size.udpRates, stepMs: size.udpStepMs }, cleanup);
+    const mqtt = await measureMqttIngest({ dir: work, mqttUrl: env.SKYHAUL_MQTT_URL, messages: size.mqttMessages, runId }, cleanup);
+    const large = await measureLargeProfile({ dir: work, mqttUrl: env.SKYHAUL_MQTT_URL, durationMs: size.largeMs, rateScale: size.largeRateScale }, cleanup);
+
     const result: Record<string, unknown> = {
       ingest_records_per_s: ingest.recordsPerSecond,
       sqlite_raw_records_per_s: raw.recordsPerSecond,
@@ -197,6 +232,20 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       restart_ready_empty_ms: Math.max(...emptyStart.harnessReadyMs),
       startup_ready_empty_ms: Math.max(...emptyStart.startupReadyMs),
       backlog_records: big.backlog,
+      ...Object.fromEntries(Object.entries(decode.framesPerSecond).map(([adapter, rate]) => [`decode_${adapter.replaceAll('-', '_')}_frames_per_s`, rate])),
+      decode_json_parse_lines_per_s: decode.jsonParseLinesPerSecond,
+      udp_ingest_records_per_s: udp.daemonRecordsPerSecond,
+      udp_raw_datagrams_per_s: udp.rawDatagramsPerSecond,
+      udp_ingest_ratio_to_raw: udp.daemonRecordsPerSecond / udp.rawDatagramsPerSecond,
+      mqtt_ingest_records_per_s: mqtt.daemonRecordsPerSecond,
+      mqtt_plain_subscriber_per_s: mqtt.plainSubscriberPerSecond,
+      mqtt_ingest_ratio_to_plain: mqtt.daemonRecordsPerSecond / mqtt.plainSubscriberPerSecond,
+      large_nominal_msg_per_s: large.nominalMsgPerSecond,
+      large_sustained_records_per_s: large.sustainedRecordsPerSecond,
+      large_sustained_ratio_to_nominal: large.sustainedRecordsPerSecond / large.nominalMsgPerSecond,
+      large_lost_records: large.lost,
+      large_commit_p99_ms: large.commitP99Ms,
+      large_cpu_cores: large.daemonCpuCores,
     };
     const targets: Record<string, { target: string; value: number; pass: boolean }> = {};
     for (const [key, t] of Object.entries(TARGETS)) {
@@ -204,7 +253,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       targets[key] = { target: `${t.op} ${t.value}`, value, pass: t.op === '>=' ? value >= t.value : value <= t.value };
     }
     result.targets = targets;
-    result.details = { fsync, raw, ingest, saturated, http, perf: { unbatched: perfUnbatched, batched: perfBatched }, drain, big, emptyStart, replicationWaitMs };
+    result.details = { fsync, raw, ingest, saturated, http, perf: { unbatched: perfUnbatched, batched: perfBatched }, drain, big, emptyStart, replicationWaitMs, decode, udp, mqtt, large };
     result.meta = {
       run: runId,
       quick,
@@ -234,7 +283,12 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
   const n = (key: string): number => r[key] as number;
   const t = r.targets as Record<string, { pass: boolean; target: string }>;
   const mark = (key: string): string => (t[key] === undefined ? '' : `${t[key]!.target}  ${t[key]!.pass ? 'PASS' : 'FAIL'}`);
-  const d = r.details as { big: { restartReadyMs: number[]; startupReadyMs: number[]; rssMbPeakHolding: number; rssMbPeakDraining: number }; fsync: { p50Ms: number; p99Ms: number } };
+  const d = r.details as {
+    big: { restartReadyMs: number[]; startupReadyMs: number[]; rssMbPeakHolding: number; rssMbPeakDraining: number };
+    fsync: { p50Ms: number; p99Ms: number };
+    udp: UdpBenchResult;
+    large: LargeProfileResult;
+  };
   const rows: Array<[string, string, string, string]> = [
     ['ingest (RecordBuffer.append, 64 appenders)', `${round(n('ingest_records_per_s'), 0)} rec/s`, `raw SQLite ${round(n('sqlite_raw_records_per_s'), 0)} rec/s`, ''],
     ['  ingest / raw', `${round(n('ingest_ratio_to_raw'), 3)}`, '', mark('ingest_ratio_to_raw')],
@@ -246,6 +300,20 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     [`RSS peak, ${n('backlog_records')} backlog`, `${round(n('rss_mb_peak'), 1)} MB`, `holding ${round(d.big.rssMbPeakHolding, 1)}, draining ${round(d.big.rssMbPeakDraining, 1)}`, mark('rss_mb_peak')],
     ['restart → /readyz 200 (max)', `${n('restart_ready_ms')} ms`, `empty buffer ${n('restart_ready_empty_ms')} ms; each: ${d.big.restartReadyMs.join(', ')}`, mark('restart_ready_ms')],
     ['  daemon startup.readyMs (max)', `${n('startup_ready_ms')} ms`, `empty buffer ${n('startup_ready_empty_ms')} ms; each: ${d.big.startupReadyMs.join(', ')}`, ''],
+    ...Object.keys(r)
+      .filter((key) => /^decode_.+_frames_per_s$/.test(key))
+      .map((key): [string, string, string, string] => [
+        `decode ${key.slice(7, -13).replaceAll('_', '-')}`,
+        `${round(n(key), 0)} frames/s`,
+        `JSON.parse ${round(n('decode_json_parse_lines_per_s'), 0)} lines/s → ${round(n(key) / n('decode_json_parse_lines_per_s'), 3)}`,
+        '',
+      ]),
+    ['UDP ingest, daemon (≤ 0.1 % loss)', `${round(n('udp_ingest_records_per_s'), 0)} rec/s`, `bare socket ${round(n('udp_raw_datagrams_per_s'), 0)}/s → ${round(n('udp_ingest_ratio_to_raw'), 3)}; rcvbuf ${d.udp.receiveBufferBytes} B`, ''],
+    ['MQTT QoS 1 ingest, daemon', `${round(n('mqtt_ingest_records_per_s'), 0)} rec/s`, `plain subscriber ${round(n('mqtt_plain_subscriber_per_s'), 0)}/s → ${round(n('mqtt_ingest_ratio_to_plain'), 3)}`, ''],
+    [`large profile, ${d.large.streams} streams, ${round(d.large.seconds, 0)} s`, `${round(n('large_sustained_records_per_s'), 0)} rec/s`, `nominal ${n('large_nominal_msg_per_s')} msg/s → ${round(n('large_sustained_ratio_to_nominal'), 3)}`, mark('large_sustained_ratio_to_nominal')],
+    ['  lost (sent − committed)', `${n('large_lost_records')}`, `of ${d.large.sent}; UDP kernel drops ${d.large.udpKernelDrops}`, mark('large_lost_records')],
+    ['  commit p99 (per record)', `${round(n('large_commit_p99_ms'), 2)} ms`, `p50 ${round(d.large.commitP50Ms, 2)} ms (histogram)`, mark('large_commit_p99_ms')],
+    ['  daemon CPU', `${round(n('large_cpu_cores'), 2)} cores`, `simulator late ticks ${d.large.simulatorLateTicks}`, mark('large_cpu_cores')],
   ];
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['figure', 'value', 'baseline / detail', 'target'][i]!.length));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();

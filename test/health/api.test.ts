@@ -138,6 +138,7 @@ describe('health API', () => {
       'skyhaul_backlog_records',
       'skyhaul_link_up',
       'skyhaul_buffer_commit_duration_seconds_bucket',
+      'skyhaul_buffer_commit_latency_seconds_bucket',
       'skyhaul_disk_free_bytes',
       'skyhaul_process_cpu_seconds_total',
       'skyhaul_host_memory_available_bytes',

@@ -22,16 +22,22 @@ export const TSX_LOADER = pathToFileURL(join(repoRoot, 'node_modules/tsx/dist/lo
  */
 export const DAEMON_BUNDLE = join(repoRoot, 'dist', 'skyhaul.mjs');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
+/**
+ * A TCP port to give a daemon: from 61000-65535, above Linux's ephemeral range (32768-60999), so
+ * that no outgoing connection (a Pulsar or MQTT client elsewhere on the machine) can take it
+ * between this check and the daemon's bind, as port 0 from the ephemeral range allowed.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 61_000 + Math.floor(Math.random() * 4535);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error('no free TCP port in 61000-65535');
 }
 
 export interface DaemonHandle {
