@@ -8,6 +8,7 @@
  *   /lib/systemd/system/skyhaul-pulsar.service  the site Pulsar standalone (not enabled)
  *   /usr/lib/sysusers.d/skyhaul.conf          the skyhaul account, in group dialout
  *   /usr/lib/tmpfiles.d/skyhaul.conf          /var/lib/skyhaul, /var/cache/skyhaul
+ *   /usr/lib/sysctl.d/60-skyhaul.conf         net.core.rmem_max for the UDP input's 16 MiB buffer
  *   /etc/skyhaul/skyhaul.yaml                 conffile: the template (no site.id yet) - 0640
  *                                             root:skyhaul after postinst
  *   /usr/share/doc/skyhaul/                   README.md, copyright, examples/skyhaul.example.yaml
@@ -146,6 +147,7 @@ export async function buildDeb(options: DebBuildOptions = {}): Promise<DebBuildR
     for (const unit of ['skyhaul.service', 'skyhaul-pulsar.service']) copy(root, `lib/systemd/system/${unit}`, join(repoRoot, 'systemd', unit), 0o644);
     copy(root, 'usr/lib/sysusers.d/skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.sysusers'), 0o644);
     copy(root, 'usr/lib/tmpfiles.d/skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.tmpfiles'), 0o644);
+    copy(root, 'usr/lib/sysctl.d/60-skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.sysctl'), 0o644);
     put(root, 'etc/skyhaul/skyhaul.yaml', renderConfig('template'), 0o640);
     put(root, 'usr/share/doc/skyhaul/examples/skyhaul.example.yaml', renderConfig('example'), 0o644);
     copy(root, 'usr/share/doc/skyhaul/README.md', join(repoRoot, 'systemd', 'README.md'), 0o644);

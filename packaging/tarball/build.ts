@@ -5,6 +5,7 @@
  *   bin/skyhaul                     the single executable
  *   systemd/*.service               the units (install.sh rewrites ExecStart for its --prefix)
  *   sysusers.d/skyhaul.conf         the account; tmpfiles.d/skyhaul.conf its directories
+ *   sysctl.d/60-skyhaul.conf        net.core.rmem_max for the UDP input's 16 MiB buffer
  *   config/skyhaul.yaml             the template installed when /etc/skyhaul/skyhaul.yaml is absent
  *   config/skyhaul.example.yaml     every setting at its default
  *   install.sh, README.md
@@ -69,6 +70,7 @@ export async function buildTarball(options: TarballOptions = {}): Promise<Tarbal
     for (const unit of ['skyhaul.service', 'skyhaul-pulsar.service']) put(root, `systemd/${unit}`, join(repoRoot, 'systemd', unit), 0o644);
     put(root, 'sysusers.d/skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.sysusers'), 0o644);
     put(root, 'tmpfiles.d/skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.tmpfiles'), 0o644);
+    put(root, 'sysctl.d/60-skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.sysctl'), 0o644);
     put(root, 'config/skyhaul.yaml', { text: renderConfig('template') }, 0o640);
     put(root, 'config/skyhaul.example.yaml', { text: renderConfig('example') }, 0o644);
     put(root, 'install.sh', join(here, 'install.sh'), 0o755);

@@ -49,7 +49,7 @@ if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ] && [ -z "$ROOT" ]; then
 	echo "install.sh: run as root (or with --dry-run)" >&2
 	exit 1
 fi
-for file in bin/skyhaul systemd/skyhaul.service systemd/skyhaul-pulsar.service sysusers.d/skyhaul.conf tmpfiles.d/skyhaul.conf config/skyhaul.yaml; do
+for file in bin/skyhaul systemd/skyhaul.service systemd/skyhaul-pulsar.service sysusers.d/skyhaul.conf tmpfiles.d/skyhaul.conf sysctl.d/60-skyhaul.conf config/skyhaul.yaml; do
 	if [ ! -f "$HERE/$file" ]; then
 		echo "install.sh: $HERE/$file is missing: run install.sh from the unpacked tarball" >&2
 		exit 1
@@ -104,12 +104,13 @@ group_id() {
 }
 
 # 1. Files. `install` writes a new file and renames it: replacing a running binary is safe.
-run install -d -m 0755 "$ROOT$PREFIX/bin" "$ROOT$DOC" "$ROOT/etc/systemd/system" "$ROOT/etc/sysusers.d" "$ROOT/etc/tmpfiles.d" "$ROOT/etc/skyhaul"
+run install -d -m 0755 "$ROOT$PREFIX/bin" "$ROOT$DOC" "$ROOT/etc/systemd/system" "$ROOT/etc/sysusers.d" "$ROOT/etc/tmpfiles.d" "$ROOT/etc/sysctl.d" "$ROOT/etc/skyhaul"
 run install -m 0755 "$HERE/bin/skyhaul" "$ROOT$BIN"
 install_unit skyhaul.service
 install_unit skyhaul-pulsar.service
 run install -m 0644 "$HERE/sysusers.d/skyhaul.conf" "$ROOT/etc/sysusers.d/skyhaul.conf"
 run install -m 0644 "$HERE/tmpfiles.d/skyhaul.conf" "$ROOT/etc/tmpfiles.d/skyhaul.conf"
+run install -m 0644 "$HERE/sysctl.d/60-skyhaul.conf" "$ROOT/etc/sysctl.d/60-skyhaul.conf"
 if [ -f "$HERE/config/skyhaul.example.yaml" ]; then
 	run install -m 0644 "$HERE/config/skyhaul.example.yaml" "$ROOT$DOC/skyhaul.example.yaml"
 fi
@@ -153,7 +154,13 @@ else
 	fi
 fi
 
-# 4. Tell the running systemd (not for --root).
+# 4. Room for UDP bursts now, not only from the next boot (never lowering a larger value).
+if [ -z "$ROOT" ] && [ "$(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo 0)" -lt 16777216 ]; then
+	run sysctl -q -p /etc/sysctl.d/60-skyhaul.conf ||
+		echo "install.sh: could not raise net.core.rmem_max; UDP receive buffers stay smaller" >&2
+fi
+
+# 5. Tell the running systemd (not for --root).
 if [ -z "$ROOT" ] && [ -d /run/systemd/system ]; then
 	run systemctl daemon-reload
 	if systemctl is-active --quiet skyhaul.service 2>/dev/null; then

@@ -105,6 +105,7 @@ describe('.deb', () => {
     expect(entries.get('/lib/systemd/system/skyhaul-pulsar.service')).toBe('-rw-r--r-- root/root');
     expect(entries.get('/usr/lib/sysusers.d/skyhaul.conf')).toBe('-rw-r--r-- root/root');
     expect(entries.get('/usr/lib/tmpfiles.d/skyhaul.conf')).toBe('-rw-r--r-- root/root');
+    expect(entries.get('/usr/lib/sysctl.d/60-skyhaul.conf')).toBe('-rw-r--r-- root/root');
     // Group skyhaul does not exist when dpkg unpacks: postinst hands it the file.
     expect(entries.get('/etc/skyhaul/skyhaul.yaml')).toBe('-rw-r----- root/root');
     expect(entries.get('/usr/share/doc/skyhaul/examples/skyhaul.example.yaml')).toBe('-rw-r--r-- root/root');
@@ -197,7 +198,7 @@ describe('tarball and install.sh', () => {
 
   it('holds the binary, units, snippets, the template and the example, and install.sh', () => {
     const listing = ok('tar', ['-tvzf', tarball.file]);
-    for (const path of ['bin/skyhaul', 'systemd/skyhaul.service', 'systemd/skyhaul-pulsar.service', 'sysusers.d/skyhaul.conf', 'tmpfiles.d/skyhaul.conf', 'config/skyhaul.yaml', 'config/skyhaul.example.yaml', 'install.sh', 'README.md']) {
+    for (const path of ['bin/skyhaul', 'systemd/skyhaul.service', 'systemd/skyhaul-pulsar.service', 'sysusers.d/skyhaul.conf', 'tmpfiles.d/skyhaul.conf', 'sysctl.d/60-skyhaul.conf', 'config/skyhaul.yaml', 'config/skyhaul.example.yaml', 'install.sh', 'README.md']) {
       expect(listing, path).toMatch(new RegExp(`^\\S+ 0/0 .* ${tarball.top}/${path.replace(/\./g, '\\.')}$`, 'm'));
     }
     expect(mode(join(unpacked, 'bin/skyhaul'))).toBe(0o755);
@@ -225,6 +226,7 @@ describe('tarball and install.sh', () => {
     const config = join(root, 'etc/skyhaul/skyhaul.yaml');
     expect([statSync(config).uid, statSync(config).gid, mode(config)]).toEqual([0, gid, 0o640]);
     expect(statSync(join(root, 'var/lib/skyhaul')).uid).toBe(idIn(root, 'passwd', 'skyhaul'));
+    expect(readFileSync(join(root, 'etc/sysctl.d/60-skyhaul.conf'), 'utf8')).toMatch(/^net\.core\.rmem_max = \d+$/m);
 
     appendFileSync(config, 'site: { id: mine }\n');
     const passwd = readFileSync(join(root, 'etc/passwd'), 'utf8');

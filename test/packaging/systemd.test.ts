@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDebianPackages, repoRoot } from '../../packaging/dev-stack/stack.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { parseBytes } from '../../src/config/units.ts';
 
 const UNITS = ['skyhaul.service', 'skyhaul-pulsar.service'];
 const systemdDir = join(repoRoot, 'systemd');
@@ -174,6 +176,16 @@ describe('systemd units', () => {
     expect(values(text, 'Environment')).toContain('PULSAR_STANDALONE_CONF=/etc/skyhaul-pulsar/standalone.conf');
     expect(values(text, 'StateDirectory')).toEqual(['skyhaul-pulsar']);
     expect(directives(text).some(([k]) => k === 'MemoryDenyWriteExecute')).toBe(false);
+  });
+
+  it('sysctl.d raises net.core.rmem_max to at least the UDP input\'s default receive buffer', () => {
+    const text = readFileSync(join(systemdDir, 'skyhaul.sysctl'), 'utf8');
+    const settings = text.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#'));
+    expect(settings).toEqual([expect.stringMatching(/^net\.core\.rmem_max = \d+$/)]);
+    const rmemMax = Number(/= (\d+)/.exec(settings[0]!)![1]);
+    const config = parseConfig('site: { id: s }\ninputs:\n  - { type: udp, name: u, port: 5000, adapter: json-lines }\n', 'test.yaml', {});
+    const udp = config.inputs[0] as unknown as { receiveBuffer: string };
+    expect(rmemMax).toBeGreaterThanOrEqual(parseBytes(udp.receiveBuffer));
   });
 
   it('sysusers.d creates skyhaul in group dialout, and tmpfiles.d its directories, in a scratch root', () => {
