@@ -10,7 +10,30 @@ import { buildLoopPacket } from '../../firmware-adapters/davis-vantage/adapter.t
 /** Adapters of instruments that speak only when polled (their frames are replies). */
 export type PolledAdapter = 'unihedron-sqm' | 'nut-upsd' | 'davis-vantage' | 'boltwood-cloud';
 /** Adapters the simulator generates frames for. */
-export type SimAdapter = 'nmea0183' | 'boltek-ld250' | 'gill-windsonic' | 'vaisala-wxt' | PolledAdapter;
+export type SimAdapter = 'nmea0183' | 'boltek-ld250' | 'gill-windsonic' | 'vaisala-wxt' | 'json-lines' | 'csv' | PolledAdapter;
+
+/**
+ * `adapterOptions` the simulated instruments need: the generic adapters are configured per site
+ * (here as in their sample.yaml: an observatory controller's JSON lines, a data logger's CSV).
+ */
+export const SIM_ADAPTER_OPTIONS: Partial<Record<SimAdapter, Record<string, unknown>>> = {
+  'json-lines': { streamField: 'device', streams: ['dome', 'mount'], timeField: 'ts', timeFormat: 'iso8601', units: { temp: 'Cel', 'dome.azimuth': 'deg', 'mount.ra': 'deg', 'mount.dec': 'deg' } },
+  csv: {
+    stream: 'met',
+    header: true,
+    columns: [
+      { name: 'time', type: 'string' },
+      { name: 'air_temperature', type: 'number', unit: 'Cel' },
+      { name: 'relative_humidity', type: 'number', unit: '%' },
+      { name: 'pressure', type: 'number', unit: 'hPa' },
+      { name: 'rain', type: 'number', unit: 'mm' },
+      { name: 'heater_on', type: 'boolean' },
+      { name: 'status', type: 'string' },
+    ],
+    timeColumn: 'time',
+    timeFormat: 'iso8601',
+  },
+};
 
 /** Fault kinds that make the daemon count a decode (or framing) error. */
 export type ErrorFaultKind = 'checksum' | 'truncated' | 'device-error';
@@ -152,6 +175,20 @@ export function boltwoodReport(rnd: Random): GoodFrame {
   return { bytes: encodeDataFrame(`D 0 1 1 1 0 0 ${sky} ${ambient} ${fixed(rnd() * 20, 1)} N N ${humidity} ${fixed(-5 + rnd() * 5, 1)} ${fixed(10 + rnd() * 10, 1)} 0 -99.9 1 24.0 0.0 `), streams: ['report'] };
 }
 
+/** A line from an observatory controller (dome or mount state), as JSON. */
+function controllerLine(seq: number, rnd: Random, at: number): { line: string; stream: string } {
+  const ts = new Date(at).toISOString();
+  if (seq % 2 === 0) {
+    return { line: JSON.stringify({ ts, device: 'dome', dome: { azimuth: Math.round(rnd() * 3600) / 10, shutter: 'open', moving: rnd() < 0.1 }, temp: Math.round((2 + rnd() * 8) * 100) / 100 }), stream: 'dome' };
+  }
+  return { line: JSON.stringify({ ts, device: 'mount', mount: { ra: Math.round(rnd() * 360e5) / 1e5, dec: Math.round((rnd() * 180 - 90) * 1e4) / 1e4, tracking: true }, temp: Math.round((2 + rnd() * 8) * 100) / 100 }), stream: 'mount' };
+}
+
+/** A data logger's CSV row (columns as in SIM_ADAPTER_OPTIONS.csv). */
+function loggerRow(rnd: Random, at: number): string {
+  return `${new Date(at).toISOString()},${fixed(2 + rnd() * 8, 2)},${fixed(40 + rnd() * 50, 1)},${fixed(740 + rnd() * 5, 2)},${fixed(rnd() < 0.9 ? 0 : rnd(), 1)},${rnd() < 0.2 ? 'true' : 'false'},ok`;
+}
+
 /** One good frame from a free-running (unpolled) instrument. */
 export function goodFrame(adapter: SimAdapter, seq: number, rnd: Random, at = Date.now()): GoodFrame {
   switch (adapter) {
@@ -169,6 +206,12 @@ export function goodFrame(adapter: SimAdapter, seq: number, rnd: Random, at = Da
       const { line, stream } = wxtLine(seq, rnd);
       return { bytes: Buffer.from(`${line}\r\n`, 'latin1'), streams: [stream] };
     }
+    case 'json-lines': {
+      const { line, stream } = controllerLine(seq, rnd, at);
+      return { bytes: Buffer.from(`${line}\n`, 'utf8'), streams: [stream] };
+    }
+    case 'csv':
+      return { bytes: Buffer.from(`${loggerRow(rnd, at)}\r\n`, 'latin1'), streams: ['met'] };
     case 'unihedron-sqm':
       return sqmReply(rnd);
     case 'nut-upsd':
@@ -186,6 +229,8 @@ export const FAULT_CODES: Record<SimAdapter, Partial<Record<ErrorFaultKind, stri
   'boltek-ld250': { checksum: 'ADAPTER_CHECKSUM', truncated: 'ADAPTER_TRUNCATED' },
   'gill-windsonic': { checksum: 'ADAPTER_CHECKSUM', truncated: 'FRAMING_TRUNCATED' },
   'vaisala-wxt': { truncated: 'ADAPTER_TRUNCATED' },
+  'json-lines': { truncated: 'ADAPTER_TRUNCATED' },
+  csv: { truncated: 'ADAPTER_TRUNCATED' },
   'unihedron-sqm': { truncated: 'ADAPTER_TRUNCATED' },
   'nut-upsd': { 'device-error': 'ADAPTER_DEVICE_ERROR' },
   // A LOOP packet's CRC is checked by the framer (it resyncs on the next `LOO`).
@@ -224,6 +269,13 @@ export function faultFrame(adapter: SimAdapter, kind: ErrorFaultKind, seq: numbe
     }
     case 'vaisala-wxt':
       return frame('0R2,Ta=8.1C,Ua=40.2P,Pa=741.\r\n');
+    case 'json-lines': {
+      // The line ends mid-object (the controller restarted while writing).
+      const { line } = controllerLine(seq, rnd, at);
+      return frame(`${line.slice(0, Math.floor(line.length / 2))}\n`);
+    }
+    case 'csv':
+      return frame(`${loggerRow(rnd, at).split(',').slice(0, 4).join(',')}\r\n`);
     case 'unihedron-sqm':
       return frame(`r, ${fixed(19 + rnd() * 3, 2)}m,${pad(5000 + rnd() * 2000, 10)}Hz\r\n`);
     case 'nut-upsd':

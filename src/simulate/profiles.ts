@@ -51,7 +51,7 @@ const polled: PolledInstrumentSpec[] = [
 export function profile(name: ProfileName): Profile {
   switch (name) {
     case 'small':
-      // 13 instruments, ≈ 22 frames/s (4 of them polled by the daemon every 1–2 s).
+      // 15 instruments, ≈ 24 frames/s (4 of them polled by the daemon every 1–2 s).
       return {
         name,
         push: [
@@ -63,6 +63,8 @@ export function profile(name: ProfileName): Profile {
           ...many(1, 'mast-wind', 'udp', 'gill-windsonic', 2),
           { name: 'dome-gps', transport: 'mqtt', adapter: 'nmea0183', rate: 3 },
           { name: 'roof-lightning', transport: 'mqtt', adapter: 'boltek-ld250', rate: 3 },
+          { name: 'obs-ctl', transport: 'mqtt', adapter: 'json-lines', rate: 1 },
+          { name: 'logger', transport: 'serial', adapter: 'csv', rate: 1 },
         ],
         polled,
         faultProbability: 0.05,
@@ -77,6 +79,8 @@ export function profile(name: ProfileName): Profile {
           { name: 'windsonic', transport: 'serial', adapter: 'gill-windsonic', rate: 20 },
           { name: 'wxt', transport: 'serial', adapter: 'vaisala-wxt', rate: 10 },
           { name: 'lightning', transport: 'serial', adapter: 'boltek-ld250', rate: 20 },
+          { name: 'logger', transport: 'serial', adapter: 'csv', rate: 2 },
+          { name: 'obs-ctl', transport: 'mqtt', adapter: 'json-lines', rate: 10 },
           ...many(150, 'wind', 'udp', 'gill-windsonic', 38),
           ...many(20, 'det', 'mqtt', 'boltek-ld250', 10),
         ],
@@ -93,6 +97,8 @@ export function profile(name: ProfileName): Profile {
           { name: 'windsonic', transport: 'serial', adapter: 'gill-windsonic', rate: 50 },
           { name: 'wxt', transport: 'serial', adapter: 'vaisala-wxt', rate: 20 },
           { name: 'lightning', transport: 'serial', adapter: 'boltek-ld250', rate: 50 },
+          { name: 'logger', transport: 'serial', adapter: 'csv', rate: 2 },
+          { name: 'obs-ctl', transport: 'mqtt', adapter: 'json-lines', rate: 20 },
           ...many(1150, 'wind', 'udp', 'gill-windsonic', 25),
           ...many(40, 'det', 'mqtt', 'boltek-ld250', 20),
         ],

@@ -12,6 +12,7 @@ import {
   faultFrame,
   goodFrame,
   seededRandom,
+  SIM_ADAPTER_OPTIONS,
   type ErrorFaultKind,
   type FaultKind,
   type GoodFrame,
@@ -113,6 +114,9 @@ const bump2 = (map: Record<string, Record<string, number>>, a: string, b: string
   bump((map[a] ??= {}), b);
 };
 
+const optionsOf = (adapter: SimAdapter): { adapterOptions?: Record<string, unknown> } =>
+  SIM_ADAPTER_OPTIONS[adapter] === undefined ? {} : { adapterOptions: structuredClone(SIM_ADAPTER_OPTIONS[adapter]) };
+
 /** MQTT carries one frame per message, without the serial line terminator. */
 function mqttPayload(bytes: Buffer): Buffer {
   let end = bytes.length;
@@ -166,7 +170,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
       await link.appear();
       closers.push(() => link.vanish());
       instruments.push({ ...spec, seq: 0, credit: 0, silentUntil: 0, paused: false, link, send: (bytes) => link.write(bytes) });
-      inputsConfig.push({ type: 'serial', name: spec.name, path: link.devicePath, baudRate: 115200, adapter: spec.adapter, backoff: { ...backoff } });
+      inputsConfig.push({ type: 'serial', name: spec.name, path: link.devicePath, baudRate: 115200, adapter: spec.adapter, ...optionsOf(spec.adapter), backoff: { ...backoff } });
     }
 
     // UDP: one daemon input per adapter; one sender socket per instrument, mapped by ip:port.
@@ -180,7 +184,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
         senders[`127.0.0.1:${sender.localPort}`] = spec.name;
         instruments.push({ ...spec, seq: 0, credit: 0, silentUntil: 0, paused: false, send: (bytes) => sender.send(bytes, port) });
       }
-      inputsConfig.push({ type: 'udp', name: `udp-${adapter}`, bind: '127.0.0.1', port, adapter, receiveBuffer: '4MiB', senders, onlyListedSenders: true });
+      inputsConfig.push({ type: 'udp', name: `udp-${adapter}`, bind: '127.0.0.1', port, adapter, ...optionsOf(adapter), receiveBuffer: '16MiB', senders, onlyListedSenders: true });
     }
 
     // MQTT: one publisher; topic skyhaul-sim/<run>/<adapter>/<instrument>.
@@ -198,7 +202,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
         name: 'mqtt-sim',
         url: mqttUrl,
         clientId: `skyhaul-sim-${runId}`,
-        subscriptions: adaptersUsed.map((adapter) => ({ topic: `skyhaul-sim/${runId}/${adapter}/+`, instrument: '{1}', adapter })),
+        subscriptions: adaptersUsed.map((adapter) => ({ topic: `skyhaul-sim/${runId}/${adapter}/+`, instrument: '{1}', adapter, ...optionsOf(adapter) })),
       });
     }
 

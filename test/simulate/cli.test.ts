@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { adapterNames } from '../../firmware-adapters/index.ts';
 import { parse } from 'yaml';
 import { simulateCommand, type SimulationReport } from '../../src/simulate/index.ts';
 import { nominalRate, profile } from '../../src/simulate/profiles.ts';
@@ -47,10 +48,10 @@ describe('skyhaul simulate (command)', () => {
     const yaml = out.slice(0, -1).join('\n');
     expect(yaml.startsWith('inputs:')).toBe(true);
     const parsed = parse(yaml) as { inputs: Array<{ type: string; path?: string; adapter: string }> };
-    // Four free-running serial instruments and two polled consoles (Davis, Boltwood).
+    // Five free-running serial instruments (one a CSV data logger) and two polled consoles (Davis, Boltwood).
     const serial = parsed.inputs.filter((i) => i.type === 'serial');
-    expect(serial).toHaveLength(6);
-    expect(serial.map((i) => i.adapter)).toEqual(expect.arrayContaining(['davis-vantage', 'boltwood-cloud']));
+    expect(serial).toHaveLength(7);
+    expect(serial.map((i) => i.adapter)).toEqual(expect.arrayContaining(['csv', 'davis-vantage', 'boltwood-cloud']));
   });
 
   it('profiles have the documented sizes', () => {
@@ -59,5 +60,13 @@ describe('skyhaul simulate (command)', () => {
     expect(nominalRate(profile('observatory'))).toBeGreaterThan(5500);
     expect(nominalRate(profile('large'))).toBeGreaterThan(28_000);
     expect(profile('large').push.length).toBeGreaterThan(1150);
+  });
+
+  it('every profile simulates an instrument for every registered adapter', () => {
+    for (const name of ['small', 'observatory', 'large'] as const) {
+      const p = profile(name);
+      const simulated = new Set([...p.push.map((i) => i.adapter), ...p.polled.map((i) => i.adapter)]);
+      expect([...simulated].sort(), name).toEqual([...adapterNames()].sort());
+    }
   });
 });

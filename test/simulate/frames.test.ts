@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createFramer, getAdapter, safeDecode } from '../../firmware-adapters/index.ts';
-import { FAULT_CODES, faultFrame, goodFrame, seededRandom, type ErrorFaultKind, type SimAdapter } from '../../src/simulate/frames.ts';
+import { FAULT_CODES, faultFrame, goodFrame, seededRandom, SIM_ADAPTER_OPTIONS, type ErrorFaultKind, type SimAdapter } from '../../src/simulate/frames.ts';
 
 const adapters = Object.keys(FAULT_CODES) as SimAdapter[];
 
 function run(adapterName: SimAdapter, bytes: Buffer): { streams: string[]; errors: string[] } {
-  const adapter = getAdapter(adapterName);
+  const adapter = getAdapter(adapterName, SIM_ADAPTER_OPTIONS[adapterName]);
   const framer = createFramer(adapter.framing);
   const streams: string[] = [];
   const errors: string[] = [];
