@@ -156,8 +156,9 @@ export class PolledSerialInstrument {
   }
 
   async close(): Promise<void> {
-    // A reply already counted as sent must reach the daemon before the device goes away.
-    await this.writing;
+    // A reply already counted as sent must reach the daemon before the device goes away (bounded:
+    // a port that failed may never call back).
+    await Promise.race([this.writing, sleep(2000)]);
     await new Promise<void>((resolve) => (this.port.isOpen ? this.port.close(() => resolve()) : resolve()));
     if (this.socat.exitCode === null) this.socat.kill('SIGTERM');
     await this.exited;

@@ -1,17 +1,22 @@
 /**
  * MQTT through the real Mosquitto into the real daemon: PUBACK only after commit, so a kill -9
  * between receipt and commit loses nothing — the broker redelivers to the persistent session.
+ * And TLS with credentials against a Mosquitto listener of the test's own.
  */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
-import { matchTopic } from '../../src/inputs/mqtt/input.ts';
-import { startDaemon } from '../support/daemon.ts';
+import { getAdapter } from '../../firmware-adapters/index.ts';
+import { matchTopic, MqttInput } from '../../src/inputs/mqtt/input.ts';
+import { freePort, startDaemon } from '../support/daemon.ts';
 import { WsConsumer } from '../support/pulsar.ts';
 import { requireEnv } from '../support/stack-env.ts';
+import { inputContext, recordsOf, until } from './helpers.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -92,4 +97,115 @@ describe('MQTT input', () => {
     console.log(`after restart: ${got.size} of ${count} readings delivered, ${duplicated} delivered twice (MQTT QoS 1 is at-least-once)`);
     expect(missing).toEqual([]);
   }, 90_000);
+});
+
+/**
+ * A test-owned Mosquitto listener with TLS (a throwaway CA signs the server certificate for
+ * 127.0.0.1) and a password file; no anonymous access.
+ */
+async function startSecureBroker(dir: string): Promise<{ url: string; caFile: string; stop(): Promise<void> }> {
+  const sh = (cmd: string, args: string[]): void => {
+    const r = spawnSync(cmd, args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  };
+  sh('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=skyhaul-test-ca']);
+  sh('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  sh('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'san.ext']);
+  sh('mosquitto_passwd', ['-c', '-b', join(dir, 'passwd'), 'site-engineer', 's3cret-passw0rd']);
+  chmodSync(join(dir, 'passwd'), 0o600);
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'mosquitto.conf'),
+    [
+      'user root',
+      'persistence false',
+      `listener ${port} 127.0.0.1`,
+      `cafile ${join(dir, 'ca.crt')}`,
+      `certfile ${join(dir, 'server.crt')}`,
+      `keyfile ${join(dir, 'server.key')}`,
+      'allow_anonymous false',
+      `password_file ${join(dir, 'passwd')}`,
+      '',
+    ].join('\n'),
+  );
+  const broker: ChildProcess = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  broker.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => broker.once('exit', () => resolve()));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (broker.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto (TLS) did not start: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url: `mqtts://127.0.0.1:${port}`,
+    caFile: join(dir, 'ca.crt'),
+    async stop() {
+      broker.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+describe('MQTT input over TLS with credentials', () => {
+  it('verifies the broker against the configured CA, logs in, and commits; a wrong password or an unknown CA is refused with the reason in status', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skyhaul-mqtts-'));
+    dirs.push(dir);
+    const broker = await startSecureBroker(dir);
+    const inputs: MqttInput[] = [];
+    try {
+      const { buffer, context } = inputContext();
+      const make = (name: string, password: string, caFile: string): MqttInput => {
+        const input = new MqttInput(
+          {
+            name,
+            url: broker.url,
+            clientId: `skyhaul-${name}-${randomUUID().slice(0, 6)}`,
+            username: 'site-engineer',
+            password,
+            tls: { caFile },
+            keepaliveSeconds: 30,
+            reconnectMs: 500,
+            subscriptions: [{ topic: 'site/+/wxt', instrument: 'weather/{1}', adapter: getAdapter('vaisala-wxt') }],
+          },
+          context,
+        );
+        inputs.push(input);
+        return input;
+      };
+      const good = make('secure', 's3cret-passw0rd', broker.caFile);
+      const wrongPassword = make('wrong-password', 'guess', broker.caFile);
+      // A CA that did not sign the broker's certificate: the server cannot be verified.
+      spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.crt', '-days', '1', '-subj', '/CN=other-ca'], { cwd: dir });
+      const unknownCa = make('unknown-ca', 's3cret-passw0rd', join(dir, 'other.crt'));
+      for (const input of inputs) await input.start();
+
+      await until(() => good.status().state === 'running', 10_000, 'TLS login');
+      await new Promise((resolve) => setTimeout(resolve, 500)); // SUBACK
+      const publisher = await connectAsync(broker.url, { username: 'site-engineer', password: 's3cret-passw0rd', ca: readFileSync(broker.caFile), clientId: `pub-${randomUUID().slice(0, 6)}` });
+      await publisher.publishAsync('site/mast1/wxt', '0R2,Ta=8.1C,Ua=40.2P,Pa=741.3H', { qos: 1 });
+      await publisher.endAsync();
+      await until(() => good.status().committed === 1, 10_000, 'the reading committed');
+      expect(recordsOf(buffer, 'weather/mast1/ptu')[0]!.fields).toMatchObject({ air_temperature: 8.1 });
+
+      await until(() => /not authori[sz]ed|bad user name or password/i.test(wrongPassword.status().lastError ?? ''), 10_000, 'the refused login');
+      expect(wrongPassword.status().state).not.toBe('running');
+      await until(() => /certificate/i.test(unknownCa.status().lastError ?? ''), 10_000, 'the unverified certificate');
+      expect(unknownCa.status().state).not.toBe('running');
+      console.log(`refused: wrong password -> "${wrongPassword.status().lastError}"; unknown CA -> "${unknownCa.status().lastError}"`);
+      buffer.close();
+    } finally {
+      for (const input of inputs) await input.stop().catch(() => undefined);
+      await broker.stop();
+    }
+  }, 60_000);
 });
