@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getAdapter } from '../../firmware-adapters/index.ts';
@@ -41,5 +42,29 @@ describe('UDP input', () => {
     const strikes = buffer.streams().find((s) => s.records === 50)!;
     expect(strikes.stream.startsWith('lightning/')).toBe(true);
     expect(recordsOf(buffer, strikes.stream)).toHaveLength(50);
+  });
+
+  it('counts what the kernel dropped when the socket buffer overflowed, so sent = committed + dropped', async () => {
+    const { buffer, context } = inputContext();
+    const input = new UdpInput(
+      { name: 'burst', bind: '127.0.0.1', port: 0, maxDatagramBytes: 200, receiveBufferBytes: 4096, senders: {}, onlyListedSenders: false },
+      getAdapter('boltek-ld250'),
+      context,
+    );
+    await input.start();
+    stops.push(() => input.stop(), () => buffer.close());
+    // The sender runs while this process is blocked in execFileSync: nobody reads the socket, the
+    // small buffer overflows and the kernel drops the rest (what a daemon stall does at a site).
+    const sentence = nmea('WIMLI,10,12,45.0');
+    const script = `const s = require('node:dgram').createSocket('udp4'); let n = 0;
+      const next = () => { if (n === 2000) return s.close(); n++; s.send(${JSON.stringify(sentence)}, ${input.port}, '127.0.0.1', next); }; next();`;
+    execFileSync(process.execPath, ['-e', script]);
+    await until(() => input.status().drops.kernelSocket > 0, 5000, 'kernel drops counted');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { committed, drops } = input.status();
+    console.log(`UDP burst of 2000 into a ${input.status().receiveBufferBytes}-byte buffer: ${committed} committed, ${drops.kernelSocket} dropped by the kernel`);
+    expect(drops.kernelSocket).toBeGreaterThan(1000);
+    expect(committed + drops.kernelSocket).toBe(2000);
+    expect(drops.kernelHostRcvbufErrors).toBeGreaterThanOrEqual(drops.kernelSocket);
   });
 });
