@@ -119,12 +119,18 @@ async function resolveConfig(options: Parsed['options']): Promise<ResolvedConfig
   if (file !== null) return { config: loadConfig(file), source: file, file, simulation: null };
   let simulation: Simulation | null = null;
   let note = 'embedded default (synthetic instruments)';
-  try {
-    simulation = await startSimulation({ profile: 'small', mqttUrl: devStackEndpoint('SKYHAUL_MQTT_URL', process.env) });
-    note = `embedded default (simulated small site: ${simulation.inputNames.length} inputs)`;
-  } catch (error) {
-    process.stderr.write(`demo site: the simulator did not start (${(error as Error).message}); using synthetic instruments\n`);
+  const mqttUrl = devStackEndpoint('SKYHAUL_MQTT_URL', process.env);
+  // With the dev stack down its MQTT broker is gone too: the rest of the site still runs.
+  for (const url of mqttUrl === null ? [null] : [mqttUrl, null]) {
+    try {
+      simulation = await startSimulation({ profile: 'small', mqttUrl: url });
+      note = `embedded default (simulated small site: ${simulation.inputNames.length} inputs${url === null ? ', no MQTT broker' : ''})`;
+      break;
+    } catch (error) {
+      process.stderr.write(`demo site: the simulator did not start${url === null ? '' : ` with MQTT at ${url}`} (${(error as Error).message})\n`);
+    }
   }
+  if (simulation === null) process.stderr.write('demo site: using the synthetic instruments\n');
   const text = embeddedDefaultConfig(process.env, simulation?.inputsConfig);
   return { config: parseConfig(text, join(process.cwd(), '(embedded default)')), source: note, file: null, simulation };
 }

@@ -1,14 +1,15 @@
 /**
  * The CLI as a site engineer meets it: `check-config` on bad files (exit 2, path and line for
- * every problem), `buffer check|stats|export|replay`, `decode`, `version`, `--help`.
+ * every problem), `buffer check|stats|export|replay`, `decode`, `version`, `--help`, and `run`
+ * with no configuration (the demo site `npm start` gives).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RecordBuffer } from '../../src/buffer/index.ts';
-import { DAEMON_BUNDLE } from '../support/daemon.ts';
+import { DAEMON_BUNDLE, freePort } from '../support/daemon.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'skyhaul-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -114,4 +115,44 @@ describe('skyhaul decode, version, help', () => {
     }
     expect(skyhaul(['frobnicate']).status).toBe(2);
   });
+});
+
+describe('skyhaul run without a configuration (npm start)', () => {
+  it('runs the demo site on the simulator\'s small profile: every simulated instrument commits, and SIGTERM leaves no socat behind', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'skyhaul-demo-'));
+    const port = await freePort();
+    // The embedded default finds the dev stack's endpoints itself (.stack/stack.env); the port is
+    // moved off 9880 with the usual environment override.
+    const child = spawn(process.execPath, [DAEMON_BUNDLE, 'run'], { cwd, env: { ...process.env, SKYHAUL_HTTP_PORT: String(port), SKYHAUL_LOGGING_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 30_000;
+      let inputs: Array<{ name: string; type: string; committed: number; state: string }> = [];
+      for (;;) {
+        try {
+          const status = (await (await fetch(`http://127.0.0.1:${port}/api/v1/status`)).json()) as { inputs: typeof inputs };
+          inputs = status.inputs;
+          if (inputs.length > 0 && inputs.every((i) => i.committed > 0)) break;
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() > deadline) throw new Error(`demo inputs did not all commit within 30 s: ${JSON.stringify(inputs)}\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const names = inputs.map((i) => i.name);
+      // Serial (free-running and polled consoles), UDP, TCP and MQTT instruments, not the synthetic fallback.
+      expect(names).toEqual(expect.arrayContaining(['gps', 'logger', 'vantage', 'cloud', 'sqm', 'ups', 'udp-gill-windsonic', 'mqtt-sim']));
+      expect(new Set(inputs.map((i) => i.type))).toEqual(new Set(['serial', 'udp', 'tcp', 'mqtt']));
+      const devices = inputs.filter((i) => i.type === 'serial').map((i) => (i as unknown as { device: string }).device.split(' ')[0]!);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const socat = spawnSync('pgrep', ['-af', 'socat'], { encoding: 'utf8' }).stdout;
+      for (const device of devices) expect(socat).not.toContain(device);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
