@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../../src/daemon.ts';
+import { parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
 import { renderConfig } from '../example-config.ts';
 import { buildSea, repoRoot, seaOutput } from '../sea/build.ts';
 
@@ -127,7 +128,7 @@ const DESCRIPTION = `Description: store-and-forward telemetry daemon for remote 
 
 export async function buildDeb(options: DebBuildOptions = {}): Promise<DebBuildResult> {
   const t0 = performance.now();
-  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const log = options.log ?? stdoutLog;
   const arch = options.arch ?? process.arch;
   const debArch = DEB_ARCH[arch];
   if (debArch === undefined) throw new Error(`no Debian architecture for '${arch}'`);
@@ -190,40 +191,24 @@ export async function buildDeb(options: DebBuildOptions = {}): Promise<DebBuildR
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  const bytes = statSync(file).size;
-  const ms = Math.round(performance.now() - t0);
-  log(`built ${relative(process.cwd(), file)}: ${bytes} bytes (${(bytes / 1048576).toFixed(1)} MiB), ${ms} ms`);
-  return { file, bytes, ms, depends };
+  return { file, ...reportBuilt(log, file, t0), depends };
 }
 
 function parseCli(argv: string[]): DebBuildOptions {
   const options: DebBuildOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = (): string => {
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${arg} needs a value`);
-      return next;
-    };
-    if (arg === '--binary') options.binary = resolve(value());
-    else if (arg === '--arch') options.arch = value();
-    else if (arg === '--version') options.version = value();
-    else if (arg === '--output') options.output = value();
-    else if (arg === '--depends') options.depends = value();
-    else if (arg === '--compress') {
+  parseFlags(argv, {
+    '--binary': (value) => (options.binary = resolve(value())),
+    '--arch': (value) => (options.arch = value()),
+    '--version': (value) => (options.version = value()),
+    '--output': (value) => (options.output = value()),
+    '--depends': (value) => (options.depends = value()),
+    '--compress': (value) => {
       const c = value();
       if (c !== 'xz' && c !== 'gzip' && c !== 'none') throw new Error('--compress takes xz, gzip or none');
       options.compress = c;
-    } else throw new Error(`unknown option ${arg}`);
-  }
+    },
+  });
   return options;
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    await buildDeb(parseCli(process.argv.slice(2)));
-  } catch (error) {
-    process.stderr.write(`package:deb: ${(error as Error).message}\n`);
-    process.exitCode = 1;
-  }
-}
+await runAsScript(import.meta.url, 'package:deb', (argv) => buildDeb(parseCli(argv)));

@@ -28,6 +28,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { bundle } from '../build.ts';
+import { parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
 import { MANIFEST_ASSET, type AddonEntry, type AddonManifest } from './addons.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -214,7 +215,7 @@ function run(command: string, args: string[], what: string): string {
 
 export async function buildSea(options: SeaBuildOptions = {}): Promise<SeaBuildResult> {
   const t0 = performance.now();
-  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const log = options.log ?? stdoutLog;
   const arch = options.arch ?? process.arch;
   const native = arch === process.arch;
   const node = realpathSync(options.node ?? process.execPath);
@@ -333,43 +334,28 @@ export async function buildSea(options: SeaBuildOptions = {}): Promise<SeaBuildR
     }
     // Nothing else of an older build lingers beside it.
     for (const name of readdirSync(dirname(output))) if (name.startsWith(`${basename(output)}.tmp-`)) rmSync(join(dirname(output), name), { force: true });
-    const bytes = statSync(output).size;
-    const ms = Math.round(performance.now() - t0);
-    log(`built ${relative(process.cwd(), output)}: ${bytes} bytes (${(bytes / 1048576).toFixed(1)} MiB), ${entries.length} addons, ${ms} ms`);
+    const { bytes, ms } = reportBuilt(log, output, t0, `${entries.length} addons`);
     return { output, bytes, cached: false, ms, addons: entries, addonFiles, inputHash };
   });
 }
 
 function parseCli(argv: string[]): SeaBuildOptions {
   const options: SeaBuildOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = (): string => {
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${arg} needs a value`);
-      return next;
-    };
-    if (arg === '--node') options.node = value();
-    else if (arg === '--arch') options.arch = value();
-    else if (arg === '--output') options.output = value();
-    else if (arg === '--no-strip') options.strip = false;
-    else if (arg === '--strip-tool') options.stripTool = value();
-    else if (arg === '--no-code-cache') options.codeCache = false;
-    else if (arg === '--force') options.force = true;
-    else if (arg === '--addon') {
+  parseFlags(argv, {
+    '--node': (value) => (options.node = value()),
+    '--arch': (value) => (options.arch = value()),
+    '--output': (value) => (options.output = value()),
+    '--no-strip': () => (options.strip = false),
+    '--strip-tool': (value) => (options.stripTool = value()),
+    '--no-code-cache': () => (options.codeCache = false),
+    '--force': () => (options.force = true),
+    '--addon': (value) => {
       const [name, file] = value().split('=', 2) as [string, string | undefined];
       if (file === undefined) throw new Error('--addon takes NAME=FILE');
       options.addons = { ...options.addons, [name]: resolve(file) };
-    } else throw new Error(`unknown option ${arg}`);
-  }
+    },
+  });
   return options;
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    await buildSea(parseCli(process.argv.slice(2)));
-  } catch (error) {
-    process.stderr.write(`package: ${(error as Error).message}\n`);
-    process.exitCode = 1;
-  }
-}
+await runAsScript(import.meta.url, 'package', (argv) => buildSea(parseCli(argv)));

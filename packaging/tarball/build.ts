@@ -15,10 +15,11 @@
  *   tsx packaging/tarball/build.ts [--binary FILE] [--arch x64|arm64] [--level 1-9] [--output DIR]
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../../src/daemon.ts';
+import { parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
 import { renderConfig } from '../example-config.ts';
 import { buildSea, repoRoot } from '../sea/build.ts';
 
@@ -52,7 +53,7 @@ function put(root: string, path: string, from: string | { text: string }, mode: 
 
 export async function buildTarball(options: TarballOptions = {}): Promise<TarballResult> {
   const t0 = performance.now();
-  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const log = options.log ?? stdoutLog;
   const arch = options.arch ?? process.arch;
   const version = options.version ?? VERSION;
   const binary = options.binary ?? (await buildSea({ arch, log })).output;
@@ -83,36 +84,19 @@ export async function buildTarball(options: TarballOptions = {}): Promise<Tarbal
   } finally {
     rmSync(stage, { recursive: true, force: true });
   }
-  const bytes = statSync(file).size;
-  const ms = Math.round(performance.now() - t0);
-  log(`built ${relative(process.cwd(), file)}: ${bytes} bytes (${(bytes / 1048576).toFixed(1)} MiB), ${ms} ms`);
-  return { file, top, bytes, ms };
+  return { file, top, ...reportBuilt(log, file, t0) };
 }
 
 function parseCli(argv: string[]): TarballOptions {
   const options: TarballOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = (): string => {
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${arg} needs a value`);
-      return next;
-    };
-    if (arg === '--binary') options.binary = resolve(value());
-    else if (arg === '--arch') options.arch = value();
-    else if (arg === '--version') options.version = value();
-    else if (arg === '--level') options.level = Number(value());
-    else if (arg === '--output') options.output = value();
-    else throw new Error(`unknown option ${arg}`);
-  }
+  parseFlags(argv, {
+    '--binary': (value) => (options.binary = resolve(value())),
+    '--arch': (value) => (options.arch = value()),
+    '--version': (value) => (options.version = value()),
+    '--level': (value) => (options.level = Number(value())),
+    '--output': (value) => (options.output = value()),
+  });
   return options;
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    await buildTarball(parseCli(process.argv.slice(2)));
-  } catch (error) {
-    process.stderr.write(`package:tarball: ${(error as Error).message}\n`);
-    process.exitCode = 1;
-  }
-}
+await runAsScript(import.meta.url, 'package:tarball', (argv) => buildTarball(parseCli(argv)));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DEFAULT_GROUP_COMMIT, RecordBuffer } from '../../src/buffer/index.ts';
+import { createRecordsTableSql, PAGE_SIZE, recordsTable } from '../../src/buffer/schema.ts';
 import { newTraceparent } from '../../src/record/record.ts';
 import { percentile } from './util.ts';
 
@@ -112,22 +113,14 @@ export function measureRawSqlite(options: { durationMs: number; batch: number; d
   const dir = mkdtempSync(join(options.dir ?? tmpdir(), 'skyhaul-bench-raw-'));
   const db = new Database(join(dir, 'raw.sqlite'));
   try {
+    // The buffer's page size and table layout: the baseline differs only in what the buffer adds.
+    db.pragma(`page_size = ${PAGE_SIZE}`);
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('cache_size = -16384');
-    db.exec(`CREATE TABLE records (
-      sequence     INTEGER PRIMARY KEY,
-      ingest_time  INTEGER NOT NULL,
-      source_time  INTEGER,
-      size         INTEGER NOT NULL,
-      crc          INTEGER NOT NULL,
-      content_type TEXT NOT NULL,
-      schema_ref   TEXT,
-      traceparent  TEXT NOT NULL,
-      payload      BLOB NOT NULL
-    )`);
-    const insert = db.prepare('INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    db.exec(createRecordsTableSql(1));
+    const insert = db.prepare(`INSERT INTO ${recordsTable(1)} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     const payloads = Array.from({ length: 64 }, (_, i) => payloadFor(i));
     const traceparent = newTraceparent();
     let sequence = 0;

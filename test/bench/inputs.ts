@@ -21,6 +21,7 @@ import { createFramer } from '../../firmware-adapters/framing.ts';
 import { goodFrame, seededRandom, type SimAdapter } from '../../src/simulate/frames.ts';
 import { startSimulation } from '../../src/simulate/index.ts';
 import { freeUdpPort } from '../../src/simulate/transports.ts';
+import { committedByStream, total, udpKernelDrops, waitInputsRunning } from '../simulate/helpers.ts';
 import { startDaemon, type DaemonHandle, type DaemonStatus } from '../support/daemon.ts';
 import { CpuMeter, log, sleep, type Cleanup } from './util.ts';
 
@@ -398,14 +399,7 @@ export async function measureLargeProfile(options: { dir: string; mqttUrl: strin
   });
   const stopDaemon = cleanup.add('large-profile daemon', async () => void (await daemon.kill('SIGKILL')));
   try {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const status = await daemon.status();
-      if (simulation.inputNames.every((name) => status.inputs.find((i) => i.name === name)?.state === 'running')) break;
-      if (Date.now() > deadline) throw new Error('large profile: the daemon did not start every simulated input within 30 s');
-      await sleep(250);
-    }
-    await sleep(1500);
+    await waitInputsRunning(daemon, simulation);
     const metricsBefore = await (await fetch(`${daemon.url}/metrics`)).text();
     const beforeCount = Number(/^skyhaul_buffer_commit_latency_seconds_count (\S+)$/m.exec(metricsBefore)?.[1] ?? 0);
     log(`large profile: ${Math.round(simulation.report().nominalMsgPerSecond)} msg/s nominal for ${options.durationMs} ms, forwarding off`);
@@ -414,9 +408,8 @@ export async function measureLargeProfile(options: { dir: string; mqttUrl: strin
     await sleep(options.durationMs);
     const report = await simulation.stop();
     const daemonCpuCores = cpu.stop().daemon ?? Number.NaN;
-    const sent = Object.values(report.streams).reduce((a, b) => a + b, 0);
-    const countCommitted = (status: DaemonStatus): number =>
-      status.backlog.streams.filter((s) => s.stream in report.streams).reduce((n, s) => n + s.records, 0);
+    const sent = total(report.streams);
+    const countCommitted = (status: DaemonStatus): number => total(committedByStream(status, report));
     let status = await daemon.status();
     for (let settle = 0; settle < 50 && countCommitted(status) < sent; settle++) {
       await sleep(200);
@@ -425,9 +418,6 @@ export async function measureLargeProfile(options: { dir: string; mqttUrl: strin
     const committed = countCommitted(status);
     const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
     if (Number(/^skyhaul_buffer_commit_latency_seconds_count (\S+)$/m.exec(metrics)?.[1] ?? 0) <= beforeCount) throw new Error('large profile: no commits observed');
-    const udpKernelDrops = status.inputs
-      .map((i) => (i as unknown as { drops?: { kernelSocket: number } }).drops?.kernelSocket ?? 0)
-      .reduce((a, b) => a + b, 0);
     return {
       nominalMsgPerSecond: report.nominalMsgPerSecond,
       offeredMsgPerSecond: report.msgPerSecond,
@@ -435,7 +425,7 @@ export async function measureLargeProfile(options: { dir: string; mqttUrl: strin
       sent,
       committed,
       lost: sent - committed,
-      udpKernelDrops,
+      udpKernelDrops: udpKernelDrops(status),
       commitP99Ms: histogramQuantile(metrics, 'skyhaul_buffer_commit_latency_seconds', 0.99) * 1000,
       commitP50Ms: histogramQuantile(metrics, 'skyhaul_buffer_commit_latency_seconds', 0.5) * 1000,
       groupCommitP99Ms: histogramQuantile(metrics, 'skyhaul_buffer_commit_duration_seconds', 0.99) * 1000,

@@ -19,17 +19,15 @@
  *
  * Nothing here is random (fixed payloads, fixed schedules), so there is no seed to replay.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { bundle } from '../../packaging/build.ts';
-import { stackDown, stackUp } from '../../packaging/dev-stack/stack.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { measureBigBacklog, measureDrain, measureEmptyStart } from './drain.ts';
 import { measureHttpIngest } from './http-ingest.ts';
 import { measureDecode, measureLargeProfile, measureMqttIngest, measureUdpIngest, type LargeProfileResult, type UdpBenchResult } from './inputs.ts';
 import { measureFsyncMs, measureIngest, measureRawSqlite, PAYLOAD_BYTES } from './ingest.ts';
 import { runPulsarPerf, waitReplicated } from './pulsar-perf.ts';
-import { Cleanup, log, parseArgs, round } from './util.ts';
+import { Cleanup, log, parseArgs, prepareRun, round } from './util.ts';
 
 export const TARGETS = {
   ingest_ratio_to_raw: { op: '>=', value: 0.6 },
@@ -131,15 +129,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
   const runId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
   const cleanup = new Cleanup();
   cleanup.onSignals();
-  const work = mkdtempSync(join(tmpdir(), 'skyhaul-bench-'));
-  cleanup.add('work dir', () => rmSync(work, { recursive: true, force: true }));
   try {
-    if (options.build !== false) {
-      log('bundling the daemon (dist/skyhaul.mjs)');
-      await bundle();
-    }
-    const { started, env } = await stackUp();
-    if (started.length > 0) cleanup.add(`stack services ${started.join(', ')}`, () => stackDown(started));
+    const { dir: work, env, started } = await prepareRun(cleanup, 'skyhaul-bench-', options.build !== false);
     log(`stack ready${started.length > 0 ? ` (started ${started.join(', ')})` : ' (reused)'}; run ${runId}, ${quick ? 'quick' : 'full'} sizes, work dir ${work}`);
 
     log('fsync probe: 200 single-row FULL commits');

@@ -2,7 +2,11 @@
  * Small helpers shared by the benchmark and chaos harnesses: timing, percentiles, a seeded PRNG,
  * an RSS sampler for child processes, and a registry of things to tear down on exit.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundle } from '../../packaging/build.ts';
+import { stackDown, stackUp, type StackEndpoints } from '../../packaging/dev-stack/stack.ts';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -123,6 +127,23 @@ export class Cleanup {
       });
     }
   }
+}
+
+/**
+ * What the bench and chaos harnesses start with, inside the caller's try (its cleanup.run() undoes
+ * it): a work dir, the daemon bundle unless `build` is false, and the dev stack, stopped
+ * afterwards only if this run started it.
+ */
+export async function prepareRun(cleanup: Cleanup, prefix: string, build: boolean): Promise<{ dir: string; env: StackEndpoints; started: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cleanup.add('work dir', () => rmSync(dir, { recursive: true, force: true }));
+  if (build) {
+    log('bundling the daemon (dist/skyhaul.mjs)');
+    await bundle();
+  }
+  const { started, env } = await stackUp();
+  if (started.length > 0) cleanup.add(`stack services ${started.join(', ')}`, () => stackDown(started));
+  return { dir, env, started };
 }
 
 /** `--name value` / `--flag` parsing for the harness CLIs; unknown options are an error. */

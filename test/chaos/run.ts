@@ -13,15 +13,13 @@
  * Exit status 1 when an acknowledged record was lost, or one was delivered twice or out of order.
  */
 import http from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { bundle } from '../../packaging/build.ts';
-import { stackDown, stackUp } from '../../packaging/dev-stack/stack.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { startDaemon, type DaemonHandle, type DaemonStatus } from '../support/daemon.ts';
 import { checkDelivery } from '../support/delivery.ts';
 import { LinkSimulator } from '../support/link-sim.ts';
-import { Cleanup, log, mulberry32, parseArgs, randomSeed, sleep } from '../bench/util.ts';
+import { Cleanup, log, mulberry32, parseArgs, prepareRun, randomSeed, sleep } from '../bench/util.ts';
 import { ChaosConsumer } from './consumer.ts';
 import { planChaos, type ChaosStep } from './schedule.ts';
 
@@ -208,15 +206,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const load0 = loadavg();
   const cleanup = new Cleanup();
   cleanup.onSignals();
-  const dir = mkdtempSync(join(tmpdir(), 'skyhaul-chaos-'));
-  cleanup.add('work dir', () => rmSync(dir, { recursive: true, force: true }));
   try {
-    if (options.build !== false) {
-      log('bundling the daemon (dist/skyhaul.mjs)');
-      await bundle();
-    }
-    const { started, env } = await stackUp();
-    if (started.length > 0) cleanup.add(`stack services ${started.join(', ')}`, () => stackDown(started));
+    const { dir, env } = await prepareRun(cleanup, 'skyhaul-chaos-', options.build !== false);
 
     const site = `chaos-${seed.toString(16)}-${Date.now().toString(36)}`;
     const topic = `persistent://${env.SKYHAUL_PULSAR_NAMESPACE}/${site}`;

@@ -50,3 +50,11 @@ export function committedByStream(status: DaemonStatus, report: SimulationReport
 export function total(map: Record<string, number>): number {
   return Object.values(map).reduce((a, b) => a + b, 0);
 }
+
+/** Datagrams the kernel dropped on the daemon's UDP sockets of these inputs (all inputs when omitted). */
+export function udpKernelDrops(status: DaemonStatus, inputs?: string[]): number {
+  return status.inputs
+    .filter((i) => inputs === undefined || inputs.includes(i.name))
+    .map((i) => (i as unknown as { drops?: { kernelSocket: number } }).drops?.kernelSocket ?? 0)
+    .reduce((a, b) => a + b, 0);
+}

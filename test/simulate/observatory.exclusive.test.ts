@@ -19,7 +19,7 @@ import { startDaemon, type DaemonHandle, type DaemonStatus } from '../support/da
 import { LinkSimulator } from '../support/link-sim.ts';
 import { WsConsumer } from '../support/pulsar.ts';
 import { requireEnv } from '../support/stack-env.ts';
-import { committedByStream, decodeErrorsByAdapter, sleep, total, waitInputsRunning } from './helpers.ts';
+import { committedByStream, decodeErrorsByAdapter, sleep, total, udpKernelDrops, waitInputsRunning } from './helpers.ts';
 
 const RATE_SCALE = Number(process.env.SKYHAUL_SIM_RATE_SCALE ?? '1');
 const DURATION_MS = Number(process.env.SKYHAUL_SIM_DURATION_MS ?? '15000');
@@ -28,12 +28,6 @@ const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
-
-const udpKernelDrops = (status: DaemonStatus, inputs: string[]): number =>
-  status.inputs
-    .filter((i) => inputs.includes(i.name))
-    .map((i) => (i as unknown as { drops?: { kernelSocket: number } }).drops?.kernelSocket ?? 0)
-    .reduce((a, b) => a + b, 0);
 
 describe('skyhaul simulate: observatory profile through the site Pulsar', () => {
   it('at the full rate during a link outage, every good frame is buffered, then delivered exactly once per stream; decode errors equal the faults injected', { timeout: 420_000 }, async () => {
