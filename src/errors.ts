@@ -6,6 +6,10 @@ export type SkyhaulErrorCode =
   | 'SKY_ERR_CONFIG'
   | 'SKY_ERR_BUFFER_FULL'
   | 'SKY_ERR_BUFFER_CORRUPT'
+  /** A file that is not a buffer this build may use: foreign, newer schema, contradictory cursors. Left untouched. */
+  | 'SKY_ERR_BUFFER_INCOMPATIBLE'
+  /** The buffer file or its directory cannot be read or written (permissions, read-only filesystem, missing file). */
+  | 'SKY_ERR_BUFFER_ACCESS'
   | 'SKY_ERR_BUFFER_CLOSED'
   | 'SKY_ERR_DISK_LOW'
   | 'SKY_ERR_CHECKSUM'

@@ -12,8 +12,11 @@ import { isValidTraceparent } from '../record/record.ts';
 import type { IncomingRecord, TelemetryRecord } from '../record/record.ts';
 import { ROW_OVERHEAD_BYTES, bodyChecksum, finishChecksum, metadataSize, recordChecksum, stableChecksum } from './checksum.ts';
 import {
+  BufferSchemaError,
   MAX_SEQUENCE,
   createRecordsTableSql,
+  existingSidecars,
+  removeReadOnlySidecars,
   isQuarantinable,
   openDatabase,
   preserveSidecars,
@@ -276,6 +279,19 @@ function emptyClassStats(): Record<PriorityClass, ClassStats> {
   };
 }
 
+/** What the filesystem says about the file and its directory, for an open that SQLite refused. */
+function accessHint(path: string, readOnly: boolean): string {
+  const mode = readOnly ? fs.constants.R_OK : fs.constants.R_OK | fs.constants.W_OK;
+  for (const target of [path, nodePath.dirname(path)]) {
+    try {
+      fs.accessSync(target, mode);
+    } catch (err) {
+      return `${target}: ${(err as NodeJS.ErrnoException).code ?? 'not accessible'} for ${readOnly ? 'reading' : 'reading and writing'} by uid ${process.getuid?.() ?? '?'}`;
+    }
+  }
+  return 'check the disk and the filesystem (mounted read-only?)';
+}
+
 function defaultStatfs(dir: string): { freeBytes: number } {
   const s = fs.statfsSync(dir);
   return { freeBytes: s.bavail * s.bsize };
@@ -342,6 +358,10 @@ export class RecordBuffer extends EventEmitter {
 
   private readonly inFlightUpTo = new Map<string, number>();
   private readonly onCorrupt: 'quarantine' | 'throw';
+  private readonly readOnly: boolean;
+  private readonly mustExist: boolean;
+  /** Read-only: the sidecars that existed before open, so close() removes only what SQLite added. */
+  private sidecarsBeforeOpen: string[] = [];
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private db: Database.Database | null = null;
   private stmt: Statements | null = null;
@@ -391,6 +411,8 @@ export class RecordBuffer extends EventEmitter {
   constructor(options: BufferOptions) {
     super();
     this.onCorrupt = options.onCorrupt ?? 'quarantine';
+    this.readOnly = options.readOnly === true;
+    this.mustExist = options.mustExist === true;
     if (typeof options.path !== 'string' || options.path === '') throw usage('buffer path is required');
     this.path = nodePath.resolve(options.path);
     this.dir = nodePath.dirname(this.path);
@@ -431,20 +453,26 @@ export class RecordBuffer extends EventEmitter {
   open(): void {
     if (this.state !== 'new') throw usage(`open() on a buffer that is ${this.state}`);
     const now = this.clock();
-    try {
-      fs.mkdirSync(this.dir, { recursive: true });
-    } catch (err) {
-      throw new SkyhaulError('SKY_ERR_CONFIG', `cannot create buffer directory ${this.dir}`, { cause: err });
+    if (this.readOnly || this.mustExist) {
+      if (!fs.existsSync(this.path)) throw new SkyhaulError('SKY_ERR_BUFFER_ACCESS', `no buffer file at ${this.path}`);
+    } else {
+      try {
+        fs.mkdirSync(this.dir, { recursive: true });
+      } catch (err) {
+        throw new SkyhaulError('SKY_ERR_BUFFER_ACCESS', `cannot create buffer directory ${this.dir}: ${(err as Error).message}`, { cause: err });
+      }
     }
     let opened: ReturnType<typeof openDatabase>;
+    if (this.readOnly) this.sidecarsBeforeOpen = existingSidecars(this.path);
     try {
-      preserveSidecars(this.path);
-      opened = openDatabase(this.path, this.synchronous, now);
-      releaseSidecars(this.path);
+      if (!this.readOnly) preserveSidecars(this.path);
+      opened = openDatabase(this.path, this.synchronous, now, { readOnly: this.readOnly, mustExist: this.mustExist });
+      if (!this.readOnly) releaseSidecars(this.path);
     } catch (err) {
-      if (!isQuarantinable(err) || this.onCorrupt === 'throw') {
-        releaseSidecars(this.path);
-        if (isQuarantinable(err)) throw new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `buffer ${this.path} is unusable: ${String(err)}`, { cause: err });
+      if (!isQuarantinable(err) || this.onCorrupt === 'throw' || this.readOnly) {
+        if (this.readOnly) removeReadOnlySidecars(this.path, this.sidecarsBeforeOpen);
+        else releaseSidecars(this.path);
+        if (isQuarantinable(err)) throw new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `buffer ${this.path} is corrupt: ${String(err)}`, { cause: err });
         throw this.openError(err);
       }
       let moved: string;
@@ -487,7 +515,7 @@ export class RecordBuffer extends EventEmitter {
       { path: this.path, producerId: this.producer, created: opened.created, streams: this.streamsByName.size, records: this.totalRecords, bytes: this.totalBytes },
       'buffer opened',
     );
-    if (this.disk !== null) {
+    if (this.disk !== null && !this.readOnly) {
       this.checkDisk();
       this.diskTimer = setInterval(() => this.checkDisk(), this.disk.checkIntervalMs);
       this.diskTimer.unref();
@@ -529,6 +557,7 @@ export class RecordBuffer extends EventEmitter {
       this.db = null;
       this.stmt = null;
       this.runTx = null;
+      if (this.readOnly) removeReadOnlySidecars(this.path, this.sidecarsBeforeOpen);
       this.state = 'closed';
       this.logger.info({ path: this.path }, 'buffer closed');
       resolve();
@@ -545,6 +574,7 @@ export class RecordBuffer extends EventEmitter {
    * SKY_ERR_USAGE (malformed record). The buffer copies the payload.
    */
   append(record: IncomingRecord): Promise<Committed> {
+    if (this.readOnly) return Promise.reject(usage('append on a buffer opened read-only'));
     if (this.state !== 'open') {
       return Promise.reject(new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `append on a buffer that is ${this.state}`));
     }
@@ -1053,7 +1083,11 @@ export class RecordBuffer extends EventEmitter {
         bytes += row.size;
         after = row.sequence;
       }
-      if (bad.length > 0) this.removeCorrupt(s, bad);
+      if (bad.length > 0) {
+        // Read-only (an offline tool): report, never delete; checkIntegrity() lists them too.
+        if (this.readOnly) this.logger.error({ stream, sequences: bad.map((r) => r.sequence) }, 'buffer: records fail their checksum');
+        else this.removeCorrupt(s, bad);
+      }
       if (rows.length < want) break;
     }
     return out;
@@ -1081,7 +1115,7 @@ export class RecordBuffer extends EventEmitter {
 
   /** Several acks in one transaction. Acks at or below a stream's cursor are no-ops (idempotent). */
   ackMany(acks: Array<{ stream: string; sequence: number }>): void {
-    this.requireOpen();
+    this.requireWritable();
     for (const a of acks) {
       const s = this.streamsByName.get(a.stream);
       if (s === undefined) throw usage(`ack for unknown stream '${a.stream}'`);
@@ -1115,7 +1149,7 @@ export class RecordBuffer extends EventEmitter {
    * the first unexpired one (index walk, no scan). Counted as 'ttl'. Returns how many were removed.
    */
   sweepTtl(now: number = this.clock()): number {
-    this.requireOpen();
+    this.requireWritable();
     let removed = 0;
     for (const s of [...this.streamsByName.values()]) {
       if (s.ttlMs === null || s.records === 0) continue;
@@ -1277,13 +1311,13 @@ export class RecordBuffer extends EventEmitter {
 
   /** WAL checkpoint (default TRUNCATE: copy the WAL into the file and reset it). */
   checkpoint(mode: 'PASSIVE' | 'FULL' | 'RESTART' | 'TRUNCATE' = 'TRUNCATE'): void {
-    this.requireOpen();
+    this.requireWritable();
     (this.db as Database.Database).pragma(`wal_checkpoint(${mode})`);
   }
 
   /** Returns up to `pages` free pages (all when omitted) to the filesystem. */
   incrementalVacuum(pages?: number): void {
-    this.requireOpen();
+    this.requireWritable();
     const n = pages === undefined ? '' : String(checkInteger('pages', pages, 0));
     (this.db as Database.Database).pragma(`incremental_vacuum(${n})`);
   }
@@ -1376,18 +1410,38 @@ export class RecordBuffer extends EventEmitter {
 
   // ---------------------------------------------------------------- internals
 
+  private requireWritable(): Statements {
+    if (this.readOnly) throw usage('the buffer was opened read-only');
+    return this.requireOpen();
+  }
+
   private requireOpen(): Statements {
     if (this.state !== 'open' || this.stmt === null) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer is ${this.state}`);
     return this.stmt;
   }
 
+  /** Why the file cannot be used, naming the file and the remedy; the file itself is left untouched. */
   private openError(err: unknown): SkyhaulError {
-    const code = sqliteCode(err);
+    const code = sqliteCode(err) ?? '';
+    const reason = err instanceof Error ? err.message : String(err);
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
       return new SkyhaulError('SKY_ERR_USAGE', `buffer ${this.path} is in use by another process`, { cause: err });
     }
     if (code === 'SQLITE_FULL') return new SkyhaulError('SKY_ERR_DISK_LOW', `disk full while opening buffer ${this.path}`, { cause: err });
-    return new SkyhaulError('SKY_ERR_CONFIG', `cannot open buffer ${this.path}: ${String(err)}`, { cause: err });
+    if (err instanceof BufferSchemaError) {
+      const why = { foreign: 'it is not a Skyhaul buffer', version: 'it has a schema this build cannot read', inconsistent: 'its cursors contradict its rows (SQLite reports the file itself intact)' }[err.problem];
+      return new SkyhaulError(
+        'SKY_ERR_BUFFER_INCOMPATIBLE',
+        `refusing to use ${this.path}: ${why}: ${reason}. The file was left untouched; point buffer.file elsewhere or inspect it with 'skyhaul buffer check --file ${this.path}'`,
+        { cause: err },
+      );
+    }
+    if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code.startsWith('SQLITE_READONLY_') || code === 'SQLITE_PERM' || code.startsWith('SQLITE_IOERR')) {
+      return new SkyhaulError('SKY_ERR_BUFFER_ACCESS', `cannot ${this.readOnly ? 'read' : 'read and write'} buffer ${this.path}: ${reason} (${code}; ${accessHint(this.path, this.readOnly)})`, {
+        cause: err,
+      });
+    }
+    return new SkyhaulError('SKY_ERR_CONFIG', `cannot open buffer ${this.path}: ${reason}`, { cause: err });
   }
 
   private stmts(s: StreamRow): StreamStatements {

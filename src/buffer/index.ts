@@ -141,14 +141,24 @@
  * primary key (validating acked < first <= last < next, and that every records_<id> table has a
  * stream). That is O(streams · log records): no COUNT(*), no scan, no integrity_check.
  *
- * If the file cannot be opened or that validation fails (SQLITE_CORRUPT*, SQLITE_NOTADB, short
- * read, foreign or newer schema, inconsistent cursors), it is moved with its -wal/-shm to
- * `<path>.quarantined-<ISO time>[-wal|-shm]`, a fresh buffer (new producer id, sequences from 1)
- * is created, and alarm `buffer_quarantined` names the moved file and the error (alarms(),
- * 'alarm' event, logger.error). The sidecars are hard-linked before SQLite opens the file, since
- * SQLite deletes a WAL when it closes a connection, even a failed one. A file held by another
- * process (SQLITE_BUSY) is never quarantined: open() throws SKY_ERR_USAGE. checkIntegrity() is
- * the full, O(file) check for `skyhaul buffer check`.
+ * Only a file that SQLite itself reports damaged (SQLITE_CORRUPT*, SQLITE_NOTADB, or
+ * `PRAGMA quick_check` finding damage after our own cross-checks failed) is moved with its
+ * -wal/-shm to `<path>.quarantined-<ISO time>[-wal|-shm]`; a fresh buffer (new producer id,
+ * sequences from 1) is created, and alarm `buffer_quarantined` names the moved file and the error
+ * (alarms(), 'alarm' event, logger.error). The sidecars are hard-linked before SQLite opens the
+ * file, since SQLite deletes a WAL when it closes a connection, even a failed one.
+ * Everything else stops open() with the file left byte for byte as it was (validation happens
+ * before the first write of an open), because moving it would hide a healthy backlog under a new
+ * producer id: another program's database or a newer schema version (a package downgrade) or
+ * cursors that contradict rows while SQLite finds the file intact (SKY_ERR_BUFFER_INCOMPATIBLE),
+ * permissions, a read-only filesystem or I/O errors (SKY_ERR_BUFFER_ACCESS), another process
+ * holding the file (SQLITE_BUSY: SKY_ERR_USAGE). Each message names the file and the reason.
+ * checkIntegrity() is the full, O(file), check for `skyhaul buffer check`.
+ *
+ * `readOnly` (the offline tools): the file must exist; SQLite opens it read-only in normal
+ * locking mode (an exclusive lock needs a writable descriptor), creating a -shm and an empty -wal
+ * for its WAL index, which close() removes again when they did not exist before. Nothing is
+ * written and nothing is quarantined; read() skips (and logs) a record failing its checksum.
  *
  * ## Invariants (each has a test named `invariant <name>`)
  *
@@ -169,7 +179,9 @@
  *  - quota-never-exceeded: after every commit, buffered accounted bytes <= quotaBytes.
  *  - read-in-sequence-order: read() returns strictly increasing sequences above `after`.
  *  - bounded-startup: open() cost depends on the number of streams, not records.
- *  - corrupt-file-quarantined: open() never throws for a corrupt or unreadable file.
+ *  - corrupt-file-quarantined: open() never throws for a file SQLite reports corrupt.
+ *  - only-sqlite-corruption-quarantined: a foreign, newer or inconsistent (but intact) file, or
+ *    one that cannot be written, stops open() and is left untouched.
  *  - producer-id-stable: the producer id is created once and survives restarts.
  *  - single-writer: a second buffer on the same file fails to open and quarantines nothing.
  *

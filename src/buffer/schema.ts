@@ -63,9 +63,40 @@ export function createRecordsTableSql(id: number): string {
 )`;
 }
 
-/** The file is not a Skyhaul buffer we can use (foreign schema, newer version, broken cursors). */
+/**
+ * Why a file that SQLite opened is still not a buffer this build may use. None of these means
+ * "corrupt": a foreign database, a newer schema (a package downgrade) or cursors that contradict
+ * rows while SQLite's own check passes are refused with the file untouched, never quarantined
+ * (contract, "Crash recovery and start-up").
+ */
+export type BufferSchemaProblem = 'foreign' | 'version' | 'inconsistent';
+
 export class BufferSchemaError extends Error {
   override readonly name = 'BufferSchemaError';
+
+  constructor(
+    readonly problem: BufferSchemaProblem,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * SQLite's own verdict on a file whose cursors contradict its rows: `PRAGMA quick_check` found
+ * damage, so the file is corrupt in SQLite's sense and may be quarantined.
+ */
+export class BufferCorruptError extends Error {
+  override readonly name = 'BufferCorruptError';
+  readonly code = 'SQLITE_CORRUPT';
+}
+
+/** How the file is opened: the daemon reads and writes; the offline tools only read an existing file. */
+export interface OpenAccess {
+  /** Open read-only; never create, never write (not even `opened_at`). Implies mustExist. */
+  readOnly?: boolean;
+  /** Refuse a path where no file exists instead of creating a new buffer there. */
+  mustExist?: boolean;
 }
 
 export interface StreamRowData {
@@ -99,9 +130,18 @@ const PRODUCER_ID = /^edge-[0-9a-f]{16}$/;
  * O(streams), never a scan of records. Throws SqliteError or BufferSchemaError; the caller
  * decides on quarantine.
  */
-export function openDatabase(path: string, synchronous: SynchronousMode, now: number): OpenedDatabase {
-  const db = new Database(path, { timeout: 250 });
+export function openDatabase(path: string, synchronous: SynchronousMode, now: number, access: OpenAccess = {}): OpenedDatabase {
+  const readOnly = access.readOnly === true;
+  const db = new Database(path, { timeout: 250, readonly: readOnly, fileMustExist: readOnly || access.mustExist === true });
   try {
+    if (readOnly) {
+      // Normal locking: in EXCLUSIVE mode a read-only descriptor cannot take the lock WAL needs
+      // (SQLITE_IOERR_LOCK). SQLite then creates -shm (and an empty -wal) for its WAL index;
+      // `removeReadOnlySidecars` takes away those it created once the connection is closed.
+      const tables = db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all();
+      const producerId = readMeta(db, tables);
+      return { db, producerId, created: false, streams: loadStreamsChecked(db, tables), drops: loadDrops(db) };
+    }
     // Only takes effect on a new, empty file (before anything is written to it). Each commit
     // writes one page per stream it touched (a stream's table grows at its own right edge), so
     // with hundreds of streams the page, not the record, is the unit of commit work: 2 KiB pages
@@ -112,9 +152,12 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
     db.pragma('locking_mode = EXCLUSIVE');
     const tables = db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all();
     const created = tables.length === 0;
+    // Before any pragma that writes (journal_mode changes the file header): a file that is not
+    // ours, or is newer, must be left exactly as it was.
+    const producerId = created ? newProducerId() : readMeta(db, tables);
     if (created) db.pragma('auto_vacuum = INCREMENTAL'); // must precede the first CREATE TABLE
     const mode = db.pragma('journal_mode = WAL', { simple: true });
-    if (mode !== 'wal') throw new BufferSchemaError(`cannot enter WAL mode (journal_mode is '${String(mode)}')`);
+    if (mode !== 'wal') throw new BufferSchemaError('inconsistent', `cannot enter WAL mode (journal_mode is '${String(mode)}')`);
     db.pragma(`synchronous = ${synchronous}`);
     db.pragma('cache_size = -16384'); // 16 MiB
     db.pragma('journal_size_limit = 67108864'); // truncate the WAL to 64 MiB after checkpoints
@@ -123,9 +166,7 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
     db.pragma(`wal_autocheckpoint = ${Math.ceil((8 << 20) / Number(db.pragma('page_size', { simple: true })))}`);
     db.pragma('foreign_keys = OFF');
 
-    let producerId: string;
     if (created) {
-      producerId = newProducerId();
       db.transaction(() => {
         db.exec(DDL);
         const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
@@ -133,28 +174,14 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
         put.run('producer_id', producerId);
         put.run('created_at', new Date(now).toISOString());
       })();
-    } else {
-      for (const t of ['meta', 'streams', 'drops']) {
-        if (!tables.includes(t)) throw new BufferSchemaError(`not a Skyhaul buffer: table '${t}' is missing`);
-      }
-      const meta = new Map(
-        db.prepare<[], { key: string; value: string }>('SELECT key, value FROM meta').all().map((r) => [r.key, r.value]),
-      );
-      const version = meta.get('schema_version');
-      if (version !== String(SCHEMA_VERSION)) {
-        throw new BufferSchemaError(`unsupported buffer schema version '${version ?? '(none)'}' (this build reads ${SCHEMA_VERSION})`);
-      }
-      const id = meta.get('producer_id');
-      if (id === undefined || !PRODUCER_ID.test(id)) throw new BufferSchemaError(`bad producer_id in meta: '${id ?? '(none)'}'`);
-      producerId = id;
     }
-    // A write on every open: takes the exclusive lock now rather than at the first append.
+    const streams = loadStreamsChecked(db, tables);
+    const drops = loadDrops(db);
+    // A write on every open, once the file has passed its checks (a refused file stays byte for
+    // byte as it was): takes the exclusive lock now rather than at the first append.
     db.prepare(`INSERT INTO meta (key, value) VALUES ('opened_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(
       new Date(now).toISOString(),
     );
-
-    const streams = loadStreams(db, tables);
-    const drops = loadDrops(db);
     return { db, producerId, created, streams, drops };
   } catch (err) {
     try {
@@ -163,6 +190,42 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
       // closing a broken handle may fail too; the original error is what matters
     }
     throw err;
+  }
+}
+
+/** Validates meta (ours, a version this build reads, a well-formed producer id); returns the producer id. */
+function readMeta(db: Database.Database, tables: string[]): string {
+  for (const t of ['meta', 'streams', 'drops']) {
+    if (!tables.includes(t)) throw new BufferSchemaError('foreign', `not a Skyhaul buffer: table '${t}' is missing`);
+  }
+  const meta = new Map(db.prepare<[], { key: string; value: string }>('SELECT key, value FROM meta').all().map((r) => [r.key, r.value]));
+  const version = meta.get('schema_version');
+  if (version !== String(SCHEMA_VERSION)) {
+    const newer = version !== undefined && /^\d+$/.test(version) && Number(version) > SCHEMA_VERSION;
+    throw new BufferSchemaError(
+      newer ? 'version' : 'foreign',
+      newer
+        ? `buffer schema version ${version} was written by a newer Skyhaul; this build reads version ${SCHEMA_VERSION} (after a package downgrade, reinstall the newer version: its backlog is intact)`
+        : `unsupported buffer schema version '${version ?? '(none)'}' (this build reads ${SCHEMA_VERSION})`,
+    );
+  }
+  const id = meta.get('producer_id');
+  if (id === undefined || !PRODUCER_ID.test(id)) throw new BufferSchemaError('inconsistent', `bad producer_id in meta: '${id ?? '(none)'}'`);
+  return id;
+}
+
+/**
+ * loadStreams, and when our own cross-checks fail, SQLite's `quick_check` decides: damage it
+ * finds makes the file corrupt (quarantinable); without any, the file is refused as inconsistent.
+ */
+function loadStreamsChecked(db: Database.Database, tables: string[]): StreamRowData[] {
+  try {
+    return loadStreams(db, tables);
+  } catch (err) {
+    if (!(err instanceof BufferSchemaError)) throw err;
+    const verdict = db.prepare<[], string>('PRAGMA quick_check').pluck().all();
+    if (verdict.length === 1 && verdict[0] === 'ok') throw err;
+    throw new BufferCorruptError(`${err.message}; SQLite quick_check: ${verdict.slice(0, 5).join('; ')}`);
   }
 }
 
@@ -189,22 +252,23 @@ function loadStreams(db: Database.Database, tables: string[]): StreamRowData[] {
   for (const r of rows) {
     const { id, name, priority, next_sequence: next, acked_sequence: acked, records, bytes } = r;
     if (!isCount(id) || id < 1 || typeof name !== 'string' || !isPriorityClass(priority)) {
-      throw new BufferSchemaError(`malformed streams row ${JSON.stringify(r)}`);
+      throw new BufferSchemaError('inconsistent', `malformed streams row ${JSON.stringify(r)}`);
     }
     if (!isCount(next) || next < 1 || !isCount(acked) || acked >= next || !isCount(records) || !isCount(bytes)) {
-      throw new BufferSchemaError(`malformed cursors for stream '${name}': ${JSON.stringify(r)}`);
+      throw new BufferSchemaError('inconsistent', `malformed cursors for stream '${name}': ${JSON.stringify(r)}`);
     }
     const table = recordsTable(id);
-    if (!recordTables.delete(table)) throw new BufferSchemaError(`stream '${name}' has no table ${table}`);
+    if (!recordTables.delete(table)) throw new BufferSchemaError('inconsistent', `stream '${name}' has no table ${table}`);
     const first = db
       .prepare<[], { sequence: number; ingest_time: number }>(`SELECT sequence, ingest_time FROM ${table} ORDER BY sequence ASC LIMIT 1`)
       .get();
     const last = db.prepare<[], number>(`SELECT sequence FROM ${table} ORDER BY sequence DESC LIMIT 1`).pluck().get();
     if ((records === 0) !== (first === undefined)) {
-      throw new BufferSchemaError(`stream '${name}' counts ${records} records but its first row is ${first === undefined ? 'absent' : 'present'}`);
+      throw new BufferSchemaError('inconsistent', `stream '${name}' counts ${records} records but its first row is ${first === undefined ? 'absent' : 'present'}`);
     }
     if (first !== undefined && (first.sequence <= acked || last === undefined || last >= next)) {
       throw new BufferSchemaError(
+        'inconsistent',
         `stream '${name}' rows ${first.sequence}..${String(last)} lie outside its cursors (acked ${acked}, next ${next})`,
       );
     }
@@ -220,7 +284,7 @@ function loadStreams(db: Database.Database, tables: string[]): StreamRowData[] {
     });
   }
   // A records table the streams table does not know would hold rows invisible forever.
-  for (const orphan of recordTables) throw new BufferSchemaError(`table ${orphan} belongs to no stream`);
+  for (const orphan of recordTables) throw new BufferSchemaError('inconsistent', `table ${orphan} belongs to no stream`);
   return out;
 }
 
@@ -228,30 +292,23 @@ function loadDrops(db: Database.Database): Array<{ stream: string; reason: DropR
   const rows = db.prepare<[], { stream: unknown; reason: unknown; count: unknown }>('SELECT stream, reason, count FROM drops').all();
   return rows.map((r) => {
     if (typeof r.stream !== 'string' || !(DROP_REASONS as readonly unknown[]).includes(r.reason) || !isCount(r.count)) {
-      throw new BufferSchemaError(`malformed drops row ${JSON.stringify(r)}`);
+      throw new BufferSchemaError('inconsistent', `malformed drops row ${JSON.stringify(r)}`);
     }
     return { stream: r.stream, reason: r.reason as DropReason, count: r.count };
   });
 }
 
 /**
- * Errors that mean "this file cannot be used as a buffer" and justify moving it aside. Anything
- * else (notably SQLITE_BUSY: another process owns the file) is not the file's fault and must not
- * move a live buffer out from under its owner.
+ * Only what SQLite itself reports as a damaged file justifies moving it aside: SQLITE_CORRUPT*
+ * (including quick_check's verdict, BufferCorruptError) and SQLITE_NOTADB. Everything else —
+ * another process owning the file (SQLITE_BUSY), permissions (SQLITE_CANTOPEN, SQLITE_READONLY,
+ * SQLITE_PERM), I/O errors of a failing disk, a foreign or newer database — is not the file's
+ * fault: moving it would hide a healthy backlog under a new producer id.
  */
 export function isQuarantinable(err: unknown): boolean {
-  if (err instanceof BufferSchemaError) return true;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return false;
-  return (
-    code.startsWith('SQLITE_CORRUPT') ||
-    code === 'SQLITE_NOTADB' ||
-    code === 'SQLITE_FORMAT' ||
-    code === 'SQLITE_IOERR_SHORT_READ' ||
-    code === 'SQLITE_IOERR_READ' ||
-    code === 'SQLITE_CANTOPEN' ||
-    code === 'SQLITE_READONLY'
-  );
+  return code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB';
 }
 
 const SIDECARS = ['-wal', '-shm'] as const;
@@ -273,6 +330,21 @@ export function preserveSidecars(path: string): void {
       // no hard links here: the sidecar is quarantined only if SQLite left it in place
     }
   }
+}
+
+/** The sidecars that exist now, so a read-only opener can later remove only what it created. */
+export function existingSidecars(path: string): string[] {
+  return SIDECARS.map((suffix) => path + suffix).filter((file) => fs.existsSync(file));
+}
+
+/**
+ * After a read-only connection closed: removes the -shm and the empty -wal that SQLite created
+ * for it (they did not exist before). A non-empty -wal is never removed: it holds commits.
+ */
+export function removeReadOnlySidecars(path: string, existedBefore: string[]): void {
+  const wal = `${path}-wal`;
+  if (existedBefore.includes(wal) || (fs.existsSync(wal) && fs.statSync(wal).size > 0)) return;
+  for (const file of [wal, `${path}-shm`]) if (!existedBefore.includes(file)) fs.rmSync(file, { force: true });
 }
 
 export function releaseSidecars(path: string): void {

@@ -83,6 +83,15 @@ export interface BufferOptions {
    * fresh one; 'throw' (the `buffer check` tool: report, touch nothing) raises SKY_ERR_BUFFER_CORRUPT.
    */
   onCorrupt?: 'quarantine' | 'throw';
+  /**
+   * The offline inspection tools (`skyhaul buffer check|stats|export`): the file must exist, it
+   * is opened read-only (nothing written, not even `opened_at`; a checksum failure is reported by
+   * read() skipping the row, not by deleting it), and nothing is ever quarantined. Write methods
+   * throw SKY_ERR_USAGE.
+   */
+  readOnly?: boolean;
+  /** Refuse a path where no buffer file exists (SKY_ERR_BUFFER_ACCESS) instead of creating one. */
+  mustExist?: boolean;
 }
 
 export interface Committed {

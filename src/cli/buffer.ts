@@ -8,7 +8,8 @@
  *   export  records of a stream (and time range) as JSON lines
  *   replay  re-queue exported records (JSON lines) for forwarding, as new records
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RecordBuffer } from '../buffer/index.ts';
 import { loadConfig } from '../config/load.ts';
@@ -29,7 +30,12 @@ interface Io {
   err: (line: string) => void;
 }
 
-function openBuffer(options: Record<string, string | boolean>, onCorrupt: 'quarantine' | 'throw'): RecordBuffer {
+/**
+ * Opens the named buffer for an offline tool. It must exist (a typo in --file is an error, never
+ * a new empty buffer); `read-only` opens it without writing a byte, and nothing is ever
+ * quarantined (the tools report, the daemon decides).
+ */
+function openBuffer(options: Record<string, string | boolean>, access: 'read-only' | 'read-write'): RecordBuffer {
   let path: string;
   let siteId = 'offline-tool';
   if (typeof options.file === 'string') path = options.file;
@@ -38,7 +44,16 @@ function openBuffer(options: Record<string, string | boolean>, onCorrupt: 'quara
     path = config.buffer.path;
     siteId = config.site.id;
   } else throw new SkyhaulError('SKY_ERR_USAGE', 'name the buffer with --config FILE or --file BUFFER.sqlite');
-  const buffer = new RecordBuffer({ path, siteId, disk: null, onCorrupt, quotaBytes: Number.MAX_SAFE_INTEGER });
+  if (!existsSync(path)) throw new SkyhaulError('SKY_ERR_USAGE', `no buffer file at ${resolve(path)}`);
+  const buffer = new RecordBuffer({
+    path,
+    siteId,
+    disk: null,
+    onCorrupt: 'throw',
+    readOnly: access === 'read-only',
+    mustExist: true,
+    quotaBytes: Number.MAX_SAFE_INTEGER,
+  });
   try {
     buffer.open();
   } catch (error) {
@@ -60,7 +75,7 @@ function time(value: string | boolean | undefined, flag: string): number | null 
 export async function bufferCommand(sub: string | undefined, options: Record<string, string | boolean>, io: Io): Promise<number> {
   switch (sub) {
     case 'check': {
-      const buffer = openBuffer(options, 'throw');
+      const buffer = openBuffer(options, 'read-only');
       try {
         const report = buffer.checkIntegrity();
         if (options.json === true) io.out(JSON.stringify(report));
@@ -74,7 +89,7 @@ export async function bufferCommand(sub: string | undefined, options: Record<str
       }
     }
     case 'stats': {
-      const buffer = openBuffer(options, 'throw');
+      const buffer = openBuffer(options, 'read-only');
       try {
         const stats = { producerId: buffer.producerId, ...buffer.stats(), streams: buffer.streams(), drops: buffer.drops(), pages: buffer.pageStats() };
         if (options.json === true) io.out(JSON.stringify(stats));
@@ -93,7 +108,7 @@ export async function bufferCommand(sub: string | undefined, options: Record<str
       if (typeof stream !== 'string') throw new SkyhaulError('SKY_ERR_USAGE', 'export needs --stream S');
       const from = time(options.from, '--from');
       const to = time(options.to, '--to');
-      const buffer = openBuffer(options, 'throw');
+      const buffer = openBuffer(options, 'read-only');
       const file = typeof options.out === 'string' ? createWriteStream(options.out) : null;
       let count = 0;
       try {
@@ -121,7 +136,7 @@ export async function bufferCommand(sub: string | undefined, options: Record<str
       if (typeof options.in !== 'string') throw new SkyhaulError('SKY_ERR_USAGE', 'replay needs --in FILE (JSON lines from buffer export)');
       const from = time(options.from, '--from');
       const to = time(options.to, '--to');
-      const buffer = openBuffer(options, 'throw');
+      const buffer = openBuffer(options, 'read-write');
       let count = 0;
       let line = 0;
       try {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -120,24 +120,87 @@ describe('quarantine', () => {
     expect(b.checkIntegrity().ok).toBe(true);
   });
 
-  it('quarantines a SQLite file that is not a Skyhaul buffer', () => {
-    const { file, alarms, b } = quarantineSetup();
-    withRaw(file, (db) => db.exec('CREATE TABLE something_else (x)'));
-    b.open();
-    expect(alarms[0]!.details).toMatchObject({ code: 'BufferSchemaError' });
-    expect(String(alarms[0]!.details!.error)).toContain("table 'meta' is missing");
-    expect(fs.existsSync(`${file}.quarantined-2025-01-02T03:04:05.678Z`)).toBe(true);
+  /** Opens and expects a refusal that names the file, leaving every byte and no quarantine behind. */
+  function expectRefusedUntouched(b: RecordBuffer, file: string, code: string, reason: RegExp): void {
+    const before = fs.readFileSync(file);
+    const listing = fs.readdirSync(path.dirname(file)).sort();
+    let caught: unknown;
+    try {
+      b.open();
+    } catch (err) {
+      caught = err;
+    }
+    expect(isSkyhaulError(caught), String(caught)).toBe(true);
+    expect((caught as { code: string }).code).toBe(code);
+    expect((caught as Error).message).toContain(file);
+    expect((caught as Error).message).toMatch(reason);
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+    expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(listing);
+    expect(b.alarms()).toEqual([]);
+  }
+
+  it('invariant only-sqlite-corruption-quarantined: a newer schema version (a package downgrade) stops start-up, file untouched', async () => {
+    const { file, b } = quarantineSetup();
+    const first = openBuffer({ path: file });
+    await Promise.all(range(1, 5).map((i) => first.append(rec('wx', i))));
+    await first.close();
+    withRaw(file, (db) => db.prepare(`UPDATE meta SET value = '7' WHERE key = 'schema_version'`).run());
+    expectRefusedUntouched(b, file, 'SKY_ERR_BUFFER_INCOMPATIBLE', /schema version 7 was written by a newer Skyhaul; this build reads version 1/);
+    // The backlog is still there for the newer build.
+    withRaw(file, (db) => db.prepare(`UPDATE meta SET value = '1' WHERE key = 'schema_version'`).run());
+    const again = openBuffer({ path: file });
+    expect(sequencesOf(again, 'wx')).toEqual([1, 2, 3, 4, 5]);
   });
 
-  it('quarantines a buffer whose cursors contradict its rows (cheap checks on open)', async () => {
-    const { file, alarms, b } = quarantineSetup();
+  it('refuses another program\'s SQLite file without touching it', () => {
+    const { file, b } = quarantineSetup();
+    withRaw(file, (db) => db.exec('CREATE TABLE something_else (x); INSERT INTO something_else VALUES (42)'));
+    expectRefusedUntouched(b, file, 'SKY_ERR_BUFFER_INCOMPATIBLE', /not a Skyhaul buffer: table 'meta' is missing/);
+    withRaw(file, (db) => expect(db.pragma('journal_mode', { simple: true })).toBe('delete'));
+  });
+
+  it('refuses a buffer whose cursors contradict its rows while SQLite finds the file intact', async () => {
+    const { file, b } = quarantineSetup();
     const first = openBuffer({ path: file });
     await Promise.all(range(1, 5).map((i) => first.append(rec('wx', i))));
     await first.close();
     withRaw(file, (db) => db.prepare(`UPDATE streams SET next_sequence = 3 WHERE name = 'wx'`).run());
-    b.open();
-    expect(String(alarms[0]!.details!.error)).toContain("stream 'wx' rows 1..5 lie outside its cursors");
-    expect(b.streams()).toEqual([]);
+    expectRefusedUntouched(b, file, 'SKY_ERR_BUFFER_INCOMPATIBLE', /stream 'wx' rows 1\.\.5 lie outside its cursors/);
+  });
+
+  it('refuses a file it may not write (permissions, immutable) without moving it', async () => {
+    const { file, b } = quarantineSetup();
+    const first = openBuffer({ path: file });
+    await first.append(rec('wx', 1));
+    await first.close();
+    const root = process.getuid?.() === 0;
+    // root ignores file modes, but not the immutable attribute.
+    const lock = root ? spawnSync('chattr', ['+i', file]) : (fs.chmodSync(file, 0o444), { status: 0 });
+    expect(lock.status).toBe(0);
+    try {
+      expectRefusedUntouched(b, file, 'SKY_ERR_BUFFER_ACCESS', /SQLITE_READONLY|SQLITE_CANTOPEN|EACCES|EPERM/);
+    } finally {
+      if (root) spawnSync('chattr', ['-i', file]);
+      else fs.chmodSync(file, 0o644);
+    }
+  });
+
+  it('opens read-only for the offline tools: a missing file is an error, nothing is written', async () => {
+    const { file } = quarantineSetup();
+    const missing = makeBuffer({ path: `${file}.typo`, readOnly: true });
+    expect(() => missing.open()).toThrow(/no buffer file at .*b\.db\.typo/);
+    expect(fs.existsSync(`${file}.typo`)).toBe(false);
+    const first = openBuffer({ path: file });
+    await Promise.all(range(1, 3).map((i) => first.append(rec('wx', i))));
+    await first.close();
+    const before = fs.readFileSync(file);
+    const reader = openBuffer({ path: file, readOnly: true });
+    expect(sequencesOf(reader, 'wx')).toEqual([1, 2, 3]);
+    expect(reader.checkIntegrity().ok).toBe(true);
+    await expect(reader.append(rec('wx', 4))).rejects.toThrow(/read-only/);
+    expect(() => reader.ack('wx', 1)).toThrow(/read-only/);
+    await reader.close();
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
   });
 
   it('quarantines a truncated file', async () => {

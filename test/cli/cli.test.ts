@@ -4,7 +4,7 @@
  * with no configuration (the demo site `npm start` gives).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -60,6 +60,28 @@ describe('skyhaul check-config', () => {
 });
 
 describe('skyhaul buffer', () => {
+  it('inspects without writing: check, stats and export leave the file byte for byte; a missing --file is an error, not a new buffer', async () => {
+    const file = join(dir, 'readonly.sqlite');
+    const buffer = new RecordBuffer({ path: file, siteId: 'cli', disk: null });
+    buffer.open();
+    await Promise.all(Array.from({ length: 5 }, (_, i) => buffer.append({ stream: 'dome/status', payload: Buffer.from(`open=${i}`) })));
+    await buffer.close();
+    const before = readFileSync(file);
+    const listing = readdirSync(dir).sort();
+    expect(skyhaul(['buffer', 'check', '--file', file]).status).toBe(0);
+    expect(skyhaul(['buffer', 'stats', '--file', file, '--json']).status).toBe(0);
+    expect(skyhaul(['buffer', 'export', '--file', file, '--stream', 'dome/status']).stdout.trim().split('\n')).toHaveLength(5);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(listing);
+    for (const sub of ['check', 'stats', 'export', 'replay']) {
+      const typo = join(dir, 'typo.sqlite');
+      const result = skyhaul(['buffer', sub, '--file', typo, '--stream', 'x', '--in', join(dir, 'none.jsonl')]);
+      expect(result.status, `${sub}: ${result.stderr}`).toBe(2);
+      expect(result.stderr).toContain(`no buffer file at ${typo}`);
+      expect(existsSync(typo)).toBe(false);
+    }
+  });
+
   it('check, stats, export and replay a buffer file; check reports a corrupted record', async () => {
     const file = join(dir, 'buffer.sqlite');
     const buffer = new RecordBuffer({ path: file, siteId: 'cli', disk: null });
@@ -76,7 +98,11 @@ describe('skyhaul buffer', () => {
     expect(lines).toHaveLength(30);
     expect(Buffer.from((JSON.parse(lines[7]!) as { payload: string }).payload, 'base64').toString()).toBe('Ta=7');
 
+    // Replay re-queues into an existing buffer (the site's own, daemon stopped).
     const other = join(dir, 'replay.sqlite');
+    const target = new RecordBuffer({ path: other, siteId: 'cli', disk: null });
+    target.open();
+    await target.close();
     const replay = skyhaul(['buffer', 'replay', '--file', other, '--in', out]);
     expect(replay.status).toBe(0);
     expect(replay.stderr).toMatch(/re-queued 30 record/);

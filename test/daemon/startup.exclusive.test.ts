@@ -5,7 +5,8 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,6 +45,29 @@ describe('daemon start-up', () => {
     } finally {
       await daemon.kill('SIGTERM');
     }
+  }, 60_000);
+
+  it('refuses to start on a healthy buffer of a newer schema (field report scenario 3): clear error, file untouched, never quarantined', async () => {
+    const dir = tempDir('skyhaul-downgrade-');
+    const file = join(dir, 'data', 'buffer.sqlite');
+    const first = await startDaemon({ dir, config: { site: { id: 'downgrade-site' }, forward: { enabled: false }, inputs: [{ type: 'http', name: 'push' }] } });
+    try {
+      expect((await first.push([{ stream: 'weather/wxt536', payload: 'Ta=11.2C' }])).status).toBe(200);
+    } finally {
+      await first.kill('SIGTERM');
+    }
+    const db = new Database(file);
+    db.prepare(`UPDATE meta SET value = '2' WHERE key = 'schema_version'`).run();
+    db.close();
+    const before = readFileSync(file);
+    const listing = readdirSync(join(dir, 'data')).sort();
+    const second = await startDaemon({ dir, config: { site: { id: 'downgrade-site' }, forward: { enabled: false } }, wait: false });
+    const code = await new Promise<number | null>((resolve) => second.process.once('exit', (c) => resolve(c)));
+    expect(code).not.toBe(0);
+    expect(second.log()).toContain(file);
+    expect(second.log()).toMatch(/schema version 2 was written by a newer Skyhaul/);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(readdirSync(join(dir, 'data')).sort()).toEqual(listing);
   }, 60_000);
 
   it('restarts with a 5,000,000-record backlog and is ready within 1 s', async () => {
