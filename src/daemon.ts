@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { Quarantine } from '../firmware-adapters/index.ts';
 import { EventEmitter } from 'node:events';
-import { RecordBuffer, type CommitInfo, type PriorityClass } from './buffer/index.ts';
+import { RecordBuffer, type CommitInfo, type Committed, type PriorityClass } from './buffer/index.ts';
 import { streamResolver } from './config/streams.ts';
 import type { Config } from './config/types.ts';
 import { BandwidthScheduler, TokenBucket } from './forward/bandwidth.ts';
@@ -23,11 +23,10 @@ import { sampleHost, type HostSample } from './health/host.ts';
 import { InstrumentTracker } from './health/instruments.ts';
 import { SkyhaulMetrics } from './health/metrics.ts';
 import { HealthServer } from './health/server.ts';
-import { createInput, type Input } from './inputs/index.ts';
+import { createInput, type Input, type RecordSink } from './inputs/index.ts';
 import { JobScheduler } from './jobs/scheduler.ts';
 import type { Logger } from './log.ts';
 import { RateMeter } from './rates.ts';
-import type { IncomingRecord } from './record/record.ts';
 import type { DaemonStatus, HistoryPoint, SelfTestResult } from './status.ts';
 
 export const VERSION = '0.1.0';
@@ -116,17 +115,19 @@ export class Daemon extends EventEmitter {
   }
 
   /** Where inputs put records: committed durably, then counted and the source may be acked. */
-  private sinkFor(input: string): { append: (record: IncomingRecord) => ReturnType<RecordBuffer['append']> } {
+  private sinkFor(input: string): RecordSink {
     const counter = this.metrics.ingested;
+    const counted = (committed: Committed[]): void => {
+      this.ingestRate.add(committed.length);
+      this.daily.ingested += committed.length;
+      for (const c of committed) {
+        this.instruments.seen(c.stream);
+        counter.inc({ stream: c.stream, input });
+      }
+    };
     return {
-      append: (record) =>
-        this.buffer.append(record).then((committed) => {
-          this.ingestRate.add(1);
-          this.daily.ingested += 1;
-          this.instruments.seen(record.stream);
-          counter.inc({ stream: record.stream, input });
-          return committed;
-        }),
+      append: (record) => this.buffer.append(record).then((committed) => (counted([committed]), committed)),
+      appendBatch: (records) => this.buffer.appendBatch(records).then((committed) => (counted(committed), committed)),
     };
   }
 

@@ -98,8 +98,6 @@ class Entry {
   sequence = 0;
   /** performance.now() at append: the commit latency a source waits for is measured from here. */
   readonly appendedAt = performance.now();
-  resolve: (c: Committed) => void = noop;
-  reject: (e: Error) => void = noop;
 
   constructor(
     readonly stream: string,
@@ -117,6 +115,31 @@ class Entry {
     this.payload = copy;
     this.crcBody = bodyChecksum(meta.stableCrc, sourceTime, ingestTime, traceparent, copy);
     this.size = meta.metaBytes + copy.length + traceparent.length + ROW_OVERHEAD_BYTES;
+  }
+}
+
+/**
+ * What the quota decision, the wait queues and the commit treat as one: a single append, or all
+ * records of one `appendBatch` (one instrument frame, one HTTP request), which commit in the
+ * same transaction or not at all, so a refusal never leaves part of a frame committed for a
+ * redelivery to commit again under new sequences.
+ */
+class Unit {
+  readonly size: number;
+  /** The most urgent class among its records: the class whose policy and queue it follows. */
+  readonly priority: PriorityClass;
+  resolve: (c: Committed[]) => void = noop;
+  reject: (e: Error) => void = noop;
+
+  constructor(readonly entries: Entry[]) {
+    let size = 0;
+    let rank = PRIORITY_ORDER.length;
+    for (const e of entries) {
+      size += e.size;
+      rank = Math.min(rank, PRIORITY_ORDER.indexOf(e.priority));
+    }
+    this.size = size;
+    this.priority = PRIORITY_ORDER[rank] as PriorityClass;
   }
 }
 
@@ -161,11 +184,12 @@ class Journal {
   readonly saved = new Map<StreamRow, SavedStream>();
   readonly created: StreamRow[] = [];
   readonly drops = new Map<string, DropCount>();
-  /** Committed appends (entry.sequence set), settled after COMMIT. */
+  /** Committed records (entry.sequence set), and the units they complete, settled after COMMIT. */
   readonly inserted: Entry[] = [];
-  readonly dropped: Array<{ entry: Entry; reason: DropReason }> = [];
-  readonly newlyBlocked: Entry[] = [];
-  readonly unblocked: Entry[] = [];
+  readonly insertedUnits: Unit[] = [];
+  readonly dropped: Array<{ unit: Unit; reason: DropReason }> = [];
+  readonly newlyBlocked: Unit[] = [];
+  readonly unblocked: Unit[] = [];
   /** Evicted ranges (after the stream's in-flight floor), deleted with one statement per stream just before COMMIT. */
   readonly evictUpTo = new Map<StreamRow, number>();
   readonly evictFrom = new Map<StreamRow, number>();
@@ -263,11 +287,12 @@ function commitError(err: unknown): SkyhaulError {
   return new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer commit failed: ${String(err)}`, { cause: err });
 }
 
-function dropError(reason: DropReason, stream: string): SkyhaulError {
+function dropError(reason: DropReason, stream: string, records = 1): SkyhaulError {
+  const what = records === 1 ? `record for '${stream}'` : `${records} records of one batch (first '${stream}')`;
   if (reason === 'disk_low') {
-    return new SkyhaulError('SKY_ERR_DISK_LOW', `record for '${stream}' dropped: disk low and the wait queue is full (disk_low)`);
+    return new SkyhaulError('SKY_ERR_DISK_LOW', `${what} dropped: disk low and the wait queue is full (disk_low)`);
   }
-  return new SkyhaulError('SKY_ERR_BUFFER_FULL', `record for '${stream}' dropped: buffer quota reached (${reason})`);
+  return new SkyhaulError('SKY_ERR_BUFFER_FULL', `${what} dropped: buffer quota reached (${reason})`);
 }
 
 function emptyClassStats(): Record<PriorityClass, ClassStats> {
@@ -391,8 +416,10 @@ export class RecordBuffer extends EventEmitter {
   private readonly dropLog = new Map<string, { at: number; suppressed: number }>();
   private readonly alarmsByCode = new Map<string, BufferAlarm>();
 
-  private pending: Entry[] = [];
-  private readonly blocked: Record<PriorityClass, Fifo<Entry>> = {
+  private pending: Unit[] = [];
+  /** Records (not units) in `pending`: the group commit's size trigger counts records. */
+  private pendingRecords = 0;
+  private readonly blocked: Record<PriorityClass, Fifo<Unit>> = {
     alarm: new Fifo(),
     control: new Fifo(),
     telemetry: new Fifo(),
@@ -544,8 +571,9 @@ export class RecordBuffer extends EventEmitter {
       }
       this.clearFlushTimer();
       const closed = new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer closed before the record could be committed');
-      for (const e of this.pending.splice(0)) e.reject(closed);
-      for (const c of PRIORITY_ORDER) for (const e of this.blocked[c].drain()) e.reject(closed);
+      for (const u of this.pending.splice(0)) u.reject(closed);
+      this.pendingRecords = 0;
+      for (const c of PRIORITY_ORDER) for (const u of this.blocked[c].drain()) u.reject(closed);
       this.blockedBytes = 0;
       try {
         this.db?.close();
@@ -574,23 +602,40 @@ export class RecordBuffer extends EventEmitter {
    * SKY_ERR_USAGE (malformed record). The buffer copies the payload.
    */
   append(record: IncomingRecord): Promise<Committed> {
+    return this.enqueue([record]).then((committed) => committed[0] as Committed);
+  }
+
+  /**
+   * Like append(), for records that stand or fall together (the readings of one instrument frame,
+   * the records of one HTTP request): they commit in one transaction, in the given order, or none
+   * of them does — the quota decision is taken for their total size and their most urgent class,
+   * and a drop drops (and counts) every one of them. Resolves with one Committed per record.
+   * A batch larger than `groupCommit.maxRecords` commits alone in its own transaction.
+   */
+  appendBatch(records: IncomingRecord[]): Promise<Committed[]> {
+    if (!Array.isArray(records) || records.length === 0) return Promise.reject(usage('appendBatch needs at least one record'));
+    return this.enqueue(records);
+  }
+
+  private enqueue(records: IncomingRecord[]): Promise<Committed[]> {
     if (this.readOnly) return Promise.reject(usage('append on a buffer opened read-only'));
     if (this.state !== 'open') {
       return Promise.reject(new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `append on a buffer that is ${this.state}`));
     }
-    let entry: Entry;
+    let unit: Unit;
     try {
-      entry = this.makeEntry(record);
+      unit = new Unit(records.map((r) => this.makeEntry(r)));
     } catch (err) {
       return Promise.reject(err);
     }
-    const promise = new Promise<Committed>((resolve, reject) => {
-      entry.resolve = resolve;
-      entry.reject = reject;
+    const promise = new Promise<Committed[]>((resolve, reject) => {
+      unit.resolve = resolve;
+      unit.reject = reject;
     });
     if (this.disk !== null && this.clock() - this.lastDiskCheck >= this.disk.checkIntervalMs) this.checkDisk();
-    this.pending.push(entry);
-    if (this.pending.length >= this.maxRecords && !this.flushing) this.flush();
+    this.pending.push(unit);
+    this.pendingRecords += unit.entries.length;
+    if (this.pendingRecords >= this.maxRecords && !this.flushing) this.flush();
     else this.scheduleFlush();
     return promise;
   }
@@ -662,16 +707,37 @@ export class RecordBuffer extends EventEmitter {
     this.clearFlushTimer();
     do {
       this.flushOnce();
-    } while (this.pending.length >= this.maxRecords && this.db !== null);
+    } while (this.pendingRecords >= this.maxRecords && this.db !== null);
     // Waiters are retried only when accepting: while the disk is low, checkDisk() schedules the
     // retry when it resumes (no polling).
     if (this.pending.length > 0 || (this.retryBlocked && this.accepting)) this.scheduleFlush();
   }
 
+  /** Takes whole units from the queue up to maxRecords records (a larger unit goes alone). */
+  private takeBatch(): Unit[] {
+    if (this.pendingRecords <= this.maxRecords) {
+      const all = this.pending;
+      this.pending = [];
+      this.pendingRecords = 0;
+      return all;
+    }
+    let n = 0;
+    let records = 0;
+    while (n < this.pending.length) {
+      const size = (this.pending[n] as Unit).entries.length;
+      if (n > 0 && records + size > this.maxRecords) break;
+      records += size;
+      n++;
+    }
+    const batch = this.pending.slice(0, n);
+    this.pending = this.pending.slice(n);
+    this.pendingRecords -= records;
+    return batch;
+  }
+
   private flushOnce(): void {
     const retry = this.retryBlocked && this.accepting;
-    const batch = this.pending.length <= this.maxRecords ? this.pending : this.pending.slice(0, this.maxRecords);
-    this.pending = batch === this.pending ? [] : this.pending.slice(this.maxRecords);
+    const batch = this.takeBatch();
     if (batch.length === 0 && !retry) return;
     if (retry) this.retryBlocked = false;
     this.flushing = true;
@@ -684,21 +750,21 @@ export class RecordBuffer extends EventEmitter {
     if (!result.ok) {
       const error = commitError(result.err);
       this.logger.error({ err: result.err, records: batch.length }, 'buffer: group commit failed; its appends are rejected');
-      const failed = new Set<Entry>([...batch, ...result.j.unblocked]);
-      for (const c of PRIORITY_ORDER) this.blocked[c].removeWhere((e) => failed.has(e));
+      const failed = new Set<Unit>([...batch, ...result.j.unblocked]);
+      for (const c of PRIORITY_ORDER) this.blocked[c].removeWhere((u) => failed.has(u));
       this.recountBlocked();
-      for (const e of failed) e.reject(error);
+      for (const u of failed) u.reject(error);
       return;
     }
     this.afterCommit(result.j, performance.now() - t0);
   }
 
   /** New appends, in arrival order. */
-  private admitNew(e: Entry, j: Journal): void {
-    if (!this.accepting) return this.park(e, 'disk', j);
+  private admitNew(u: Unit, j: Journal): void {
+    if (!this.accepting) return this.park(u, 'disk', j);
     // Keep each class's waiters in order: nothing of a class overtakes its own blocked records.
-    if (this.blocked[e.priority].length > 0) return this.park(e, 'quota', j);
-    if (this.place(e, j) === 'wait') this.park(e, 'quota', j);
+    if (this.blocked[u.priority].length > 0) return this.park(u, 'quota', j);
+    if (this.place(u, j) === 'wait') this.park(u, 'quota', j);
   }
 
   /** Blocked appends, highest class first, FIFO within a class; a class stops at its first misfit. */
@@ -706,38 +772,39 @@ export class RecordBuffer extends EventEmitter {
     for (const c of PRIORITY_ORDER) {
       const q = this.blocked[c];
       while (q.length > 0 && this.accepting) {
-        const e = q.peek() as Entry;
-        if (this.place(e, j) === 'wait') break;
+        const u = q.peek() as Unit;
+        if (this.place(u, j) === 'wait') break;
         q.shift();
-        this.blockedBytes -= e.size;
-        j.unblocked.push(e);
+        this.blockedBytes -= u.size;
+        j.unblocked.push(u);
       }
     }
   }
 
   /** Waits under 'block' or disk-low, bounded by maxBlockedBytes (beyond it: the newest is dropped). */
-  private park(e: Entry, why: 'quota' | 'disk', j: Journal): void {
-    if (this.blockedBytes + e.size > this.maxBlockedBytes) {
-      this.dropEntry(e, why === 'disk' ? 'disk_low' : 'backpressure_overflow', j);
+  private park(u: Unit, why: 'quota' | 'disk', j: Journal): void {
+    if (this.blockedBytes + u.size > this.maxBlockedBytes) {
+      this.dropUnit(u, why === 'disk' ? 'disk_low' : 'backpressure_overflow', j);
       return;
     }
-    this.blocked[e.priority].push(e);
-    this.blockedBytes += e.size;
-    j.newlyBlocked.push(e);
+    this.blocked[u.priority].push(u);
+    this.blockedBytes += u.size;
+    j.newlyBlocked.push(u);
   }
 
-  private dropEntry(e: Entry, reason: DropReason, j: Journal): void {
-    j.countDrop(e.stream, reason, 1);
-    j.dropped.push({ entry: e, reason });
+  /** Every record of the unit is counted as dropped; its append rejects after COMMIT. */
+  private dropUnit(u: Unit, reason: DropReason, j: Journal): void {
+    for (const e of u.entries) j.countDrop(e.stream, reason, 1);
+    j.dropped.push({ unit: u, reason });
   }
 
   /**
    * Quota decision for one record (contract: "Quota"). 'wait' only under the 'block' policy.
    * Inside the transaction: evictions and the insert happen here.
    */
-  private place(e: Entry, j: Journal): 'inserted' | 'dropped' | 'wait' {
+  private place(e: Unit, j: Journal): 'inserted' | 'dropped' | 'wait' {
     if (e.size > this.quotaBytes) {
-      this.dropEntry(e, 'quota_drop_newest', j);
+      this.dropUnit(e, 'quota_drop_newest', j);
       return 'dropped';
     }
     // Normally need <= e.size. When the buffer is already far over quota (the quota was lowered,
@@ -754,7 +821,7 @@ export class RecordBuffer extends EventEmitter {
       }
       if (evictable < need) {
         if (policy === 'block') return 'wait';
-        this.dropEntry(e, 'quota_drop_newest', j);
+        this.dropUnit(e, 'quota_drop_newest', j);
         return 'dropped';
       }
       let remaining = need;
@@ -765,13 +832,14 @@ export class RecordBuffer extends EventEmitter {
       if (remaining > 0 && policy === 'drop-oldest') remaining -= this.evictFromClass(e.priority, remaining, j);
       if (remaining > 0) {
         // Counters promised more than the rows held; refuse rather than exceed the quota.
-        this.logger.error({ stream: e.stream, remaining }, 'buffer: eviction freed less than the counters promised');
+        this.logger.error({ stream: e.entries[0]?.stream, remaining }, 'buffer: eviction freed less than the counters promised');
         if (policy === 'block') return 'wait';
-        this.dropEntry(e, 'quota_drop_newest', j);
+        this.dropUnit(e, 'quota_drop_newest', j);
         return 'dropped';
       }
     }
-    this.insert(e, j);
+    for (const entry of e.entries) this.insert(entry, j);
+    j.insertedUnits.push(e);
     return 'inserted';
   }
 
@@ -901,7 +969,7 @@ export class RecordBuffer extends EventEmitter {
 
   private recountBlocked(): void {
     this.blockedBytes = 0;
-    for (const c of PRIORITY_ORDER) for (const e of this.blocked[c]) this.blockedBytes += e.size;
+    for (const c of PRIORITY_ORDER) for (const u of this.blocked[c]) this.blockedBytes += u.size;
   }
 
   // ---------------------------------------------------------------- transactions
@@ -960,8 +1028,8 @@ export class RecordBuffer extends EventEmitter {
       if (have === undefined) this.dropCounts.set(key, { ...d });
       else have.count += d.count;
     }
-    for (const e of j.inserted) e.resolve({ stream: e.stream, sequence: e.sequence, ingestTime: e.ingestTime });
-    for (const { entry, reason } of j.dropped) entry.reject(dropError(reason, entry.stream));
+    for (const u of j.insertedUnits) u.resolve(u.entries.map((e) => ({ stream: e.stream, sequence: e.sequence, ingestTime: e.ingestTime })));
+    for (const { unit, reason } of j.dropped) unit.reject(dropError(reason, unit.entries[0]?.stream ?? '', unit.entries.length));
     if (j.freed && this.blockedRecords() > 0) {
       this.retryBlocked = true;
       if (this.accepting) this.scheduleFlush();
@@ -1298,7 +1366,7 @@ export class RecordBuffer extends EventEmitter {
 
   private blockedRecords(): number {
     let n = 0;
-    for (const c of PRIORITY_ORDER) n += this.blocked[c].length;
+    for (const c of PRIORITY_ORDER) for (const u of this.blocked[c]) n += u.entries.length;
     return n;
   }
 

@@ -59,9 +59,9 @@ export class FramePipeline {
       return Promise.resolve({ kind: 'bad', code: result.error.code, message: result.error.message });
     }
     if (result.readings.length === 0) return Promise.resolve({ kind: 'skipped', code: result.skipped?.code ?? 'ADAPTER_CONTROL' });
-    return Promise.all(
-      result.readings.map((reading) => this.sink.append(toIncomingRecord(this.instrument, this.adapter, reading, { receivedAt }))),
-    ).then(
+    // One frame's readings commit together or not at all (a refused frame is redelivered or
+    // NAKed whole, and must not find half of itself already committed under other sequences).
+    return this.sink.appendBatch(result.readings.map((reading) => toIncomingRecord(this.instrument, this.adapter, reading, { receivedAt }))).then(
       (committed): FrameOutcome => ({ kind: 'committed', records: committed.length }),
       (error: Error): FrameOutcome => ({ kind: 'failed', error }),
     );

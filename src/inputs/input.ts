@@ -7,9 +7,11 @@ import type { Committed } from '../buffer/index.ts';
 import type { Logger } from '../log.ts';
 import type { IncomingRecord } from '../record/record.ts';
 
-/** Where inputs put records: resolves only once the record is durable (then the source may be acked). */
+/** Where inputs put records: resolves only once the records are durable (then the source may be acked). */
 export interface RecordSink {
   append(record: IncomingRecord): Promise<Committed>;
+  /** Records that stand or fall together (one frame's readings, one request): one transaction or none. */
+  appendBatch(records: IncomingRecord[]): Promise<Committed[]>;
 }
 
 export type InputState = 'stopped' | 'starting' | 'running' | 'reconnecting' | 'failed';

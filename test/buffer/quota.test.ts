@@ -339,3 +339,45 @@ describe('quota lowered below the backlog', () => {
     expect(small.drops()).toEqual([{ stream: 'telemetry/wx', reason: 'quota_drop_oldest', count: 1 }]);
   });
 });
+
+describe('batches (one instrument frame, one HTTP request)', () => {
+  it('invariant batch-all-or-none: a batch that does not fit is dropped whole and counted per record; one that fits commits in one transaction', async () => {
+    const b = quotaBuffer(5, { policies: { telemetry: 'drop-newest' } });
+    const commits: number[] = [];
+    b.on('committed', (_s: string[], info: { records: number }) => commits.push(info.records));
+    expect((await b.appendBatch(range(1, 3).map((i) => rec('telemetry/wx', i)))).map((c) => c.sequence)).toEqual([1, 2, 3]);
+    // 3 more would exceed the quota by one record: none of them commits (not the first two).
+    const refused = b.appendBatch([rec('telemetry/wx', 4), rec('telemetry/wx', 5), rec('telemetry/gps', 1)]);
+    await expect(refused).rejects.toSatisfy((e) => isSkyhaulError(e, 'SKY_ERR_BUFFER_FULL') && /3 records of one batch/.test((e as Error).message));
+    expect(sequencesOf(b, 'telemetry/wx')).toEqual([1, 2, 3]);
+    expect(sequencesOf(b, 'telemetry/gps')).toEqual([]);
+    expect(b.drops()).toEqual([
+      { stream: 'telemetry/gps', reason: 'quota_drop_newest', count: 1 },
+      { stream: 'telemetry/wx', reason: 'quota_drop_newest', count: 2 },
+    ]);
+    expect(commits).toEqual([3]); // the refusal's transaction held only its drop counters
+    // A batch that fits after an ack commits whole, sequences contiguous with the refused ones unused.
+    b.ack('telemetry/wx', 3);
+    expect((await b.appendBatch([rec('telemetry/wx', 6), rec('telemetry/gps', 2)])).map((c) => `${c.stream}#${c.sequence}`)).toEqual(['telemetry/wx#4', 'telemetry/gps#1']);
+  });
+
+  it('a batch never straddles two transactions, and waits under block as a whole', async () => {
+    const big = openBuffer({ path: path.join(tempDir(), 'b.db'), groupCommit: { maxRecords: 4, maxDelayMs: 1000 } });
+    const commits: number[] = [];
+    big.on('committed', (_s: string[], info: { records: number }) => commits.push(info.records));
+    const singles = range(1, 3).map((i) => big.append(rec('s', i)));
+    const batch = big.appendBatch(range(1, 6).map((i) => rec('frame', i)));
+    await Promise.all([...singles, batch]);
+    // 3 singles, then the 6-record batch alone (larger than maxRecords, but never split).
+    expect(commits).toEqual([3, 6]);
+
+    const b = quotaBuffer(4);
+    await Promise.all(range(1, 3).map((i) => b.append(rec('alarm/ups', i))));
+    const waiting = b.appendBatch([rec('alarm/ups', 4), rec('control/dome', 1)]);
+    expect(await settlesWithin(waiting, 30)).toBe(false);
+    expect(b.stats().blocked).toEqual({ records: 2, bytes: 2 * S });
+    expect(sequencesOf(b, 'alarm/ups')).toEqual([1, 2, 3]); // not the first half of the batch
+    b.ack('alarm/ups', 1);
+    expect((await waiting).map((c) => c.sequence)).toEqual([4, 1]);
+  });
+});
