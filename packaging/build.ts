@@ -60,7 +60,11 @@ export async function bundle(options: BundleOptions = {}): Promise<string> {
     // ESM: CommonJS dependencies (pino, fastify, node-cron) use require and __dirname; give the
     // ES module both. CJS: the other way round, import.meta.url from __filename.
     banner: { js: format === 'esm' ? ESM_BANNER : CJS_BANNER },
-    ...(format === 'cjs' ? { define: { 'import.meta.url': '__skyhaulImportMetaUrl' } } : {}),
+    // The build time is the clock floor (src/common/clock.ts): no correct clock is earlier.
+    define: {
+      __SKYHAUL_BUILD_TIME__: JSON.stringify(new Date().toISOString()),
+      ...(format === 'cjs' ? { 'import.meta.url': '__skyhaulImportMetaUrl' } : {}),
+    },
     logLevel: 'warning',
   });
   return outfile;

@@ -16,6 +16,8 @@ import type { Config } from './config/types.ts';
 import { BandwidthScheduler, TokenBucket } from './forward/bandwidth.ts';
 import { Forwarder } from './forward/forwarder.ts';
 import { createTransport } from './forward/pulsar/index.ts';
+import { maxPayloadBytes } from './forward/pulsar/transport.ts';
+import { ClockMonitor, buildTimeFloor } from './common/clock.ts';
 import { PulsarAdmin } from './forward/pulsar/admin.ts';
 import { ReplicationMonitor } from './forward/replication.ts';
 import { AlarmManager, type Alarm } from './health/alarms.ts';
@@ -37,6 +39,15 @@ export const SELFTEST_STREAM = '_skyhaul/selftest';
 
 const HISTORY_INTERVAL_MS = 5000;
 const HISTORY_POINTS = 720; // one hour
+
+/**
+ * The largest payload the buffer accepts: what the configured transport can carry (under 'auto'
+ * the WebSocket API's smaller limit, since the native client may be absent).
+ */
+function recordLimit(forward: Config['forward']): number {
+  // Also without forwarding: what is buffered today is forwarded once a URL is configured.
+  return maxPayloadBytes(forward.transport === 'native' ? 'native' : 'websocket');
+}
 
 export function topicFor(template: string, siteId: string, stream: string, priority: PriorityClass): string {
   return template
@@ -71,6 +82,8 @@ export class Daemon extends EventEmitter {
   private started = false;
   private inputsStarted = false;
   readonly startedAt = Date.now();
+  /** Watches the wall clock: unsynchronised (below the build date) or stepped (contract 7a). */
+  readonly clock = new ClockMonitor({ floor: buildTimeFloor() });
   /** Start-up timings: buffer open, and ready measured from process start (invariant 5). */
   private startup: { bufferOpenMs: number | null; readyMs: number | null } = { bufferOpenMs: null, readyMs: null };
 
@@ -96,6 +109,8 @@ export class Daemon extends EventEmitter {
       },
       disk: config.buffer.disk,
       maxBlockedBytes: config.buffer.maxBlockedBytes,
+      maxRecordBytes: recordLimit(config.forward),
+      timeFloor: this.clock.floor,
       logger: logger.child({ component: 'buffer' }),
     });
     this.metrics = new SkyhaulMetrics(() => this.status(), VERSION);
@@ -137,6 +152,7 @@ export class Daemon extends EventEmitter {
     mkdirSync(this.config.dataDir, { recursive: true });
     const t0 = performance.now();
     this.buffer.open();
+    this.clock.raiseFloor(this.buffer.clockFloor);
     this.startup.bufferOpenMs = Math.round(performance.now() - t0);
     this.logger.info(
       { component: 'buffer', path: this.config.buffer.path, producerId: this.buffer.producerId, ms: this.startup.bufferOpenMs, records: this.buffer.stats().records },
@@ -155,7 +171,11 @@ export class Daemon extends EventEmitter {
 
     this.startJobs();
     this.timers.push(
-      setInterval(() => this.forwardRate.set(this.forwarder?.counters.ackedRecords ?? 0), 1000),
+      setInterval(() => {
+        this.forwardRate.set(this.forwarder?.counters.ackedRecords ?? 0);
+        const step = this.clock.sample();
+        if (step !== 0) this.logger.warn({ component: 'clock', stepMs: Math.round(step) }, `the wall clock stepped by ${Math.round(step / 1000)} s`);
+      }, 1000),
       setInterval(() => this.evaluateAlarms(), 2000),
       setInterval(() => this.sampleHistory(), HISTORY_INTERVAL_MS),
     );
@@ -188,9 +208,9 @@ export class Daemon extends EventEmitter {
   private startJobs(): void {
     this.jobs = new JobScheduler(
       [
-        { name: 'ttlSweep', schedule: this.config.jobs.ttlSweep, run: () => ({ dropped: this.buffer.sweepTtl() }) },
+        { name: 'ttlSweep', schedule: this.config.jobs.ttlSweep, run: async () => ({ dropped: await this.buffer.sweepTtl() }) },
         { name: 'checkpoint', schedule: this.config.jobs.checkpoint, run: () => this.buffer.checkpoint() },
-        { name: 'vacuum', schedule: this.config.jobs.vacuum, run: () => this.buffer.incrementalVacuum() },
+        { name: 'vacuum', schedule: this.config.jobs.vacuum, run: async () => ({ pages: await this.buffer.incrementalVacuum() }) },
         { name: 'hostSample', schedule: this.config.jobs.hostSample, run: async () => (this.host = await sampleHost()) && null },
         { name: 'selfTest', schedule: this.config.jobs.selfTest, run: () => this.runSelfTest() },
         { name: 'summary', schedule: this.config.jobs.summary, run: () => this.logSummary() },
@@ -341,19 +361,37 @@ export class Daemon extends EventEmitter {
   private evaluateAlarms(): void {
     const now = Date.now();
     const stats = this.buffer.stats();
+    const clock = this.clock.status();
     const oldest = Object.values(stats.byPriority)
       .map((c) => c.oldestIngestTime)
       .filter((t): t is number => t !== null);
+    const oldestTime = oldest.length === 0 ? null : Math.min(...oldest);
+    const clockAlarms = [];
+    if (clock.state === 'unsynchronised') {
+      clockAlarms.push({
+        code: 'clock_unsynchronised',
+        message: `the system clock reads ${new Date(clock.wallTime).toISOString()}, before this build (${new Date(clock.floor).toISOString()}): ingest times are wrong until it is set (NTP, RTC); backlog age and TTL ignore them`,
+        since: now,
+      });
+    } else if (clock.state === 'stepped' && clock.lastStep !== null) {
+      clockAlarms.push({
+        code: 'clock_stepped',
+        severity: 'warning' as const,
+        message: `the system clock stepped by ${Math.round(clock.lastStep.deltaMs / 1000)} s at ${new Date(clock.lastStep.at).toISOString()}`,
+        since: now,
+      });
+    }
     this.alarms.evaluate({
       now,
       link: this.forwarder === null ? null : this.forwarder.status().link,
-      oldestBacklogAgeMs: oldest.length === 0 ? null : now - Math.min(...oldest),
+      // An age taken from a time the clock got wrong would be absurd (500,000 hours): unknown.
+      oldestBacklogAgeMs: oldestTime === null || !this.clock.trusted(oldestTime) || clock.state === 'unsynchronised' ? null : now - oldestTime,
       diskFreeBytes: stats.diskFreeBytes,
       staleStreams: this.instruments
         .list(now)
         .filter((i) => i.stale)
         .map((i) => i.stream),
-      bufferAlarms: this.buffer.alarms(),
+      bufferAlarms: [...this.buffer.alarms(), ...clockAlarms],
     });
   }
 
@@ -486,8 +524,11 @@ export class Daemon extends EventEmitter {
     const forward = this.forwarder?.status() ?? null;
     const forwardRate = this.forwardRate.perSecond();
     const alarms = this.alarms.list();
+    const clock = this.clock.status();
+    const ageKnown = (time: number): boolean => clock.state !== 'unsynchronised' && this.clock.trusted(time);
     return {
       now,
+      clock,
       site: this.config.site,
       producerId: this.buffer.producerId,
       version: VERSION,
@@ -523,7 +564,8 @@ export class Daemon extends EventEmitter {
           priority: s.priority,
           records: s.records,
           bytes: s.bytes,
-          oldestAgeSeconds: s.oldestIngestTime === null ? null : Math.round((now - s.oldestIngestTime) / 1000),
+          // Unknown, not absurd, when the time came from a clock known to be wrong (or is one now).
+          oldestAgeSeconds: s.oldestIngestTime === null || !ageKnown(s.oldestIngestTime) ? null : Math.round((now - s.oldestIngestTime) / 1000),
           lastSequence: s.nextSequence - 1,
           ackedSequence: s.ackedSequence,
         })),

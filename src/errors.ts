@@ -12,6 +12,8 @@ export type SkyhaulErrorCode =
   | 'SKY_ERR_BUFFER_ACCESS'
   | 'SKY_ERR_BUFFER_CLOSED'
   | 'SKY_ERR_DISK_LOW'
+  /** A record larger than the forwarding transport can carry, refused at ingest. */
+  | 'SKY_ERR_RECORD_TOO_LARGE'
   | 'SKY_ERR_CHECKSUM'
   | 'SKY_ERR_TRANSPORT'
   | 'SKY_ERR_TRANSPORT_UNAVAILABLE'

@@ -3,6 +3,7 @@
  * one place the daemon tells the operator what is true.
  */
 import type { ClassStats, DropCount, PriorityClass } from './buffer/index.ts';
+import type { ClockStatus } from './common/clock.ts';
 import type { LinkState } from './forward/forwarder.ts';
 import type { ReplicationStatus } from './forward/replication.ts';
 import type { Alarm } from './health/alarms.ts';
@@ -27,6 +28,7 @@ export interface StreamBacklog {
   priority: PriorityClass;
   records: number;
   bytes: number;
+  /** null when empty, or when its ingest time came from a clock known to be wrong (age unknown). */
   oldestAgeSeconds: number | null;
   lastSequence: number;
   ackedSequence: number;
@@ -35,6 +37,8 @@ export interface StreamBacklog {
 export interface DaemonStatus {
   /** The daemon's clock (ms since epoch), so clients can show ages without trusting their own. */
   now: number;
+  /** Whether that clock can be trusted: unsynchronised (below this build's date) or recently stepped. */
+  clock: ClockStatus;
   site: { id: string; name?: string };
   producerId: string;
   version: string;

@@ -25,6 +25,8 @@ import {
   releaseSidecars,
 } from './schema.ts';
 import { generateTraceparent } from './trace.ts';
+import { behindReason, readMark, writeMark } from './identity.ts';
+import { newProducerId } from './schema.ts';
 import {
   DEFAULT_DISK,
   DEFAULT_GROUP_COMMIT,
@@ -49,7 +51,9 @@ import type {
   IntegrityReport,
   PriorityClass,
   QuotaPolicy,
+  SourceMark,
   StreamConfig,
+  StreamCursor,
   StreamState,
   SynchronousMode,
 } from './types.ts';
@@ -57,6 +61,7 @@ import type {
 /** Alarm codes raised by the buffer. */
 export const ALARM = {
   quarantined: 'buffer_quarantined',
+  identityRenewed: 'buffer_identity_renewed',
   diskLow: 'buffer_disk_low',
   checksum: 'buffer_checksum',
   quotaBlocked: 'buffer_quota_blocked',
@@ -66,8 +71,10 @@ const SILENT: BufferLogger = { info() {}, warn() {}, error() {}, debug() {} };
 const MAX_STREAM_NAME = 1024;
 /** Rows per statement when walking a stream's head (eviction, TTL). */
 const HEAD_CHUNK = 256;
-/** Records deleted per TTL transaction, to keep each transaction (and main-thread stall) short. */
-const TTL_CHUNK = 10_000;
+/** Records deleted per TTL transaction; the sweep yields to the event loop between transactions. */
+const TTL_CHUNK = 1_000;
+/** Pages returned per incremental-vacuum step; the job yields between steps. */
+const VACUUM_CHUNK_PAGES = 512;
 const DROP_LOG_INTERVAL_MS = 10_000;
 const MAX_INTEGRITY_PROBLEMS = 1000;
 
@@ -82,27 +89,39 @@ interface StreamRow {
   bytes: number;
   /** undefined: not known, look it up through the primary key when asked. */
   oldestIngestTime: number | null | undefined;
+  /** Newest ingest time ever committed: later records never get an earlier one (clock steps). */
+  lastIngestTime: number | null;
+  /** Retired producer identities of this stream's older records, ascending by upTo. */
+  epochs: Array<{ upTo: number; producerId: string }>;
   /** Prepared statements on this stream's records table, made on first use. */
   stmts: StreamStatements | null;
 }
 
-type SavedStream = Pick<StreamRow, 'priority' | 'nextSequence' | 'ackedSequence' | 'records' | 'bytes' | 'oldestIngestTime'>;
+type SavedStream = Pick<StreamRow, 'priority' | 'nextSequence' | 'ackedSequence' | 'records' | 'bytes' | 'oldestIngestTime' | 'lastIngestTime' | 'epochs'>;
 
 /** One append on its way through the group commit. A class: one hidden shape on the hot path. */
 class Entry {
   readonly size: number;
   /** CRC of everything but the sequence, computed at append (see checksum.ts). */
-  readonly crcBody: number;
+  crcBody: number;
   /** The buffer's own copy of the caller's payload (the caller may reuse its buffer). */
   readonly payload: Buffer;
   sequence = 0;
   /** performance.now() at append: the commit latency a source waits for is measured from here. */
   readonly appendedAt = performance.now();
+  private readonly stableCrc: number;
+
+  /** A backward clock step must not make a stream's ingest times go back (contract, "Time"). */
+  raiseIngestTime(floor: number): void {
+    if (floor <= this.ingestTime) return;
+    this.ingestTime = floor;
+    this.crcBody = bodyChecksum(this.stableCrc, this.sourceTime, floor, this.traceparent, this.payload);
+  }
 
   constructor(
     readonly stream: string,
     readonly sourceTime: number | null,
-    readonly ingestTime: number,
+    public ingestTime: number,
     readonly contentType: string,
     readonly schemaRef: string | null,
     readonly traceparent: string,
@@ -113,6 +132,7 @@ class Entry {
     const copy = Buffer.allocUnsafe(payload.length);
     copy.set(payload);
     this.payload = copy;
+    this.stableCrc = meta.stableCrc;
     this.crcBody = bodyChecksum(meta.stableCrc, sourceTime, ingestTime, traceparent, copy);
     this.size = meta.metaBytes + copy.length + traceparent.length + ROW_OVERHEAD_BYTES;
   }
@@ -131,7 +151,11 @@ class Unit {
   resolve: (c: Committed[]) => void = noop;
   reject: (e: Error) => void = noop;
 
-  constructor(readonly entries: Entry[]) {
+  constructor(
+    readonly entries: Entry[],
+    /** Written in the same transaction as the records (contract, "Source marks"). */
+    readonly mark: SourceMark | null = null,
+  ) {
     let size = 0;
     let rank = PRIORITY_ORDER.length;
     for (const e of entries) {
@@ -209,6 +233,8 @@ class Journal {
       records: s.records,
       bytes: s.bytes,
       oldestIngestTime: s.oldestIngestTime,
+      lastIngestTime: s.lastIngestTime,
+      epochs: s.epochs,
     });
   }
 
@@ -333,8 +359,11 @@ type Statement<P extends unknown[], R = unknown> = Database.Statement<P, R>;
 
 interface Statements {
   createStream: Statement<[string, string]>;
-  updateStream: Statement<[string, number, number, number, number, number]>;
+  updateStream: Statement<[string, number, number, number, number, number | null, number]>;
   addDrop: Statement<[string, string, number]>;
+  addEpoch: Statement<[string, number, string]>;
+  pruneEpochs: Statement<[string, number]>;
+  putMark: Statement<[string, string, string]>;
 }
 
 /** Statements on one stream's records table (rowid = sequence). */
@@ -377,7 +406,16 @@ export class RecordBuffer extends EventEmitter {
   private readonly streamConfig: (stream: string) => StreamConfig;
   private readonly disk: DiskWatchdogOptions | null;
   private readonly maxBlockedBytes: number;
+  private readonly maxRecordBytes: number;
+  private timeFloor: number;
+  private readonly markIntervalMs: number;
+  private markTimer: NodeJS.Timeout | null = null;
+  /** Sum of next sequences when the mark was last written: rewrite only when it moved. */
+  private markedProgress = -1;
+  /** Source marks per source, loaded on first use. */
+  private readonly sourceMarkCache = new Map<string, Map<string, string>>();
   private readonly clock: () => number;
+  private readonly monotonic: () => number;
   private readonly statfs: (dir: string) => { freeBytes: number };
   private readonly logger: BufferLogger;
 
@@ -432,6 +470,7 @@ export class RecordBuffer extends EventEmitter {
 
   private accepting = true;
   private diskFreeBytes: number | null = null;
+  /** performance.now() of the last statfs sample (a duration: never the wall clock). */
   private lastDiskCheck = Number.NEGATIVE_INFINITY;
   private diskTimer: NodeJS.Timeout | null = null;
 
@@ -464,7 +503,11 @@ export class RecordBuffer extends EventEmitter {
       checkInteger('disk.checkIntervalMs', this.disk.checkIntervalMs, 1);
     }
     this.maxBlockedBytes = checkInteger('maxBlockedBytes', options.maxBlockedBytes ?? DEFAULT_MAX_BLOCKED_BYTES, 0);
+    this.maxRecordBytes = options.maxRecordBytes === undefined ? Number.POSITIVE_INFINITY : checkInteger('maxRecordBytes', options.maxRecordBytes, 1);
+    this.timeFloor = options.timeFloor ?? 0;
+    this.markIntervalMs = checkInteger('markIntervalMs', options.markIntervalMs ?? 5000, 1);
     this.clock = options.clock ?? Date.now;
+    this.monotonic = options.monotonic ?? (() => performance.now());
     this.statfs = options.statfs ?? defaultStatfs;
     this.logger = options.logger ?? SILENT;
   }
@@ -528,16 +571,32 @@ export class RecordBuffer extends EventEmitter {
     this.db = db;
     this.producer = opened.producerId;
     this.runTx = db.transaction((fn: () => unknown) => fn());
-    this.stmt = this.prepare(db);
+    // Write statements name schema-2 columns: a read-only tool on an older file never prepares them.
+    this.stmt = this.readOnly ? null : this.prepare(db);
     for (const d of opened.drops) this.dropCounts.set(`${d.reason}\u0000${d.stream}`, { ...d });
+    const epochs = new Map<string, Array<{ upTo: number; producerId: string }>>();
+    for (const e of opened.epochs) {
+      const list = epochs.get(e.stream) ?? [];
+      list.push({ upTo: e.upTo, producerId: e.producerId });
+      epochs.set(e.stream, list);
+    }
     for (const r of opened.streams) {
       // The configuration decides the class; a changed class reaches the streams row with the
       // stream's next update (the column is informative: classes are re-applied on every open).
       const cfg = this.resolveConfig(r.name);
-      this.streamsByName.set(r.name, { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, stmts: null });
+      this.streamsByName.set(r.name, { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, epochs: epochs.get(r.name) ?? [], stmts: null });
     }
     this.recomputeDerived();
+    // The buffer's own birth raises the floor, when the clock was right at that moment.
+    // (Not a creation time in the future: that clock was wrong the other way.)
+    if (opened.createdAt !== null && opened.createdAt > this.timeFloor && opened.createdAt <= now) this.timeFloor = opened.createdAt;
+    if (opened.migrated.length > 0) this.logger.info({ path: this.path, migrations: opened.migrated }, 'buffer migrated to the current schema');
     this.state = 'open';
+    if (!this.readOnly) {
+      this.guardIdentity(opened.created);
+      this.markTimer = setInterval(() => this.writeSequenceMark(false), this.markIntervalMs);
+      this.markTimer.unref();
+    }
     this.logger.info(
       { path: this.path, producerId: this.producer, created: opened.created, streams: this.streamsByName.size, records: this.totalRecords, bytes: this.totalBytes },
       'buffer opened',
@@ -570,6 +629,9 @@ export class RecordBuffer extends EventEmitter {
         this.logger.error({ err }, 'buffer: final commit failed');
       }
       this.clearFlushTimer();
+      if (this.markTimer !== null) clearInterval(this.markTimer);
+      this.markTimer = null;
+      if (!this.readOnly && this.db !== null) this.writeSequenceMark(true);
       const closed = new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer closed before the record could be committed');
       for (const u of this.pending.splice(0)) u.reject(closed);
       this.pendingRecords = 0;
@@ -612,19 +674,38 @@ export class RecordBuffer extends EventEmitter {
    * and a drop drops (and counts) every one of them. Resolves with one Committed per record.
    * A batch larger than `groupCommit.maxRecords` commits alone in its own transaction.
    */
-  appendBatch(records: IncomingRecord[]): Promise<Committed[]> {
+  appendBatch(records: IncomingRecord[], options: { mark?: SourceMark } = {}): Promise<Committed[]> {
     if (!Array.isArray(records) || records.length === 0) return Promise.reject(usage('appendBatch needs at least one record'));
-    return this.enqueue(records);
+    return this.enqueue(records, options.mark ?? null);
   }
 
-  private enqueue(records: IncomingRecord[]): Promise<Committed[]> {
+  /**
+   * The fingerprints committed for a source (contract, "Source marks"), by key: what an input
+   * checks before committing a message that may be a re-send of one it already has.
+   */
+  sourceMarks(source: string): ReadonlyMap<string, string> {
+    const db = this.db;
+    if (db === null) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer is ${this.state}`);
+    let marks = this.sourceMarkCache.get(source);
+    if (marks === undefined) {
+      const rows = db.prepare<[string], { key: string; fingerprint: string }>('SELECT key, fingerprint FROM source_marks WHERE source = ?').all(source);
+      marks = new Map(rows.map((r) => [r.key, r.fingerprint]));
+      this.sourceMarkCache.set(source, marks);
+    }
+    return marks;
+  }
+
+  private enqueue(records: IncomingRecord[], mark: SourceMark | null = null): Promise<Committed[]> {
     if (this.readOnly) return Promise.reject(usage('append on a buffer opened read-only'));
     if (this.state !== 'open') {
       return Promise.reject(new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `append on a buffer that is ${this.state}`));
     }
     let unit: Unit;
     try {
-      unit = new Unit(records.map((r) => this.makeEntry(r)));
+      unit = new Unit(
+        records.map((r) => this.makeEntry(r)),
+        mark,
+      );
     } catch (err) {
       return Promise.reject(err);
     }
@@ -632,7 +713,7 @@ export class RecordBuffer extends EventEmitter {
       unit.resolve = resolve;
       unit.reject = reject;
     });
-    if (this.disk !== null && this.clock() - this.lastDiskCheck >= this.disk.checkIntervalMs) this.checkDisk();
+    if (this.disk !== null && this.monotonic() - this.lastDiskCheck >= this.disk.checkIntervalMs) this.checkDisk();
     this.pending.push(unit);
     this.pendingRecords += unit.entries.length;
     if (this.pendingRecords >= this.maxRecords && !this.flushing) this.flush();
@@ -648,6 +729,12 @@ export class RecordBuffer extends EventEmitter {
     }
     const payload = r.payload;
     if (!(payload instanceof Uint8Array)) throw usage(`record payload for '${stream}' must be a Buffer`);
+    if (payload.length > this.maxRecordBytes) {
+      throw new SkyhaulError(
+        'SKY_ERR_RECORD_TOO_LARGE',
+        `record for '${stream}' has a ${payload.length}-byte payload; the forwarding transport carries at most ${this.maxRecordBytes} bytes per record`,
+      );
+    }
     const contentType = r.contentType ?? 'application/octet-stream';
     if (typeof contentType !== 'string' || contentType === '') throw usage(`bad contentType for '${stream}'`);
     const schemaRef = r.schemaRef ?? null;
@@ -839,6 +926,7 @@ export class RecordBuffer extends EventEmitter {
       }
     }
     for (const entry of e.entries) this.insert(entry, j);
+    if (e.mark !== null) (this.stmt as Statements).putMark.run(e.mark.source, e.mark.key, e.mark.fingerprint);
     j.insertedUnits.push(e);
     return 'inserted';
   }
@@ -850,6 +938,8 @@ export class RecordBuffer extends EventEmitter {
     j.lastTouched = s;
     const sequence = s.nextSequence;
     if (sequence > MAX_SEQUENCE) throw new SkyhaulError('SKY_ERR_BUFFER_FULL', `stream '${s.name}' has exhausted its sequence space`);
+    if (s.lastIngestTime !== null) e.raiseIngestTime(s.lastIngestTime);
+    s.lastIngestTime = e.ingestTime;
     const crc = finishChecksum(e.crcBody, sequence);
     this.stmts(s).insert.run(sequence, e.ingestTime, e.sourceTime, e.size, crc, e.contentType, e.schemaRef, e.traceparent, e.payload);
     s.nextSequence = sequence + 1;
@@ -874,6 +964,8 @@ export class RecordBuffer extends EventEmitter {
       records: 0,
       bytes: 0,
       oldestIngestTime: null,
+      lastIngestTime: null,
+      epochs: [],
       stmts: null,
     };
     this.streamsByName.set(name, s);
@@ -1007,7 +1099,7 @@ export class RecordBuffer extends EventEmitter {
     const stmt = this.stmt as Statements;
     for (const [s, upTo] of j.evictUpTo) this.stmts(s).deleteRange.run(j.evictFrom.get(s) ?? s.ackedSequence, upTo);
     const write = (s: StreamRow): void => {
-      stmt.updateStream.run(s.priority, s.nextSequence, s.ackedSequence, s.records, s.bytes, s.id);
+      stmt.updateStream.run(s.priority, s.nextSequence, s.ackedSequence, s.records, s.bytes, s.lastIngestTime, s.id);
     };
     for (const s of j.saved.keys()) write(s);
     for (const s of j.created) write(s);
@@ -1028,7 +1120,10 @@ export class RecordBuffer extends EventEmitter {
       if (have === undefined) this.dropCounts.set(key, { ...d });
       else have.count += d.count;
     }
-    for (const u of j.insertedUnits) u.resolve(u.entries.map((e) => ({ stream: e.stream, sequence: e.sequence, ingestTime: e.ingestTime })));
+    for (const u of j.insertedUnits) {
+      if (u.mark !== null) this.sourceMarkCache.get(u.mark.source)?.set(u.mark.key, u.mark.fingerprint);
+      u.resolve(u.entries.map((e) => ({ stream: e.stream, sequence: e.sequence, ingestTime: e.ingestTime })));
+    }
     for (const { unit, reason } of j.dropped) unit.reject(dropError(reason, unit.entries[0]?.stream ?? '', unit.entries.length));
     if (j.freed && this.blockedRecords() > 0) {
       this.retryBlocked = true;
@@ -1110,7 +1205,6 @@ export class RecordBuffer extends EventEmitter {
     checkInteger('limit', limit, 1);
     const s = this.streamsByName.get(stream);
     if (s === undefined || s.records === 0) return [];
-    const producerId = this.producerId;
     const out: TelemetryRecord[] = [];
     let bytes = 0;
     let after = Math.max(0, Math.floor(afterSequence));
@@ -1124,7 +1218,7 @@ export class RecordBuffer extends EventEmitter {
       for (const row of rows) {
         const rec: TelemetryRecord = {
           siteId: this.siteId,
-          producerId,
+          producerId: this.producerOf(s, row.sequence),
           stream,
           sequence: row.sequence,
           sourceTime: row.source_time,
@@ -1206,55 +1300,171 @@ export class RecordBuffer extends EventEmitter {
           j.freed = true;
         }
         s.ackedSequence = a.sequence;
+        if (s.epochs.length > 0 && (s.epochs[0] as { upTo: number }).upTo <= a.sequence) {
+          (this.stmt as Statements).pruneEpochs.run(s.name, a.sequence);
+          s.epochs = s.epochs.filter((e) => e.upTo > a.sequence);
+        }
       }
     });
+  }
+
+  /**
+   * Sets one buffered record aside as a counted drop (the forwarder, for a record its transport
+   * cannot carry: reason 'oversize'). Like a checksum failure, the one exception to prefix-only
+   * deletes; the forwarder treats the hole as a gap. Returns false when the record is not there.
+   */
+  discard(stream: string, sequence: number, reason: Extract<DropReason, 'oversize'>): boolean {
+    this.requireWritable();
+    const s = this.streamsByName.get(stream);
+    if (s === undefined || sequence <= s.ackedSequence || sequence >= s.nextSequence) return false;
+    const row = this.stmts(s).readChunk.get(sequence - 1, 1);
+    if (row === undefined || row.sequence !== sequence) return false;
+    this.transact((j) => {
+      j.touch(s);
+      this.stmts(s).deleteOne.run(sequence);
+      this.adjust(s, -1, -row.size);
+      if (s.records > 0) s.oldestIngestTime = undefined;
+      j.countDrop(s.name, reason, 1);
+      j.freed = true;
+    });
+    return true;
+  }
+
+  /**
+   * Compares the file with its sequence mark (./identity.ts) and, when the file is behind, takes a
+   * new producer identity: in one transaction the current id is retired for every record already
+   * in the file (one producer_epochs row per stream with records) and a new id becomes current.
+   * Alarm `buffer_identity_renewed` says why. Then writes a fresh (running) mark.
+   */
+  private guardIdentity(created: boolean): void {
+    // A new file (first start, or after a quarantine) has a new identity already.
+    const mark = created ? null : readMark(this.path);
+    if (mark !== null && 'unreadable' in mark) {
+      this.logger.warn({ path: this.path, err: mark.unreadable }, 'buffer: the sequence mark cannot be read; trusting the file');
+    } else if (mark === null) {
+      if (!created) this.logger.info({ path: this.path }, 'buffer: no sequence mark yet (first start of this version?); trusting the file');
+    } else {
+      const reason = behindReason(mark, this.producerId, (stream) => this.streamsByName.get(stream)?.nextSequence ?? 1);
+      if (reason !== null) this.renewIdentity(reason);
+    }
+    this.writeSequenceMark(false);
+  }
+
+  private renewIdentity(reason: string): void {
+    const retired = this.producerId;
+    const renewed = newProducerId();
+    const stmt = this.stmt as Statements;
+    const db = this.db as Database.Database;
+    const epochs = new Map<StreamRow, Array<{ upTo: number; producerId: string }>>();
+    db.transaction(() => {
+      for (const s of this.streamsByName.values()) {
+        if (s.records === 0) continue;
+        stmt.addEpoch.run(s.name, s.nextSequence - 1, retired);
+        epochs.set(s, [...s.epochs, { upTo: s.nextSequence - 1, producerId: retired }]);
+      }
+      db.prepare(`UPDATE meta SET value = ? WHERE key = 'producer_id'`).run(renewed);
+    })();
+    for (const [s, list] of epochs) s.epochs = list;
+    this.producer = renewed;
+    this.raiseAlarm(
+      ALARM.identityRenewed,
+      `buffer took a new producer identity ${renewed} (was ${retired}): ${reason}. Buffered records keep ${retired}; new records cannot collide with sequences already sent`,
+      { path: this.path, retired, renewed, reason },
+      'warn',
+    );
+  }
+
+  /**
+   * Rewrites `<path>.sequences` when sequences moved (or always when `clean`). Failing to write it
+   * is logged, never fatal: the mark only narrows what a later open must assume.
+   */
+  private writeSequenceMark(clean: boolean): void {
+    if (this.db === null || this.producer === undefined) return;
+    let progress = 0;
+    const streams: Record<string, number> = {};
+    for (const s of this.streamsByName.values()) {
+      streams[s.name] = s.nextSequence;
+      progress += s.nextSequence;
+    }
+    if (!clean && progress === this.markedProgress) return;
+    try {
+      writeMark(this.path, { producerId: this.producer, streams, clean, synchronous: this.synchronous, writtenAt: new Date(this.clock()).toISOString() });
+      this.markedProgress = progress;
+    } catch (err) {
+      this.logger.error({ err, path: this.path }, 'buffer: writing the sequence mark failed');
+    }
+  }
+
+  /** The producer identity a record was (or will be) sent under: a retired one for records from before a renewal. */
+  private producerOf(s: StreamRow, sequence: number): string {
+    for (const e of s.epochs) if (sequence <= e.upTo) return e.producerId;
+    return this.producerId;
   }
 
   // ---------------------------------------------------------------- TTL
 
   /**
    * Deletes records whose ingestTime + ttlMs <= now, per stream from its first record, stopping at
-   * the first unexpired one (index walk, no scan). Counted as 'ttl'. Returns how many were removed.
+   * the first unexpired one (index walk, no scan). Counted as 'ttl'. Resolves with how many were
+   * removed. At most TTL_CHUNK records per transaction, across streams, yielding to the event loop
+   * between transactions, so a sweep over millions of records never stalls inputs or the API.
+   * A record whose ingest time is below the time floor has an unknown age (it was stamped by a
+   * clock known to be wrong) and is never expired; the walk stops there (contract, "Time").
    */
-  sweepTtl(now: number = this.clock()): number {
+  async sweepTtl(now: number = this.clock()): Promise<number> {
     this.requireWritable();
+    const streams = [...this.streamsByName.values()].filter((s) => s.ttlMs !== null);
     let removed = 0;
-    for (const s of [...this.streamsByName.values()]) {
-      if (s.ttlMs === null || s.records === 0) continue;
-      const cutoff = now - s.ttlMs;
-      let more = true;
-      while (more) {
-        more = false;
-        this.transact((j) => {
-          let n = 0;
-          let bytes = 0;
-          let upTo = 0;
-          const floor = this.inFlightFloor(s);
-          let after = floor;
-          scan: while (n < TTL_CHUNK) {
-            const rows = this.stmts(s).headChunk.all(after, Math.min(HEAD_CHUNK, TTL_CHUNK - n));
-            for (const r of rows) {
-              if (r.ingestTime > cutoff) break scan;
-              n++;
-              bytes += r.size;
-              upTo = r.sequence;
-            }
-            if (rows.length === 0) break;
-            after = (rows[rows.length - 1] as HeadRow).sequence;
-            if (n >= TTL_CHUNK) more = true;
-          }
-          if (n === 0) return;
-          j.touch(s);
-          this.stmts(s).deleteRange.run(floor, upTo);
-          this.adjust(s, -n, -bytes);
-          if (s.records > 0) s.oldestIngestTime = undefined;
-          j.countDrop(s.name, 'ttl', n);
-          j.freed = true;
+    let next = 0;
+    while (next < streams.length && this.state === 'open') {
+      let budget = TTL_CHUNK;
+      this.transact((j) => {
+        while (next < streams.length && budget > 0) {
+          const s = streams[next] as StreamRow;
+          const n = s.records === 0 ? 0 : this.expireHead(s, now - (s.ttlMs as number), budget, j);
           removed += n;
-        });
-      }
+          budget -= n;
+          if (budget > 0) next++;
+        }
+      });
+      if (next < streams.length) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     return removed;
+  }
+
+  /** Expires at most `budget` records at the head of `s` (after its in-flight floor); returns how many. */
+  private expireHead(s: StreamRow, cutoff: number, budget: number, j: Journal): number {
+    const oldest = this.oldestOf(s);
+    if (oldest === null || oldest > cutoff) return 0;
+    let n = 0;
+    let bytes = 0;
+    let upTo = 0;
+    const floor = this.inFlightFloor(s);
+    let after = floor;
+    scan: while (n < budget) {
+      const rows = this.stmts(s).headChunk.all(after, Math.min(HEAD_CHUNK, budget - n));
+      for (const r of rows) {
+        if (r.ingestTime > cutoff || r.ingestTime < this.timeFloor) break scan;
+        n++;
+        bytes += r.size;
+        upTo = r.sequence;
+      }
+      if (rows.length === 0) break;
+      after = (rows[rows.length - 1] as HeadRow).sequence;
+    }
+    if (n === 0) return 0;
+    j.touch(s);
+    this.stmts(s).deleteRange.run(floor, upTo);
+    this.adjust(s, -n, -bytes);
+    if (s.records > 0) s.oldestIngestTime = undefined;
+    j.countDrop(s.name, 'ttl', n);
+    j.freed = true;
+    return n;
+  }
+
+  /** ms since epoch below which ingest times come from a wrong clock (see BufferOptions.timeFloor). */
+  get clockFloor(): number {
+    return this.timeFloor;
   }
 
   // ---------------------------------------------------------------- disk watchdog
@@ -1266,8 +1476,7 @@ export class RecordBuffer extends EventEmitter {
    */
   checkDisk(): boolean {
     if (this.disk === null || this.db === null) return this.accepting;
-    const now = this.clock();
-    this.lastDiskCheck = now;
+    this.lastDiskCheck = this.monotonic();
     let free: number;
     try {
       free = this.statfs(this.dir).freeBytes;
@@ -1302,7 +1511,7 @@ export class RecordBuffer extends EventEmitter {
 
   private raiseAlarm(code: string, message: string, details: Record<string, unknown>, level: 'warn' | 'error'): void {
     const existing = this.alarmsByCode.get(code);
-    const alarm: BufferAlarm = { code, message, since: existing?.since ?? this.clock(), details };
+    const alarm: BufferAlarm = { code, message, since: existing?.since ?? this.clock(), severity: level === 'warn' ? 'warning' : 'critical', details };
     this.alarmsByCode.set(code, alarm);
     this.logger[level]({ alarm: code, ...details }, message);
     this.safeEmit('alarm', alarm);
@@ -1320,6 +1529,16 @@ export class RecordBuffer extends EventEmitter {
   }
 
   // ---------------------------------------------------------------- status
+
+  /** O(streams) from memory alone, with no lookup: what the forwarder needs on every pump. */
+  cursors(): StreamCursor[] {
+    this.requireOpen();
+    const out: StreamCursor[] = [];
+    for (const s of this.streamsByName.values()) {
+      out.push({ stream: s.name, priority: s.priority, nextSequence: s.nextSequence, ackedSequence: s.ackedSequence, records: s.records });
+    }
+    return out;
+  }
 
   /** O(streams): counters from memory, the first record's ingest time through the primary key. */
   streams(): StreamState[] {
@@ -1383,11 +1602,23 @@ export class RecordBuffer extends EventEmitter {
     (this.db as Database.Database).pragma(`wal_checkpoint(${mode})`);
   }
 
-  /** Returns up to `pages` free pages (all when omitted) to the filesystem. */
-  incrementalVacuum(pages?: number): void {
+  /**
+   * Returns up to `maxPages` free pages (all when omitted) to the filesystem, VACUUM_CHUNK_PAGES
+   * per transaction, yielding to the event loop between them. Resolves with the pages returned.
+   */
+  async incrementalVacuum(maxPages: number = Number.POSITIVE_INFINITY): Promise<number> {
     this.requireWritable();
-    const n = pages === undefined ? '' : String(checkInteger('pages', pages, 0));
-    (this.db as Database.Database).pragma(`incremental_vacuum(${n})`);
+    let returned = 0;
+    while (this.state === 'open' && returned < maxPages) {
+      const db = this.db as Database.Database;
+      const free = Number(db.pragma('freelist_count', { simple: true }));
+      if (free === 0) break;
+      const step = Math.min(VACUUM_CHUNK_PAGES, free, maxPages - returned);
+      db.pragma(`incremental_vacuum(${step})`);
+      returned += step;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return returned;
   }
 
   /** File-level figures for the retention/vacuum job. */
@@ -1478,14 +1709,13 @@ export class RecordBuffer extends EventEmitter {
 
   // ---------------------------------------------------------------- internals
 
-  private requireWritable(): Statements {
+  private requireWritable(): void {
     if (this.readOnly) throw usage('the buffer was opened read-only');
-    return this.requireOpen();
+    this.requireOpen();
   }
 
-  private requireOpen(): Statements {
-    if (this.state !== 'open' || this.stmt === null) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer is ${this.state}`);
-    return this.stmt;
+  private requireOpen(): void {
+    if (this.state !== 'open' || this.db === null) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer is ${this.state}`);
   }
 
   /** Why the file cannot be used, naming the file and the remedy; the file itself is left untouched. */
@@ -1523,7 +1753,12 @@ export class RecordBuffer extends EventEmitter {
         'INSERT INTO streams (name, priority, next_sequence, acked_sequence, records, bytes) VALUES (?, ?, 1, 0, 0, 0)',
       ),
       updateStream: db.prepare(
-        'UPDATE streams SET priority = ?, next_sequence = ?, acked_sequence = ?, records = ?, bytes = ? WHERE id = ?',
+        'UPDATE streams SET priority = ?, next_sequence = ?, acked_sequence = ?, records = ?, bytes = ?, last_ingest_time = ? WHERE id = ?',
+      ),
+      addEpoch: db.prepare('INSERT INTO producer_epochs (stream, up_to, producer_id) VALUES (?, ?, ?)'),
+      pruneEpochs: db.prepare('DELETE FROM producer_epochs WHERE stream = ? AND up_to <= ?'),
+      putMark: db.prepare(
+        'INSERT INTO source_marks (source, key, fingerprint) VALUES (?, ?, ?) ON CONFLICT (source, key) DO UPDATE SET fingerprint = excluded.fingerprint',
       ),
       addDrop: db.prepare(
         'INSERT INTO drops (stream, reason, count) VALUES (?, ?, ?) ON CONFLICT (stream, reason) DO UPDATE SET count = count + excluded.count',

@@ -7,8 +7,10 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { DropReason, PriorityClass, SynchronousMode } from './types.ts';
 import { DROP_REASONS, isPriorityClass } from './types.ts';
+import { migrate } from './migrations/index.ts';
+import { PRODUCER_EPOCHS_DDL } from './migrations/002-producer-epochs.ts';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Page size of new buffer files (existing files keep theirs). */
 export const PAGE_SIZE = 2048;
@@ -29,7 +31,8 @@ CREATE TABLE streams (
   next_sequence  INTEGER NOT NULL,
   acked_sequence INTEGER NOT NULL,
   records        INTEGER NOT NULL,
-  bytes          INTEGER NOT NULL
+  bytes          INTEGER NOT NULL,
+  last_ingest_time INTEGER
 );
 
 CREATE TABLE drops (
@@ -38,7 +41,7 @@ CREATE TABLE drops (
   count  INTEGER NOT NULL,
   PRIMARY KEY (stream, reason)
 ) WITHOUT ROWID;
-`;
+${PRODUCER_EPOCHS_DDL}`;
 
 /** Name of a stream's records table; `id` is the integer key of its streams row (never user text). */
 export function recordsTable(id: number): string {
@@ -108,14 +111,28 @@ export interface StreamRowData {
   records: number;
   bytes: number;
   oldestIngestTime: number | null;
+  /** Newest ingest time the stream ever committed (null: none known). */
+  lastIngestTime: number | null;
+}
+
+/** A retired producer identity's share of a stream: its records up to `upTo`. */
+export interface ProducerEpoch {
+  stream: string;
+  upTo: number;
+  producerId: string;
 }
 
 export interface OpenedDatabase {
   db: Database.Database;
   producerId: string;
   created: boolean;
+  /** `meta.created_at` (ms since epoch), when the file says. */
+  createdAt: number | null;
+  /** Migrations that ran on this open, e.g. ['1->2 producer-epochs']. */
+  migrated: string[];
   streams: StreamRowData[];
   drops: Array<{ stream: string; reason: DropReason; count: number }>;
+  epochs: ProducerEpoch[];
 }
 
 export function newProducerId(): string {
@@ -139,8 +156,17 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
       // (SQLITE_IOERR_LOCK). SQLite then creates -shm (and an empty -wal) for its WAL index;
       // `removeReadOnlySidecars` takes away those it created once the connection is closed.
       const tables = db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all();
-      const producerId = readMeta(db, tables);
-      return { db, producerId, created: false, streams: loadStreamsChecked(db, tables), drops: loadDrops(db) };
+      const meta = readMeta(db, tables);
+      return {
+        db,
+        producerId: meta.producerId,
+        created: false,
+        createdAt: meta.createdAt,
+        migrated: [],
+        streams: loadStreamsChecked(db, tables, meta.version),
+        drops: loadDrops(db),
+        epochs: meta.version >= 2 ? loadEpochs(db) : [],
+      };
     }
     // Only takes effect on a new, empty file (before anything is written to it). Each commit
     // writes one page per stream it touched (a stream's table grows at its own right edge), so
@@ -154,7 +180,8 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
     const created = tables.length === 0;
     // Before any pragma that writes (journal_mode changes the file header): a file that is not
     // ours, or is newer, must be left exactly as it was.
-    const producerId = created ? newProducerId() : readMeta(db, tables);
+    const meta = created ? { producerId: newProducerId(), version: SCHEMA_VERSION, createdAt: now } : readMeta(db, tables);
+    const producerId = meta.producerId;
     if (created) db.pragma('auto_vacuum = INCREMENTAL'); // must precede the first CREATE TABLE
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new BufferSchemaError('inconsistent', `cannot enter WAL mode (journal_mode is '${String(mode)}')`);
@@ -165,7 +192,6 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
     // rewritten by every commit that touches it, and a checkpoint copies it back once however often.
     db.pragma(`wal_autocheckpoint = ${Math.ceil((8 << 20) / Number(db.pragma('page_size', { simple: true })))}`);
     db.pragma('foreign_keys = OFF');
-
     if (created) {
       db.transaction(() => {
         db.exec(DDL);
@@ -175,14 +201,18 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
         put.run('created_at', new Date(now).toISOString());
       })();
     }
-    const streams = loadStreamsChecked(db, tables);
-    const drops = loadDrops(db);
+    // Checked as it is before a migration writes anything: a refused file stays untouched.
+    let streams = created ? [] : loadStreamsChecked(db, tables, meta.version);
+    const drops = created ? [] : loadDrops(db);
+    const migrated = created ? [] : migrate(db, meta.version).map((m) => `${m.from}->${m.to} ${m.name}`);
+    if (migrated.length > 0) streams = loadStreams(db, db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all(), SCHEMA_VERSION);
+    const epochs = loadEpochs(db);
     // A write on every open, once the file has passed its checks (a refused file stays byte for
     // byte as it was): takes the exclusive lock now rather than at the first append.
     db.prepare(`INSERT INTO meta (key, value) VALUES ('opened_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(
       new Date(now).toISOString(),
     );
-    return { db, producerId, created, streams, drops };
+    return { db, producerId, created, createdAt: meta.createdAt, migrated, streams, drops, epochs };
   } catch (err) {
     try {
       db.close();
@@ -193,34 +223,46 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
   }
 }
 
-/** Validates meta (ours, a version this build reads, a well-formed producer id); returns the producer id. */
-function readMeta(db: Database.Database, tables: string[]): string {
+/** Validates meta: ours, a version this build reads (older ones are migrated after), a well-formed producer id. */
+function readMeta(db: Database.Database, tables: string[]): { producerId: string; version: number; createdAt: number | null } {
   for (const t of ['meta', 'streams', 'drops']) {
     if (!tables.includes(t)) throw new BufferSchemaError('foreign', `not a Skyhaul buffer: table '${t}' is missing`);
   }
   const meta = new Map(db.prepare<[], { key: string; value: string }>('SELECT key, value FROM meta').all().map((r) => [r.key, r.value]));
   const version = meta.get('schema_version');
-  if (version !== String(SCHEMA_VERSION)) {
-    const newer = version !== undefined && /^\d+$/.test(version) && Number(version) > SCHEMA_VERSION;
+  const number = version !== undefined && /^[1-9]\d{0,5}$/.test(version) ? Number(version) : null;
+  if (number === null) throw new BufferSchemaError('foreign', `unsupported buffer schema version '${version ?? '(none)'}' (this build reads 1 to ${SCHEMA_VERSION})`);
+  if (number > SCHEMA_VERSION) {
     throw new BufferSchemaError(
-      newer ? 'version' : 'foreign',
-      newer
-        ? `buffer schema version ${version} was written by a newer Skyhaul; this build reads version ${SCHEMA_VERSION} (after a package downgrade, reinstall the newer version: its backlog is intact)`
-        : `unsupported buffer schema version '${version ?? '(none)'}' (this build reads ${SCHEMA_VERSION})`,
+      'version',
+      `buffer schema version ${number} was written by a newer Skyhaul; this build reads version ${SCHEMA_VERSION} (after a package downgrade, reinstall the newer version: its backlog is intact)`,
     );
   }
   const id = meta.get('producer_id');
   if (id === undefined || !PRODUCER_ID.test(id)) throw new BufferSchemaError('inconsistent', `bad producer_id in meta: '${id ?? '(none)'}'`);
-  return id;
+  const created = Date.parse(meta.get('created_at') ?? '');
+  return { producerId: id, version: number, createdAt: Number.isFinite(created) ? created : null };
+}
+
+function loadEpochs(db: Database.Database): ProducerEpoch[] {
+  return db
+    .prepare<[], { stream: unknown; up_to: unknown; producer_id: unknown }>('SELECT stream, up_to, producer_id FROM producer_epochs ORDER BY stream, up_to')
+    .all()
+    .map((r) => {
+      if (typeof r.stream !== 'string' || !isCount(r.up_to) || typeof r.producer_id !== 'string' || !PRODUCER_ID.test(r.producer_id)) {
+        throw new BufferSchemaError('inconsistent', `malformed producer_epochs row ${JSON.stringify(r)}`);
+      }
+      return { stream: r.stream, upTo: r.up_to, producerId: r.producer_id };
+    });
 }
 
 /**
  * loadStreams, and when our own cross-checks fail, SQLite's `quick_check` decides: damage it
  * finds makes the file corrupt (quarantinable); without any, the file is refused as inconsistent.
  */
-function loadStreamsChecked(db: Database.Database, tables: string[]): StreamRowData[] {
+function loadStreamsChecked(db: Database.Database, tables: string[], version: number): StreamRowData[] {
   try {
-    return loadStreams(db, tables);
+    return loadStreams(db, tables, version);
   } catch (err) {
     if (!(err instanceof BufferSchemaError)) throw err;
     const verdict = db.prepare<[], string>('PRAGMA quick_check').pluck().all();
@@ -230,6 +272,7 @@ function loadStreamsChecked(db: Database.Database, tables: string[]): StreamRowD
 }
 
 interface RawStream {
+  last_ingest_time: unknown;
   id: unknown;
   name: unknown;
   priority: unknown;
@@ -243,14 +286,16 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-function loadStreams(db: Database.Database, tables: string[]): StreamRowData[] {
+function loadStreams(db: Database.Database, tables: string[], version: number): StreamRowData[] {
+  // A read-only tool may open a schema-1 file, which it cannot migrate.
+  const lastIngest = version >= 2 ? 'last_ingest_time' : 'NULL AS last_ingest_time';
   const rows = db
-    .prepare<[], RawStream>('SELECT id, name, priority, next_sequence, acked_sequence, records, bytes FROM streams ORDER BY id')
+    .prepare<[], RawStream>(`SELECT id, name, priority, next_sequence, acked_sequence, records, bytes, ${lastIngest} FROM streams ORDER BY id`)
     .all();
   const recordTables = new Set(tables.filter((t) => RECORDS_TABLE.test(t)));
   const out: StreamRowData[] = [];
   for (const r of rows) {
-    const { id, name, priority, next_sequence: next, acked_sequence: acked, records, bytes } = r;
+    const { id, name, priority, next_sequence: next, acked_sequence: acked, records, bytes, last_ingest_time: lastIngest } = r;
     if (!isCount(id) || id < 1 || typeof name !== 'string' || !isPriorityClass(priority)) {
       throw new BufferSchemaError('inconsistent', `malformed streams row ${JSON.stringify(r)}`);
     }
@@ -262,14 +307,14 @@ function loadStreams(db: Database.Database, tables: string[]): StreamRowData[] {
     const first = db
       .prepare<[], { sequence: number; ingest_time: number }>(`SELECT sequence, ingest_time FROM ${table} ORDER BY sequence ASC LIMIT 1`)
       .get();
-    const last = db.prepare<[], number>(`SELECT sequence FROM ${table} ORDER BY sequence DESC LIMIT 1`).pluck().get();
+    const last = db.prepare<[], { sequence: number; ingest_time: number }>(`SELECT sequence, ingest_time FROM ${table} ORDER BY sequence DESC LIMIT 1`).get();
     if ((records === 0) !== (first === undefined)) {
       throw new BufferSchemaError('inconsistent', `stream '${name}' counts ${records} records but its first row is ${first === undefined ? 'absent' : 'present'}`);
     }
-    if (first !== undefined && (first.sequence <= acked || last === undefined || last >= next)) {
+    if (first !== undefined && (first.sequence <= acked || last === undefined || last.sequence >= next)) {
       throw new BufferSchemaError(
         'inconsistent',
-        `stream '${name}' rows ${first.sequence}..${String(last)} lie outside its cursors (acked ${acked}, next ${next})`,
+        `stream '${name}' rows ${first.sequence}..${String(last?.sequence)} lie outside its cursors (acked ${acked}, next ${next})`,
       );
     }
     out.push({
@@ -281,11 +326,16 @@ function loadStreams(db: Database.Database, tables: string[]): StreamRowData[] {
       records,
       bytes,
       oldestIngestTime: first === undefined ? null : first.ingest_time,
+      lastIngestTime: newest(typeof lastIngest === 'number' ? lastIngest : null, last?.ingest_time ?? null),
     });
   }
   // A records table the streams table does not know would hold rows invisible forever.
   for (const orphan of recordTables) throw new BufferSchemaError('inconsistent', `table ${orphan} belongs to no stream`);
   return out;
+}
+
+function newest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.max(a, b);
 }
 
 function loadDrops(db: Database.Database): Array<{ stream: string; reason: DropReason; count: number }> {

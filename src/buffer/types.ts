@@ -16,7 +16,9 @@ export type DropReason =
   | 'ttl'
   | 'disk_low'
   | 'checksum'
-  | 'backpressure_overflow';
+  | 'backpressure_overflow'
+  /** A buffered record the transport cannot carry (written before the ingest limit existed, or the limit was raised): set aside by the forwarder. */
+  | 'oversize';
 
 export const DROP_REASONS: readonly DropReason[] = [
   'quota_drop_oldest',
@@ -25,7 +27,20 @@ export const DROP_REASONS: readonly DropReason[] = [
   'disk_low',
   'checksum',
   'backpressure_overflow',
+  'oversize',
 ];
+
+/**
+ * A source's own de-duplication key, kept with the records it produced: the fingerprint of the
+ * last message committed per (source, key), e.g. ('mqtt:site-broker', topic, sha-256 of the
+ * payload). Written in the commit transaction of that message's records, so "committed" and
+ * "remembered" can never disagree after a crash.
+ */
+export interface SourceMark {
+  source: string;
+  key: string;
+  fingerprint: string;
+}
 
 export type SynchronousMode = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
 
@@ -72,8 +87,10 @@ export interface BufferOptions {
   disk?: DiskWatchdogOptions | null;
   /** Bound on bytes of records waiting under 'block' or disk-low; default 16 MiB. */
   maxBlockedBytes?: number;
-  /** ms since epoch; for tests. */
+  /** Wall clock, ms since epoch (timestamps only); for tests. */
   clock?: () => number;
+  /** Monotonic clock, ms (every duration: disk-check staleness); default performance.now; for tests. */
+  monotonic?: () => number;
   /** Injectable for the watchdog test only; default uses fs.statfsSync (bavail * bsize). */
   statfs?: (dir: string) => { freeBytes: number };
   /** Default silent. */
@@ -92,6 +109,29 @@ export interface BufferOptions {
   readOnly?: boolean;
   /** Refuse a path where no buffer file exists (SKY_ERR_BUFFER_ACCESS) instead of creating one. */
   mustExist?: boolean;
+  /**
+   * Largest payload accepted, in bytes (default: unlimited): the daemon derives it from what the
+   * forwarding transport can carry, so a record that could never leave is refused at ingest
+   * (SKY_ERR_RECORD_TOO_LARGE) instead of wedging its stream.
+   */
+  maxRecordBytes?: number;
+  /**
+   * ms since epoch below which the wall clock is known wrong (the build date; the buffer's own
+   * creation time raises it). Records with an ingest time below it are never expired by TTL:
+   * their age is unknown (contract, "Time"). Default 0 (no floor).
+   */
+  timeFloor?: number;
+  /** How often the sequence mark (`<path>.sequences`) is rewritten while something changed; default 5000 ms. */
+  markIntervalMs?: number;
+}
+
+/** What the forwarder needs per stream, without the cost of looking up the oldest record. */
+export interface StreamCursor {
+  stream: string;
+  priority: PriorityClass;
+  nextSequence: number;
+  ackedSequence: number;
+  records: number;
 }
 
 export interface Committed {
@@ -117,6 +157,8 @@ export interface BufferAlarm {
   code: string;
   message: string;
   since: number;
+  /** 'critical' (data at risk: quarantine, disk low, checksum) or 'warning' (worth knowing: identity renewed, quota blocking). */
+  severity: 'warning' | 'critical';
   details?: Record<string, unknown>;
 }
 

@@ -14,14 +14,24 @@
  *    lower class sends only while no higher class has unsent backlog, so after an outage alarm
  *    and control streams drain first.
  *  - When the link fails, every stream waits; one pilot stream (the most urgent) retries with
- *    exponential backoff and jitter, and the rest follow once it connects.
+ *    exponential backoff and jitter, and the rest follow once it connects. A stream whose
+ *    producer opens but fails before any message is acknowledged backs off on its own (its
+ *    backoff resets only on an ack), so a message the broker keeps refusing is retried with
+ *    growing delays, never in a tight loop.
+ *  - The producer identity travels with each record (the buffer may hold records of a retired
+ *    identity after a restore): a change of identity reopens the stream's producer, like a gap.
+ *  - A record the transport cannot carry (larger than its message limit) is set aside by the
+ *    buffer as a counted 'oversize' drop; the stream goes on after it.
+ *  - Every duration (backoff, idle close, probing) is measured on the monotonic clock; the wall
+ *    clock only stamps what the operator sees.
  */
 import { EventEmitter } from 'node:events';
 import type { PriorityClass } from '../buffer/index.ts';
 import { PRIORITY_ORDER } from '../buffer/index.ts';
 import { SkyhaulError } from '../errors.ts';
 import { toPulsarMessage, type TelemetryRecord } from '../record/record.ts';
-import { Backoff, type BackoffOptions } from './backoff.ts';
+import { Backoff, type BackoffOptions } from '../common/backoff.ts';
+import { monotonicMs } from '../common/clock.ts';
 import type { TokenBucket } from './bandwidth.ts';
 import type { PulsarTransport, TransportProducer } from './pulsar/transport.ts';
 
@@ -35,10 +45,12 @@ export interface ForwardStreamState {
 
 /** What the forwarder needs from the buffer. */
 export interface ForwardSource {
-  readonly producerId: string;
-  streams(): ForwardStreamState[];
+  /** Per-stream cursors from memory (cheap: called on every pump). */
+  cursors(): ForwardStreamState[];
   read(stream: string, afterSequence: number, limit: number, maxBytes?: number): TelemetryRecord[];
   ackMany(acks: Array<{ stream: string; sequence: number }>): void;
+  /** Sets aside one record the transport cannot carry, counted as a drop. */
+  discard(stream: string, sequence: number, reason: 'oversize'): boolean;
   /** Sent but not yet acknowledged: the buffer must not drop these (they may still arrive). */
   setInFlight(stream: string, uptoSequence: number): void;
   on(event: 'committed', listener: (streams: string[]) => void): unknown;
@@ -71,7 +83,10 @@ export interface ForwarderOptions {
   probe?: () => Promise<void>;
   probeIntervalMs?: number;
   logger?: Pick<Console, 'info' | 'warn' | 'error' | 'debug'>;
+  /** Wall clock (ms since epoch) for the timestamps in LinkState; never for durations. */
   clock?: () => number;
+  /** Monotonic clock (ms) for every duration; default performance.now. */
+  monotonic?: () => number;
 }
 
 interface Lane {
@@ -79,6 +94,10 @@ interface Lane {
   priority: PriorityClass;
   rank: number;
   producer: TransportProducer | null;
+  /** The producer id the open producer sends under (records of a retired identity need their own). */
+  identity: string | null;
+  /** Whether the open producer has had a message acknowledged (else a failure backs the stream off). */
+  progressed: boolean;
   /** Incremented per producer, so late callbacks of a dead producer are ignored. */
   generation: number;
   opening: boolean;
@@ -91,7 +110,9 @@ interface Lane {
   inFlight: number;
   /** The stream's newest committed sequence (from the buffer). */
   lastCommitted: number;
+  /** Monotonic ms. */
   idleSince: number;
+  /** Monotonic ms: the stream waits until then after a stream-level failure. */
   notBefore: number;
   backoff: Backoff;
   draining: boolean;
@@ -107,6 +128,7 @@ export class Forwarder extends EventEmitter {
   private readonly linkBackoff: Backoff;
   private readonly log: Pick<Console, 'info' | 'warn' | 'error' | 'debug'>;
   private readonly clock: () => number;
+  private readonly monotonic: () => number;
   private link: LinkState;
   private inFlight = 0;
   private started = false;
@@ -116,15 +138,18 @@ export class Forwarder extends EventEmitter {
   private ackTimer: NodeJS.Timeout | null = null;
   private housekeepingTimer: NodeJS.Timeout | null = null;
   private probing = false;
-  private lastProbeAt = 0;
-  private pilotAttemptAt = 0;
+  /** Monotonic ms. */
+  private lastProbeAt = Number.NEGATIVE_INFINITY;
+  /** Monotonic ms: the pilot's next attempt while the link is down. */
+  private pilotAttemptAt = Number.NEGATIVE_INFINITY;
   private readonly onCommitted = (): void => this.schedulePump();
   /** Totals since start, for rates. */
-  readonly counters = { sentRecords: 0, ackedRecords: 0, ackedBytes: 0, sendFailures: 0, reconnects: 0 };
+  readonly counters = { sentRecords: 0, ackedRecords: 0, ackedBytes: 0, sendFailures: 0, reconnects: 0, oversize: 0 };
 
   constructor(private readonly options: ForwarderOptions) {
     super();
     this.clock = options.clock ?? Date.now;
+    this.monotonic = options.monotonic ?? monotonicMs;
     this.log = options.logger ?? silentLogger;
     this.linkBackoff = new Backoff(options.backoff);
     this.link = { state: 'connecting', since: this.clock(), lastError: null, lastAckAt: null, reconnectAttempts: 0, nextAttemptAt: null };
@@ -146,8 +171,8 @@ export class Forwarder extends EventEmitter {
     for (const timer of [this.ackTimer, this.housekeepingTimer, this.pumpTimer]) if (timer !== null) clearInterval(timer);
     this.ackTimer = this.housekeepingTimer = this.pumpTimer = null;
     // Give in-flight sends a moment to be acknowledged, so a clean stop does not resend them.
-    const deadline = this.clock() + 2000;
-    while (this.inFlight > 0 && this.clock() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    const deadline = this.monotonic() + 2000;
+    while (this.inFlight > 0 && this.monotonic() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     await Promise.all([...this.lanes.values()].map((lane) => this.closeLane(lane)));
     this.flushAcks();
     this.setLink('stopped', null);
@@ -245,6 +270,8 @@ export class Forwarder extends EventEmitter {
         priority: state.priority,
         rank: PRIORITY_ORDER.indexOf(state.priority),
         producer: null,
+        identity: null,
+        progressed: false,
         generation: 0,
         opening: false,
         producerNext: -1,
@@ -252,7 +279,7 @@ export class Forwarder extends EventEmitter {
         ackedUpTo: state.ackedSequence,
         inFlight: 0,
         lastCommitted: state.nextSequence - 1,
-        idleSince: this.clock(),
+        idleSince: this.monotonic(),
         notBefore: 0,
         backoff: new Backoff(this.options.backoff),
         draining: false,
@@ -269,10 +296,10 @@ export class Forwarder extends EventEmitter {
   private pump(): void {
     if (!this.started || this.paused) return;
     const lanes = this.options.source
-      .streams()
+      .cursors()
       .map((state) => this.lane(state))
       .sort((a, b) => a.rank - b.rank || (a.stream < b.stream ? -1 : 1));
-    const now = this.clock();
+    const now = this.monotonic();
     const linkUsable = this.link.state === 'up' || this.link.state === 'connecting';
 
     if (!linkUsable) {
@@ -307,7 +334,8 @@ export class Forwarder extends EventEmitter {
     if (first === undefined) return;
     lane.opening = true;
     const generation = ++lane.generation;
-    const producerName = `${this.options.source.producerId}/${lane.stream}`;
+    const identity = first.producerId;
+    const producerName = `${identity}/${lane.stream}`;
     const topic = this.options.topicFor(lane.stream, lane.priority);
     this.options.transport
       .createProducer({ topic, producerName, initialSequenceId: first.sequence - 1 })
@@ -319,13 +347,13 @@ export class Forwarder extends EventEmitter {
             return;
           }
           lane.producer = producer;
+          lane.identity = identity;
+          lane.progressed = false;
           lane.producerNext = first.sequence;
           lane.sentUpTo = first.sequence - 1;
-          lane.backoff.reset();
-          lane.idleSince = this.clock();
+          lane.idleSince = this.monotonic();
           producer.onClose((error) => this.onProducerClosed(lane, generation, error));
           if (this.link.state !== 'up' && this.link.state !== 'paused') {
-            this.linkBackoff.reset();
             if (this.link.state !== 'connecting') this.counters.reconnects += 1;
             this.setLink('up', null);
           }
@@ -359,9 +387,10 @@ export class Forwarder extends EventEmitter {
           return;
         }
         for (const record of records) {
-          if (record.sequence !== lane.producerNext) {
-            // A gap: the WebSocket proxy would number this record producerNext. Reopen at the
-            // new position once what is in flight has been acknowledged.
+          if (record.sequence !== lane.producerNext || record.producerId !== lane.identity) {
+            // A gap (the WebSocket proxy would number this record producerNext), or records of
+            // another producer identity: reopen at the new position once what is in flight has
+            // been acknowledged.
             if (lane.inFlight === 0) {
               lane.sentUpTo = lane.ackedUpTo = Math.max(lane.ackedUpTo, record.sequence - 1);
               void this.closeLane(lane).then(() => this.schedulePump());
@@ -369,6 +398,17 @@ export class Forwarder extends EventEmitter {
             return;
           }
           const message = toPulsarMessage(record);
+          if (!this.fits(record, message)) {
+            // Sent, it would close the producer (WebSocket close 1009) at every attempt and wedge
+            // the stream: set it aside, counted; the stream reopens past the hole.
+            this.counters.oversize += 1;
+            this.options.source.discard(lane.stream, record.sequence, 'oversize');
+            this.log.error(
+              `stream ${lane.stream}: record #${record.sequence} (${record.payload.length}-byte payload) exceeds the ${this.options.transport.kind} transport's ${this.options.transport.maxMessageBytes}-byte message limit; set aside as an 'oversize' drop`,
+            );
+            this.schedulePump();
+            return;
+          }
           const wait = this.options.bandwidth.tryTake(record.payload.length + 256);
           if (wait > 0) {
             this.options.source.setInFlight(lane.stream, lane.sentUpTo);
@@ -379,7 +419,7 @@ export class Forwarder extends EventEmitter {
           lane.producerNext = record.sequence + 1;
           lane.inFlight += 1;
           this.inFlight += 1;
-          lane.idleSince = this.clock();
+          lane.idleSince = this.monotonic();
           this.counters.sentRecords += 1;
           const bytes = record.payload.length;
           const sequence = record.sequence;
@@ -395,10 +435,24 @@ export class Forwarder extends EventEmitter {
     }
   }
 
+  /** Whether the message fits the transport's limit (small payloads always do: no encoding needed). */
+  private fits(record: TelemetryRecord, message: ReturnType<typeof toPulsarMessage>): boolean {
+    const limit = this.options.transport.maxMessageBytes;
+    // Base64 (4/3) plus a generous envelope still below the limit: no need to measure.
+    if (record.payload.length * 4 < (limit - 64 * 1024) * 3) return true;
+    return this.options.transport.encodedBytes({ ...message, sequenceId: record.sequence }) <= limit;
+  }
+
   private onAck(lane: Lane, generation: number, sequence: number, bytes: number): void {
     if (generation !== lane.generation) return;
     lane.inFlight -= 1;
     this.inFlight -= 1;
+    // Progress on this producer: only now is a stream (and the link) known to work again.
+    if (!lane.progressed) {
+      lane.progressed = true;
+      lane.backoff.reset();
+      this.linkBackoff.reset();
+    }
     if (sequence > lane.ackedUpTo) lane.ackedUpTo = sequence;
     this.pendingAcks.set(lane.stream, lane.ackedUpTo);
     this.counters.ackedRecords += 1;
@@ -432,27 +486,29 @@ export class Forwarder extends EventEmitter {
 
   private onFailure(lane: Lane, error: SkyhaulError): void {
     this.counters.sendFailures += 1;
-    const linkLevel = error.code === 'SKY_ERR_LINK_DEAD' || isConnectionError(error);
+    // A producer that opened but failed before its first ack (a refused or oversized message, a
+    // proxy that closes it) is this stream's problem, not the link's: back off alone.
+    const failedAfterOpen = lane.identity !== null && !lane.progressed && error.code !== 'SKY_ERR_LINK_DEAD';
+    const linkLevel = !failedAfterOpen && (error.code === 'SKY_ERR_LINK_DEAD' || isConnectionError(error));
     if (linkLevel && this.link.state !== 'paused') {
       const state: LinkStateName = error.code === 'SKY_ERR_LINK_DEAD' ? 'blackholed' : 'down';
       // A black hole stays reported as such until the link works again.
       this.setLink(this.link.state === 'blackholed' && state === 'down' ? 'blackholed' : state, error);
       const delay = this.linkBackoff.next();
       this.link.reconnectAttempts = this.linkBackoff.attempts;
-      this.pilotAttemptAt = this.clock() + delay;
-      this.link.nextAttemptAt = this.pilotAttemptAt;
+      this.pilotAttemptAt = this.monotonic() + delay;
+      this.link.nextAttemptAt = this.clock() + delay;
       // Every other producer on a dead link is dead too: close them rather than wait for each to notice.
       for (const other of this.lanes.values()) if (other !== lane && other.producer !== null) void this.closeLane(other);
       this.schedulePump(delay);
     } else {
       // A stream-level refusal (topic policy, producer name still held by a half-dead session):
       // that stream backs off alone.
-      lane.notBefore = this.clock() + lane.backoff.next();
-      if (this.link.lastError === null || this.link.lastError.at < this.clock()) {
-        this.link.lastError = { code: error.code, message: error.message, at: this.clock() };
-      }
-      this.log.warn(`stream ${lane.stream}: ${error.message}; retrying in ${lane.notBefore - this.clock()} ms`);
-      this.schedulePump(lane.notBefore - this.clock());
+      const delay = lane.backoff.next();
+      lane.notBefore = this.monotonic() + delay;
+      this.link.lastError = { code: error.code, message: error.message, at: this.clock() };
+      this.log.warn(`stream ${lane.stream}: ${error.message}; retrying in ${delay} ms`);
+      this.schedulePump(delay);
     }
   }
 
@@ -462,6 +518,7 @@ export class Forwarder extends EventEmitter {
     this.inFlight -= lane.inFlight;
     lane.inFlight = 0;
     lane.producer = null;
+    lane.identity = null;
     lane.sentUpTo = lane.ackedUpTo;
     this.options.source.setInFlight(lane.stream, lane.ackedUpTo);
     if (producer !== null) await producer.close().catch(() => {});
@@ -481,7 +538,7 @@ export class Forwarder extends EventEmitter {
   }
 
   private housekeeping(): void {
-    const now = this.clock();
+    const now = this.monotonic();
     const idleLimit = this.options.idleProducerCloseMs ?? 60_000;
     for (const lane of this.lanes.values()) {
       if (lane.producer !== null && lane.inFlight === 0 && lane.lastCommitted <= lane.sentUpTo && now - lane.idleSince > idleLimit) {
@@ -498,14 +555,14 @@ export class Forwarder extends EventEmitter {
 
   private runProbe(): void {
     this.probing = true;
-    this.lastProbeAt = this.clock();
+    this.lastProbeAt = this.monotonic();
     this.options.probe!().then(
       () => {
         this.probing = false;
         if (!this.started || this.paused) return;
         if (this.link.state !== 'up') {
           this.linkBackoff.reset();
-          this.pilotAttemptAt = 0;
+          this.pilotAttemptAt = Number.NEGATIVE_INFINITY;
           // Reachable, but only a producer proves the full path: go through 'connecting'.
           const idle = ![...this.lanes.values()].some((lane) => lane.lastCommitted > lane.ackedUpTo);
           this.setLink(idle ? 'up' : 'connecting', null);

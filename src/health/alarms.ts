@@ -28,7 +28,8 @@ export interface AlarmInputs {
   oldestBacklogAgeMs: number | null;
   diskFreeBytes: number | null;
   staleStreams: string[];
-  bufferAlarms: Array<{ code: string; message: string; since: number; details?: Record<string, unknown> }>;
+  /** Alarms raised elsewhere (the buffer, the clock), critical unless they say otherwise. */
+  bufferAlarms: Array<{ code: string; message: string; since: number; severity?: 'warning' | 'critical'; details?: Record<string, unknown> }>;
 }
 
 function formatDuration(ms: number): string {
@@ -83,7 +84,7 @@ export class AlarmManager extends EventEmitter {
       });
     }
     for (const alarm of inputs.bufferAlarms) {
-      wanted.set(alarm.code, { code: alarm.code, severity: 'critical', message: alarm.message, ...(alarm.details ? { details: alarm.details } : {}) });
+      wanted.set(alarm.code, { code: alarm.code, severity: alarm.severity ?? 'critical', message: alarm.message, ...(alarm.details ? { details: alarm.details } : {}) });
     }
 
     for (const [code, alarm] of wanted) {

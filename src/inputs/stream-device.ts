@@ -5,7 +5,7 @@
  * has them (invariant 1: the instrument hears "got it" only once the record is durable).
  */
 import type { FirmwareAdapter, Quarantine } from '../../firmware-adapters/index.ts';
-import { Backoff } from '../forward/backoff.ts';
+import { Backoff } from '../common/backoff.ts';
 import { FramePipeline, type DecodeReport } from './decoding.ts';
 import type { Input, InputContext, InputStatus } from './input.ts';
 import { InputStatusTracker } from './input.ts';

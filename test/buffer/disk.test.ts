@@ -15,7 +15,7 @@ describe('disk watchdog', () => {
     const dir = tempDir();
     const b = openBuffer({
       path: path.join(dir, 'b.db'),
-      clock: () => now,
+      monotonic: () => now,
       // long interval: only the explicit and the staleness-triggered checks run in this test
       disk: { minFreeBytes: 1000, resumeFreeBytes: 2000, checkIntervalMs: 60_000 },
       statfs: (d) => {

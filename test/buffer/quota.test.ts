@@ -202,7 +202,7 @@ describe('invariants', () => {
             bump(ackDeleted, s.stream, buffered);
           }
         }
-        b.sweepTtl();
+        await b.sweepTtl();
       }
     }
     // let the blocked alarms through
@@ -272,13 +272,14 @@ describe('ttl', () => {
     await b.append(rec('keep', 1));
     now = 10_500;
     await Promise.all(range(6, 8).map((i) => b.append(rec('wx', i)))); // ingest 10_500
-    await b.append(rec('wx', 9, 32, { ingestTime: 1 })); // an old ingest time behind newer records
-    expect(b.sweepTtl(10_999)).toBe(0);
-    expect(b.sweepTtl(11_000)).toBe(5); // ingestTime + ttl <= now
-    expect(sequencesOf(b, 'wx')).toEqual([6, 7, 8, 9]); // #9 waits behind unexpired #6..#8
+    await b.append(rec('wx', 9, 32, { ingestTime: 10_200 })); // a clock stepped back: stamped 10_500 (never earlier than #8)
+    expect(await b.sweepTtl(10_999)).toBe(0);
+    expect(await b.sweepTtl(11_000)).toBe(5); // ingestTime + ttl <= now
+    expect(sequencesOf(b, 'wx')).toEqual([6, 7, 8, 9]);
+    expect(b.read('wx', 8, 1)[0]!.ingestTime).toBe(10_500);
     expect(events).toEqual([{ stream: 'wx', reason: 'ttl', count: 5 }]);
     now = 20_000;
-    expect(b.sweepTtl()).toBe(4);
+    expect(await b.sweepTtl()).toBe(4);
     expect(sequencesOf(b, 'wx')).toEqual([]);
     expect(sequencesOf(b, 'keep')).toEqual([1]); // no ttl configured
     expect(b.drops()).toEqual([{ stream: 'wx', reason: 'ttl', count: 9 }]);
@@ -290,7 +291,7 @@ describe('ttl', () => {
     const b = openBuffer({ path: path.join(tempDir(), 'b.db'), clock: () => now, streamConfig: () => ({ priority: 'telemetry', ttlMs: 10 }), groupCommit: { maxRecords: 5000, maxDelayMs: 1 } });
     await Promise.all(range(1, 25_000).map((i) => b.append(rec('wx', i, 4))));
     now = 100;
-    expect(b.sweepTtl()).toBe(25_000);
+    expect(await b.sweepTtl()).toBe(25_000);
     expect(b.drops()).toEqual([{ stream: 'wx', reason: 'ttl', count: 25_000 }]);
     expect(b.stats()).toMatchObject({ records: 0, bytes: 0 });
   });
@@ -321,7 +322,7 @@ describe('quota and TTL leave in-flight records alone', () => {
     for (const i of range(1, 6)) await b.append(rec('telemetry/wx', i));
     b.setInFlight('telemetry/wx', 2);
     now += 5000;
-    expect(b.sweepTtl(now)).toBe(4);
+    expect(await b.sweepTtl(now)).toBe(4);
     expect(sequencesOf(b, 'telemetry/wx')).toEqual([1, 2]);
     expect(b.drops()).toEqual([{ stream: 'telemetry/wx', reason: 'ttl', count: 4 }]);
   });

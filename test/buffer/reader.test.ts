@@ -128,7 +128,7 @@ describe('integrity', () => {
       // bulk may be refused (quota_drop_newest: it can only evict bulk); counted like the rest
       await settle(range(1, 30).map((i) => b.append(rec(['bulk', 'ttl', 'tel'][i % 3]!, i, 50 + ((i * 37) % 70)))));
       now += 600;
-      b.sweepTtl();
+      await b.sweepTtl();
       const tel = b.streams().find((s) => s.stream === 'tel');
       if (tel && tel.records > 3) b.ack('tel', tel.ackedSequence + 3);
     }

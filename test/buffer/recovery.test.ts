@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { isSkyhaulError } from '../../src/errors.ts';
-import { ALARM, RecordBuffer } from '../../src/buffer/index.ts';
+import { ALARM, RecordBuffer, SCHEMA_VERSION } from '../../src/buffer/index.ts';
 import type { BufferAlarm, BufferLogger } from '../../src/buffer/index.ts';
 import { makeBuffer, openBuffer, range, rec, sequencesOf, tempDir, withRaw } from './helpers.ts';
 
@@ -106,7 +106,7 @@ describe('quarantine', () => {
     expect(fs.readFileSync(moved).equals(garbage)).toBe(true);
     expect(fs.readFileSync(`${moved}-wal`).toString()).toBe('garbage wal'); // kept, although SQLite deletes it on close
     // b.db and b.db-wal are the fresh buffer's (open, WAL mode); no helper links are left behind
-    expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(['b.db', 'b.db-wal', path.basename(moved), `${path.basename(moved)}-wal`]);
+    expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(['b.db', 'b.db-wal', 'b.db.sequences', path.basename(moved), `${path.basename(moved)}-wal`].sort());
     expect(alarms).toHaveLength(1);
     expect(alarms[0]).toMatchObject({ code: ALARM.quarantined, since: at });
     expect(alarms[0]!.details).toMatchObject({ file: moved, code: 'SQLITE_NOTADB' });
@@ -145,9 +145,9 @@ describe('quarantine', () => {
     await Promise.all(range(1, 5).map((i) => first.append(rec('wx', i))));
     await first.close();
     withRaw(file, (db) => db.prepare(`UPDATE meta SET value = '7' WHERE key = 'schema_version'`).run());
-    expectRefusedUntouched(b, file, 'SKY_ERR_BUFFER_INCOMPATIBLE', /schema version 7 was written by a newer Skyhaul; this build reads version 1/);
+    expectRefusedUntouched(b, file, 'SKY_ERR_BUFFER_INCOMPATIBLE', new RegExp(`schema version 7 was written by a newer Skyhaul; this build reads version ${SCHEMA_VERSION}`));
     // The backlog is still there for the newer build.
-    withRaw(file, (db) => db.prepare(`UPDATE meta SET value = '1' WHERE key = 'schema_version'`).run());
+    withRaw(file, (db) => db.prepare(`UPDATE meta SET value = ? WHERE key = 'schema_version'`).run(String(SCHEMA_VERSION)));
     const again = openBuffer({ path: file });
     expect(sequencesOf(again, 'wx')).toEqual([1, 2, 3, 4, 5]);
   });

@@ -76,7 +76,7 @@ describe('group commit', () => {
       contentType: 'application/json',
       schemaRef: 'skyhaul.adapter.x/v1',
       sourceTime: 1_699_999_999_000,
-      ingestTime: 1_700_000_000_000,
+      ingestTime: 1_700_000_000_500,
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     });
     const [r1, r2] = b.read('wx', 0, 10);
@@ -90,7 +90,7 @@ describe('group commit', () => {
       stream: 'wx',
       sequence: 2,
       sourceTime: 1_699_999_999_000,
-      ingestTime: 1_700_000_000_000,
+      ingestTime: 1_700_000_000_500,
       contentType: 'application/json',
       schemaRef: 'skyhaul.adapter.x/v1',
       payload: Buffer.from([0, 1, 2, 255]),
@@ -188,9 +188,9 @@ describe('durability', () => {
     withRaw(file, (db) => {
       expect(db.pragma('auto_vacuum', { simple: true })).toBe(2);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe('1');
+      expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe('2');
       const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all();
-      expect(tables).toEqual(['drops', 'meta', 'records_1', 'streams']);
+      expect(tables).toEqual(['drops', 'meta', 'producer_epochs', 'records_1', 'source_marks', 'streams']);
     });
   });
 

@@ -57,7 +57,7 @@ describe('daemon start-up', () => {
       await first.kill('SIGTERM');
     }
     const db = new Database(file);
-    db.prepare(`UPDATE meta SET value = '2' WHERE key = 'schema_version'`).run();
+    db.prepare(`UPDATE meta SET value = '99' WHERE key = 'schema_version'`).run();
     db.close();
     const before = readFileSync(file);
     const listing = readdirSync(join(dir, 'data')).sort();
@@ -65,7 +65,7 @@ describe('daemon start-up', () => {
     const code = await new Promise<number | null>((resolve) => second.process.once('exit', (c) => resolve(c)));
     expect(code).not.toBe(0);
     expect(second.log()).toContain(file);
-    expect(second.log()).toMatch(/schema version 2 was written by a newer Skyhaul/);
+    expect(second.log()).toMatch(/schema version 99 was written by a newer Skyhaul/);
     expect(readFileSync(file).equals(before)).toBe(true);
     expect(readdirSync(join(dir, 'data')).sort()).toEqual(listing);
   }, 60_000);

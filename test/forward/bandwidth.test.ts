@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BandwidthScheduler, scheduledRate, TokenBucket } from '../../src/forward/bandwidth.ts';
-import { Backoff } from '../../src/forward/backoff.ts';
+import { Backoff } from '../../src/common/backoff.ts';
 
 describe('token bucket', () => {
   it('admits bytes at the configured rate over simulated time', () => {

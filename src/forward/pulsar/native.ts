@@ -5,6 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { SkyhaulError } from '../../errors.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './transport.ts';
 import type {
   OutgoingMessage,
   ProducerOptions,
@@ -92,9 +93,11 @@ class NativeTransportProducer implements TransportProducer {
 
 export class NativeTransport implements PulsarTransport {
   readonly kind = 'native' as const;
+  readonly maxMessageBytes: number;
   private readonly client: NativeClient;
 
   constructor(private readonly options: TransportOptions) {
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES.native;
     const { module, error } = loadNativeClient();
     if (module === null) {
       throw new SkyhaulError('SKY_ERR_TRANSPORT_UNAVAILABLE', `transport 'native' needs the pulsar-client addon, which did not load: ${error}`);
@@ -111,6 +114,13 @@ export class NativeTransport implements PulsarTransport {
       ...(options.tls?.keyFile === undefined ? {} : { tlsPrivateKeyFilePath: options.tls.keyFile }),
       tlsAllowInsecureConnection: options.tls?.allowInsecure === true,
     });
+  }
+
+  /** Payload plus properties and key: what the binary protocol's size check covers (metadata included). */
+  encodedBytes(message: OutgoingMessage): number {
+    let bytes = message.payload.length + Buffer.byteLength(message.key);
+    for (const [k, v] of Object.entries(message.properties)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v) + 4;
+    return bytes;
   }
 
   async createProducer(options: ProducerOptions): Promise<TransportProducer> {

@@ -37,6 +37,28 @@ export interface TransportOptions {
   /** A connection that says nothing for this long while a reply is due is dead (black hole). */
   deadLinkTimeoutMs: number;
   sendTimeoutMs: number;
+  /**
+   * The largest message the broker side accepts, as encoded by this transport, in bytes. Default:
+   * WebSocket, the proxy's `webSocketMaxTextFrameSize` (1 MiB); native, the broker's
+   * `maxMessageSize` (5 MiB). Pulsar's ServiceConfiguration / WebSocketProxyConfiguration.
+   */
+  maxMessageBytes?: number;
+}
+
+/** Pulsar's defaults for what one message may weigh on the wire (see TransportOptions.maxMessageBytes). */
+export const DEFAULT_MAX_MESSAGE_BYTES = { websocket: 1024 * 1024, native: 5 * 1024 * 1024 } as const;
+
+/** Room kept for properties, key and framing when turning a message limit into a payload limit. */
+const ENVELOPE_RESERVE_BYTES = 16 * 1024;
+
+/**
+ * The largest payload that always fits a transport's message limit, whatever the record's
+ * properties (stream names up to 1024 characters, trace context, times): what the buffer accepts
+ * at ingest. WebSocket carries the payload base64-encoded inside a JSON text frame (4/3).
+ */
+export function maxPayloadBytes(kind: TransportKind, maxMessageBytes: number = DEFAULT_MAX_MESSAGE_BYTES[kind]): number {
+  const room = Math.max(0, maxMessageBytes - ENVELOPE_RESERVE_BYTES);
+  return kind === 'websocket' ? Math.floor((room * 3) / 4) : room;
 }
 
 export interface ProducerOptions {
@@ -70,6 +92,10 @@ export interface TransportProducer {
 
 export interface PulsarTransport {
   readonly kind: TransportKind;
+  /** The message limit this transport was configured with (TransportOptions.maxMessageBytes). */
+  readonly maxMessageBytes: number;
+  /** Bytes the message takes on the wire (the limit applies to this). */
+  encodedBytes(message: OutgoingMessage): number;
   createProducer(options: ProducerOptions): Promise<TransportProducer>;
   close(): Promise<void>;
 }

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { SkyhaulError } from '../../errors.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './transport.ts';
 import type {
   OutgoingMessage,
   ProducerOptions,
@@ -59,10 +60,22 @@ interface ProducerAck {
   context?: string;
 }
 
+/** The proxy's JSON text frame for one message (Pulsar WebSocket API, "Publishing a message"). */
+function encodeFrame(message: OutgoingMessage): string {
+  return JSON.stringify({
+    payload: message.payload.toString('base64'),
+    properties: message.properties,
+    key: message.key,
+    context: String(message.sequenceId),
+    eventTime: new Date(message.eventTime).toISOString(),
+  });
+}
+
 class WebSocketProducer implements TransportProducer {
   private readonly pending = new Map<string, PendingSend>();
   private readonly closeListeners: Array<(error: SkyhaulError | null) => void> = [];
-  private lastInbound = Date.now();
+  /** performance.now() of the last byte from the proxy: the dead-link detector measures silence, not wall time. */
+  private lastInbound = performance.now();
   private timer: NodeJS.Timeout | null = null;
   private lastPing = 0;
   private failure: SkyhaulError | null = null;
@@ -76,10 +89,10 @@ class WebSocketProducer implements TransportProducer {
     private readonly silenceLimitMs: number,
   ) {
     ws.on('message', (data) => {
-      this.lastInbound = Date.now();
+      this.lastInbound = performance.now();
       this.onAck(data.toString());
     });
-    ws.on('pong', () => (this.lastInbound = Date.now()));
+    ws.on('pong', () => (this.lastInbound = performance.now()));
     ws.on('error', (error) => this.fail(new SkyhaulError('SKY_ERR_TRANSPORT', `WebSocket producer ${producerName}: ${error.message}`, { cause: error })));
     ws.on('close', (code, reason) =>
       this.fail(
@@ -101,17 +114,11 @@ class WebSocketProducer implements TransportProducer {
       return Promise.reject(this.failure ?? new SkyhaulError('SKY_ERR_TRANSPORT', `producer ${this.producerName} is closed`));
     }
     const context = String(message.sequenceId);
-    const frame = JSON.stringify({
-      payload: message.payload.toString('base64'),
-      properties: message.properties,
-      key: message.key,
-      context,
-      eventTime: new Date(message.eventTime).toISOString(),
-    });
+    const frame = encodeFrame(message);
     return new Promise<void>((resolve, reject) => {
       // Nothing outstanding until now means the silence clock starts at this send.
-      if (this.pending.size === 0) this.lastInbound = Math.max(this.lastInbound, Date.now());
-      this.pending.set(context, { resolve, reject, sentAt: Date.now() });
+      if (this.pending.size === 0) this.lastInbound = Math.max(this.lastInbound, performance.now());
+      this.pending.set(context, { resolve, reject, sentAt: performance.now() });
       this.ws.send(frame);
     });
   }
@@ -139,7 +146,7 @@ class WebSocketProducer implements TransportProducer {
 
   private checkLiveness(): void {
     if (this.failure !== null || this.closed) return;
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.lastPing >= this.pingIntervalMs && this.ws.readyState === WebSocket.OPEN) {
       this.lastPing = now;
       this.ws.ping();
@@ -148,7 +155,7 @@ class WebSocketProducer implements TransportProducer {
       this.fail(
         new SkyhaulError(
           'SKY_ERR_LINK_DEAD',
-          `no reply from the broker for ${now - this.lastInbound} ms on producer ${this.producerName} (black-holed link)`,
+          `no reply from the broker for ${Math.round(now - this.lastInbound)} ms on producer ${this.producerName} (black-holed link)`,
         ),
       );
     }
@@ -191,12 +198,14 @@ class WebSocketProducer implements TransportProducer {
 
 export class WebSocketTransport implements PulsarTransport {
   readonly kind = 'websocket' as const;
+  readonly maxMessageBytes: number;
   private readonly base: string;
   private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
   private readonly producers = new Set<TransportProducer>();
 
   constructor(private readonly options: TransportOptions) {
     this.base = websocketBaseUrl(options.webServiceUrl);
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES.websocket;
     const read = (file: string | undefined, what: string): Buffer | undefined => {
       if (file === undefined) return undefined;
       try {
@@ -214,6 +223,10 @@ export class WebSocketTransport implements PulsarTransport {
       ...(key === undefined ? {} : { key }),
       rejectUnauthorized: options.tls?.allowInsecure !== true,
     };
+  }
+
+  encodedBytes(message: OutgoingMessage): number {
+    return Buffer.byteLength(encodeFrame(message));
   }
 
   createProducer(options: ProducerOptions): Promise<TransportProducer> {
