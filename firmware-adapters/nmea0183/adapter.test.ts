@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { DecodeResult } from '../adapter.ts';
 import { hex2, xor8 } from '../checksum.ts';
-import { getAdapter, safeDecode } from '../index.ts';
+import { GPS_WEEK_EPOCH_MS, getAdapter, safeDecode } from '../index.ts';
 import {
   EXAMPLE_RECEIVED_AT,
   checkReadmeExample,
@@ -47,7 +47,8 @@ describe('nmea0183: real frames (gpsd bu353s4 capture)', () => {
   });
 
   it('GGA: position south/east as negative/positive degrees, altitude in m, time on the nearest UTC day', () => {
-    const result = decodeChecked(adapter, '$GPGGA,030719.000,3747.0873,S,17518.8938,E,1,08,1.1,59.9,M,23.7,M,,0000*7D', Date.UTC(2014, 11, 31, 3, 7, 21));
+    // A 2014 capture replayed as received then: the receipt time is vouched for (as --received-at does).
+    const result = decodeChecked(adapter, '$GPGGA,030719.000,3747.0873,S,17518.8938,E,1,08,1.1,59.9,M,23.7,M,,0000*7D', { receivedAt: Date.UTC(2014, 11, 31, 3, 7, 21), receivedAtTrusted: true });
     expect(result).toEqual({
       ok: true,
       readings: [
@@ -74,8 +75,17 @@ describe('nmea0183: real frames (gpsd bu353s4 capture)', () => {
   });
 
   it('GGA just after midnight, received just before it: the fix belongs to the next day', () => {
-    const result = decodeChecked(adapter, reseal(Buffer.from('$GPGGA,000001.000,3747.0873,S,17518.8938,E,1,08,1.1,59.9,M,23.7,M,,*00')), Date.UTC(2014, 11, 31, 23, 59, 59));
-    expect(result.ok && result.readings[0]!.sourceTime).toBe(Date.UTC(2015, 0, 1, 0, 0, 1));
+    const result = decodeChecked(adapter, reseal(Buffer.from('$GPGGA,000001.000,3747.0873,S,17518.8938,E,1,08,1.1,59.9,M,23.7,M,,*00')), Date.UTC(2024, 11, 31, 23, 59, 59));
+    expect(result.ok && result.readings[0]!.sourceTime).toBe(Date.UTC(2025, 0, 1, 0, 0, 1));
+  });
+
+  it('GGA received on an untrusted clock (a board that booted at 1970, or a clock said to be unsynchronised): no source time rather than an invented date', () => {
+    const gga = '$GPGGA,030719.000,3747.0873,S,17518.8938,E,1,08,1.1,59.9,M,23.7,M,,0000*7D';
+    for (const meta of [{ receivedAt: 0 }, { receivedAt: Date.UTC(2025, 0, 1), receivedAtTrusted: false }]) {
+      const result = decodeChecked(adapter, gga, meta);
+      expect(result.ok && result.readings[0]!.sourceTime).toBeNull();
+      expect(result.ok && result.readings[0]!.fields.time_utc).toBe('03:07:19.000');
+    }
   });
 
   it('RMC: knots to m/s, date and time to sourceTime', () => {
@@ -126,6 +136,57 @@ describe('nmea0183: constructed frames (ZDA, other talkers, void fixes)', () => 
     expect(frameAll(adapter.framing, [Buffer.concat([long, Buffer.from('\r\n')])])[0]!.kind).toBe('frame');
     const tooLong = Buffer.concat([reseal(Buffer.from(`$GPTXT,${'Y'.repeat(300)}*00`)), Buffer.from('\r\n')]);
     expect(frameAll(adapter.framing, [tooLong]).map((e) => (e.kind === 'error' ? e.code : 'frame'))).toEqual(['FRAMING_OVERLONG']);
+  });
+});
+
+describe('nmea0183: GPS week-number rollover (field report nmea-week-rollover.txt)', () => {
+  // A receiver past its 1024-week rollover reports 2000-10-14 for 2020-05-30 (7,168 days later).
+  const report = lines(readFileSync(join(dir, 'fixtures/field-reports/nmea-week-rollover.txt')));
+  const received = Date.UTC(2020, 4, 30, 12, 0, 0);
+
+  it('received on 2020-05-30, RMC and ZDA are moved to 2020-05-30T09:30:00Z and flagged; the receiver’s time is kept', () => {
+    expect(report).toHaveLength(2);
+    const [rmc, zda] = report.map((f) => decodeChecked(adapter, f, received)) as [DecodeResult, DecodeResult];
+    for (const r of [rmc, zda]) {
+      if (!r.ok) throw new Error(r.error.message);
+      expect(r.readings[0]).toMatchObject({
+        sourceTime: Date.UTC(2020, 4, 30, 9, 30),
+        deviceTime: Date.UTC(2000, 9, 14, 9, 30),
+        flags: ['GPS_WEEK_ROLLOVER_CORRECTED'],
+        fields: { date: '2020-05-30', time_utc: '09:30:00.00' },
+      });
+    }
+    expect(rmc.ok && rmc.readings[0]!.fields).toMatchObject({ latitude: 49.27416667, longitude: -123.18533333, speed: 0.01029, valid: true });
+    // safeDecode keeps the correction and adds nothing: the corrected time agrees with the receipt time.
+    expect(safeDecode(adapter, report[1]!, { receivedAt: received })).toEqual(zda);
+  });
+
+  it('several epochs behind: moved by as many (the epoch nearest the receipt time)', () => {
+    const device = Date.UTC(2020, 4, 30, 9, 30) - 2 * GPS_WEEK_EPOCH_MS;
+    const d = new Date(device);
+    const zda = reseal(Buffer.from(`$GPZDA,093000.00,${String(d.getUTCDate()).padStart(2, '0')},${String(d.getUTCMonth() + 1).padStart(2, '0')},${d.getUTCFullYear()},00,00*00`));
+    const r = decodeChecked(adapter, zda, received);
+    expect(r.ok && r.readings[0]).toMatchObject({ sourceTime: Date.UTC(2020, 4, 30, 9, 30), deviceTime: device, flags: ['GPS_WEEK_ROLLOVER_CORRECTED'] });
+  });
+
+  it('not corrected toward a receipt time that cannot be trusted (a board booted at 1970, one said unsynchronised), nor one that does not match within a week: flagged instead', () => {
+    for (const meta of [{ receivedAt: 0 }, { receivedAt: received, receivedAtTrusted: false }, { receivedAt: Date.UTC(2020, 6, 1) }]) {
+      const direct = decodeChecked(adapter, report[1]!, meta);
+      expect(direct.ok && direct.readings[0]).toMatchObject({ sourceTime: Date.UTC(2000, 9, 14, 9, 30), fields: { date: '2000-10-14' } });
+      expect(direct.ok && direct.readings[0]!.flags).toBeUndefined();
+      const safe = safeDecode(adapter, report[1]!, meta);
+      expect(safe.ok && safe.readings[0]).toMatchObject({ sourceTime: null, deviceTime: Date.UTC(2000, 9, 14, 9, 30) });
+      expect(safe.ok && safe.readings[0]!.flags).toContain('SOURCE_TIME_IMPLAUSIBLE');
+    }
+  });
+
+  it('a good GPS date is never moved: not by a receipt clock behind it, nor when it agrees', () => {
+    const good = reseal(Buffer.from('$GPZDA,093000.00,30,05,2020,00,00*00'));
+    for (const receivedAt of [0, Date.UTC(2020, 4, 30, 9, 30, 1)]) {
+      const r = decodeChecked(adapter, good, receivedAt);
+      expect(r.ok && r.readings[0]).toMatchObject({ sourceTime: Date.UTC(2020, 4, 30, 9, 30), fields: { date: '2020-05-30' } });
+      expect(r.ok && r.readings[0]!.deviceTime).toBeUndefined();
+    }
   });
 });
 
