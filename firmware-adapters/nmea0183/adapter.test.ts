@@ -190,6 +190,76 @@ describe('nmea0183: GPS week-number rollover (field report nmea-week-rollover.tx
   });
 });
 
+describe('nmea0183: what stands before the sentence start (field report nmea-nul-before-dollar.hex)', () => {
+  const hex = readFileSync(join(dir, 'fixtures/field-reports/nmea-nul-before-dollar.hex'), 'latin1');
+  const bytes = Buffer.from(hex.replace(/\s+/g, ''), 'hex');
+  // The RMC is the classic example sentence of 1994-11-19: replayed as received then.
+  const replay = { receivedAt: Date.UTC(1994, 10, 19, 22, 54, 47), receivedAtTrusted: true };
+  const withChecksum = (body: string): string => `${body}*${hex2(xor8(Buffer.from(body.slice(1), 'latin1')))}`;
+  const rmc = withChecksum('$GPRMC,225446,A,4916.45,N,12311.12,W,000.5,054.7,191194,020.3,E');
+
+  it('a NUL before each $ no longer hides the sentence: WIMWV skipped as unsupported, RMC decoded, nothing flagged', () => {
+    const frames = lines(bytes);
+    expect(frames.map((f) => f[0])).toEqual([0x00, 0x00]);
+    const [mwv, rmcResult] = frames.map((f) => safeDecode(adapter, f, replay)) as [DecodeResult, DecodeResult];
+    expect(mwv).toMatchObject({ ok: true, readings: [], skipped: { code: 'ADAPTER_UNSUPPORTED' } });
+    expect(rmcResult).toEqual({
+      ok: true,
+      readings: [
+        {
+          stream: 'rmc',
+          fields: {
+            talker: 'GP',
+            time_utc: '22:54:46',
+            date: '1994-11-19',
+            valid: true,
+            latitude: 49.27416667,
+            longitude: -123.18533333,
+            speed: 0.25722,
+            course: 54.7,
+            magnetic_variation: 20.3,
+            mode: null,
+            nav_status: null,
+          },
+          units: { latitude: 'deg', longitude: 'deg', speed: 'm/s', course: 'deg', magnetic_variation: 'deg' },
+          sourceTime: Date.UTC(1994, 10, 19, 22, 54, 46),
+        },
+      ],
+    });
+  });
+
+  it('idle bytes (NUL, spaces, XON/XOFF, CR) before the sentence are dropped without a flag', () => {
+    const r = decodeChecked(adapter, `\x00\x00 \x11\x13\r${rmc}`, replay);
+    expect(r.ok && r.readings[0]!.fields.latitude).toBe(49.27416667);
+    expect(r.ok && r.readings[0]!.flags).toBeUndefined();
+  });
+
+  it('an NMEA 4.0 TAG block is checked and stripped; a bad TAG checksum is ADAPTER_CHECKSUM', () => {
+    // The TAG block example in gpsd's "AIVDM/AIVDO protocol decoding" (checksum 4A verified).
+    const tag = '\\g:1-2-73874,n:157036,s:r003669945,c:1241544035*4A\\';
+    const r = decodeChecked(adapter, `${tag}${rmc}`, replay);
+    expect(r.ok && r.readings[0]).toMatchObject({ stream: 'rmc', fields: { latitude: 49.27416667 } });
+    expect(r.ok && r.readings[0]!.flags).toBeUndefined();
+    // Two TAG blocks in a row, after idle bytes.
+    const second = `\\${withChecksum('$s:GPS1').slice(1)}\\`;
+    expect(decodeChecked(adapter, `\x00${tag}${second}${rmc}`, replay).ok).toBe(true);
+    expect(expectError(adapter, `${tag.replace('*4A', '*4B')}${rmc}`, 'ADAPTER_CHECKSUM')).toContain('TAG block');
+    // The sentence's own checksum is still checked behind a good TAG block.
+    expectError(adapter, `${tag}${rmc.slice(0, -1)}0`, 'ADAPTER_CHECKSUM');
+  });
+
+  it('a modem prefix, line noise or a cut-off earlier sentence is discarded and the reading flagged LEADING_BYTES_DISCARDED', () => {
+    for (const prefix of ['CONNECT 9600 ', 'UdPbC\x00', '\xff\xfe#@', '$GPGGA,2254', 'stray\\no-tag\\', '\\']) {
+      const r = decodeChecked(adapter, `${prefix}${rmc}`, replay);
+      if (!r.ok) throw new Error(`${JSON.stringify(prefix)}: ${r.error.message}`);
+      expect(r.readings[0]!.fields.latitude, JSON.stringify(prefix)).toBe(49.27416667);
+      expect(r.readings[0]!.flags, JSON.stringify(prefix)).toEqual(['LEADING_BYTES_DISCARDED']);
+    }
+    // Without any sentence start it is still not an NMEA sentence.
+    expectError(adapter, 'CONNECT 9600', 'ADAPTER_PARSE');
+  });
+});
+
 describe('nmea0183: bad frames', () => {
   it('bad checksum', () => {
     expect(expectError(adapter, '$GPGGA,030719.000,3747.0873,S,17518.8938,E,1,08,1.1,59.9,M,23.7,M,,0000*7E', 'ADAPTER_CHECKSUM')).toContain('7D');

@@ -22,7 +22,7 @@ import {
   str,
   streamSchema,
 } from '../adapter.ts';
-import { decimal, integer, parseSentence } from '../nmea-sentence.ts';
+import { type Sentence, decimal, integer, parseSentence, withEnvelopeFlags } from '../nmea-sentence.ts';
 import { gpsWeekRolloverCorrection, receiptTimeTrusted } from '../source-time.ts';
 import { UCUM, knotsToMetresPerSecond, round } from '../units.ts';
 
@@ -276,7 +276,20 @@ function decodeZda(talker: string, f: string[], meta: DecodeMeta): DecodeResult 
   };
   return ok([correctRollover(reading, meta)]);
 }
-
+function decodeSentence({ address, fields }: Sentence, meta: DecodeMeta): DecodeResult {
+  if (address.startsWith('P') || address.length !== 5) return skip('ADAPTER_UNSUPPORTED', `sentence ${address} is not decoded`);
+  const talker = address.slice(0, 2);
+  switch (address.slice(2)) {
+    case 'GGA':
+      return decodeGga(talker, fields, meta);
+    case 'RMC':
+      return decodeRmc(talker, fields, meta);
+    case 'ZDA':
+      return decodeZda(talker, fields, meta);
+    default:
+      return skip('ADAPTER_UNSUPPORTED', `sentence ${address} is not decoded`);
+  }
+}
 
 export function createNmea0183(options: Nmea0183Options): FirmwareAdapter {
   return {
@@ -289,19 +302,7 @@ export function createNmea0183(options: Nmea0183Options): FirmwareAdapter {
       if (frame.length > options.maxLength) return fail('ADAPTER_PARSE', `sentence of ${frame.length} bytes exceeds ${options.maxLength}`);
       const parsed = parseSentence(frame, options.requireChecksum);
       if (!parsed.ok) return parsed.result;
-      const { address, fields } = parsed.sentence;
-      if (address.startsWith('P') || address.length !== 5) return skip('ADAPTER_UNSUPPORTED', `sentence ${address} is not decoded`);
-      const talker = address.slice(0, 2);
-      switch (address.slice(2)) {
-        case 'GGA':
-          return decodeGga(talker, fields, meta);
-        case 'RMC':
-          return decodeRmc(talker, fields, meta);
-        case 'ZDA':
-          return decodeZda(talker, fields, meta);
-        default:
-          return skip('ADAPTER_UNSUPPORTED', `sentence ${address} is not decoded`);
-      }
+      return withEnvelopeFlags(decodeSentence(parsed.sentence, meta), parsed.sentence);
     },
   };
 }
