@@ -58,10 +58,20 @@ describe('vaisala-wxt: examples from Vaisala manuals and a WXT520 in the field',
     });
   });
 
+  it("'#' is never a reading: every parameter marked invalid is null, and Vh's '#' is no heating state", () => {
+    // Vaisala WXT510/WXT520 user's guide, data messages: '#' in place of the unit character
+    // marks invalid data (the manual's own example: 0r5,…,Vh=10.6#,…).
+    const r = decodeChecked(adapter, '0R0,Dn=000#,Dm=000#,Dx=000#,Sn=0.0#,Sm=0.0#,Sx=0.0#,Ta=0.0#,Tp=0.0#,Ua=0.0#,Pa=0.0#,Rc=0.00#,Rd=0#,Ri=0.0#,Rp=0.0#,Hc=0.0#,Hd=0#,Hi=0.0#,Hp=0.0#,Th=0.0#,Vh=0.0#,Vs=0.0#,Vr=0.000#');
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.readings.map((x) => x.stream)).toEqual(['wind', 'ptu', 'precip', 'supervisor']);
+    for (const reading of r.readings) for (const [field, value] of Object.entries(reading.fields)) expect(value, field).toBeNull();
+    expect(r.readings[3]!.fields).toHaveProperty('heating_state', null);
+  });
+
   it('checks the CRC of lower-case replies (algorithm verified on the manual examples)', () => {
     expect(sdi12Crc(Buffer.from('0r1,Sn=0.1M,Sm=0.1M,Sx=0.1M'))).toBe('GOG');
     const result = decodeChecked(adapter, '0r5,Th=25.0C,Vh=10.6#,Vs=10.8V,Vr=3.369VO]T');
-    expect(result.ok && result.readings[0]!.fields).toEqual({ heating_temperature: 25, heating_voltage: null, heating_state: '#', supply_voltage: 10.8, reference_voltage: 3.369 });
+    expect(result.ok && result.readings[0]!.fields).toEqual({ heating_temperature: 25, heating_voltage: null, heating_state: null, supply_voltage: 10.8, reference_voltage: 3.369 });
     expectError(adapter, '0r1,Sn=0.1M,Sm=0.2M,Sx=0.1MGOG', 'ADAPTER_CHECKSUM');
     expectError(adapter, '0r2,Ta=22.7C,Ua=55.5P,Pa=1004.7H@Fm', 'ADAPTER_CHECKSUM');
   });

@@ -200,7 +200,7 @@ const schemas = {
     {
       heating_temperature: num('Heating temperature.'),
       heating_voltage: num('Heating voltage.'),
-      heating_state: str("The letter after the heating voltage: 'N' heating off (Vaisala); others passed on as sent."),
+      heating_state: str("The letter after the heating voltage: 'N' heating off (Vaisala); others passed on as sent; null when the value is marked invalid ('#')."),
       supply_voltage: num('Supply voltage.'),
       reference_voltage: num('3.5 V reference voltage.'),
       information: str('Id information field (user text).'),
@@ -252,7 +252,8 @@ function decodeData(text: string, body: string): DecodeResult {
       reading.fields[field] = null;
       const unit = (schemas[param.group].properties as { units: { properties: Record<string, { const: string }> } }).units.properties[field]?.const;
       if (unit !== undefined) reading.units[field] = unit;
-      if (name === 'Vh') reading.fields.heating_state = '#';
+      // '#' is the invalid-value marker, not one of the heating state letters: no state either.
+      if (name === 'Vh') reading.fields.heating_state = null;
       if (!/^[-+]?(\d+\.?\d*|\.\d+)?#$/.test(raw)) return fail('ADAPTER_PARSE', `bad value ${excerpt(part)}`);
       continue;
     }
