@@ -92,6 +92,26 @@ describe('vaisala-wxt: examples from Vaisala manuals and a WXT520 in the field',
   });
 });
 
+describe('vaisala-wxt: text values', () => {
+  it('a byte that is not UTF-8 in the Id field or an aTX text keeps the message: U+FFFD, reading flagged; in a number it is a bad value', () => {
+    const r = decodeChecked(adapter, Buffer.from('0R5,Th=25.9C,Vh=12.0N,Vs=15.2V,Vr=3.475V,Id=HEL\x9b__', 'latin1'));
+    expect(r.ok && r.readings).toEqual([
+      {
+        stream: 'supervisor',
+        fields: { heating_temperature: 25.9, heating_voltage: 12, heating_state: 'N', supply_voltage: 15.2, reference_voltage: 3.475, information: 'HEL\ufffd__' },
+        units: { heating_temperature: 'Cel', heating_voltage: 'V', supply_voltage: 'V', reference_voltage: 'V' },
+        flags: ['TEXT_VALUE_INVALID_UTF8'],
+      },
+    ]);
+    const composite = decodeChecked(adapter, Buffer.from('0R0,Dm=051D,Sm=0.1M,Ta=27.9C,Id=\xff', 'latin1'));
+    expect(composite.ok && composite.readings.map((x) => [x.stream, x.flags])).toEqual([['wind', undefined], ['ptu', undefined], ['supervisor', ['TEXT_VALUE_INVALID_UTF8']]]);
+    const tx = decodeChecked(adapter, Buffer.from('0TX,Start-up \xc3', 'latin1'));
+    expect(tx).toEqual({ ok: true, readings: [{ stream: 'text', fields: { message: 'Start-up \ufffd' }, units: {}, flags: ['TEXT_VALUE_INVALID_UTF8'] }] });
+    expectError(adapter, Buffer.from('0R2,Ta=74.6\xb0F', 'latin1'), 'ADAPTER_PARSE');
+    expectError(adapter, Buffer.from('0R5,Id=HEL\x01', 'latin1'), 'ADAPTER_PARSE');
+  });
+});
+
 describe('vaisala-wxt: bad frames', () => {
   it('truncated lines', () => {
     expectError(adapter, '0R2,Ta=74.6F,Ua=14.7P,Pa=1012.', 'ADAPTER_TRUNCATED');
