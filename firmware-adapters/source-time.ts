@@ -12,8 +12,8 @@
  * Limits, in numbers: a source time is plausible from `SOURCE_TIME_MAX_PAST_MS` (366 days) before
  * the receipt time to `SOURCE_TIME_MAX_FUTURE_MS` (1 day) after it; a receipt time is trusted,
  * unless the caller says otherwise, in [`RECEIPT_TIME_FLOOR_MS`, `RECEIPT_TIME_CEILING_MS`)
- * = [2019-04-07, 2100-01-01); a rollover is corrected when the result lands within
- * `GPS_ROLLOVER_TOLERANCE_MS` (7 days) of a trusted receipt time.
+ * = [2019-04-07, 2100-01-01); a rollover is corrected when the result lands from
+ * `GPS_ROLLOVER_TOLERANCE_MS` (7 days) before a trusted receipt time to 1 day after it.
  */
 import { addFlag, type DecodeMeta, type DecodedReading } from './adapter.ts';
 
@@ -74,9 +74,10 @@ export function receiptTimeTrusted(meta: DecodeMeta): boolean {
 /**
  * The GPS time a receiver meant, when `deviceTime` (ms) lies a whole number n ≥ 1 of 1024-week
  * epochs behind a trusted receipt time: `deviceTime + n × GPS_WEEK_EPOCH_MS`, n chosen to land
- * nearest the receipt time, provided it lands within `GPS_ROLLOVER_TOLERANCE_MS` of it. Otherwise
- * null: no rollover, or nothing trustworthy to correct toward (a board that booted at 1970 must
- * not drag a good GPS date anywhere).
+ * nearest the receipt time, provided it lands no more than `GPS_ROLLOVER_TOLERANCE_MS` before it
+ * and no more than `SOURCE_TIME_MAX_FUTURE_MS` after it (a corrected time must itself be
+ * plausible). Otherwise null: no rollover, or nothing trustworthy to correct toward (a board that
+ * booted at 1970 must not drag a good GPS date anywhere).
  *
  * Example: device 2000-10-14T09:30:00Z, received 2020-05-30T12:00:00Z → 2020-05-30T09:30:00Z.
  */
@@ -85,7 +86,8 @@ export function gpsWeekRolloverCorrection(deviceTime: number, meta: DecodeMeta):
   const epochs = Math.round((meta.receivedAt - deviceTime) / GPS_WEEK_EPOCH_MS);
   if (epochs < 1) return null;
   const corrected = deviceTime + epochs * GPS_WEEK_EPOCH_MS;
-  return Math.abs(corrected - meta.receivedAt) <= GPS_ROLLOVER_TOLERANCE_MS ? corrected : null;
+  const ahead = corrected - meta.receivedAt;
+  return ahead <= SOURCE_TIME_MAX_FUTURE_MS && -ahead <= GPS_ROLLOVER_TOLERANCE_MS ? corrected : null;
 }
 
 /**

@@ -36,6 +36,14 @@ describe('boltek-ld250', () => {
     expect(results[3]!.ok && results[3]!.readings[0]!.fields).toEqual({ close_strike_rate: 27, total_strike_rate: 63, close_alarm: true, severe_alarm: true, heading: 0 });
   });
 
+  it('no documented no-data values: heading 000.0 (north) and zero rates are readings, an empty field is not a value', () => {
+    // Boltek LD-250 manual and the Rubin Observatory ts_ess LD-250 notes define no sentinel: every
+    // field is a measurement, so nothing is nulled; an undocumented empty field is a malformed sentence.
+    const r = decodeChecked(adapter, '$WIMST,0,0,0,0,000.0*56');
+    expect(r.ok && r.readings[0]!.fields).toEqual({ close_strike_rate: 0, total_strike_rate: 0, close_alarm: false, severe_alarm: false, heading: 0 });
+    expectError(adapter, reseal(Buffer.from('$WIMLI,,47,137.5*00')), 'ADAPTER_PARSE');
+  });
+
   it('distances already in km when configured', () => {
     const km = getAdapter('boltek-ld250', { distanceUnit: 'kilometres' });
     const r = decodeChecked(km, '$WIMLI,42,47,137.5*51');

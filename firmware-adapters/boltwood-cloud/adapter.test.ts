@@ -54,6 +54,8 @@ describe('boltwood-cloud', () => {
   });
 
   it('sky sentinels: saturated hot and cold; ambient -40 with 0 % means no sensor communication', () => {
+    // eddyem/boltwood Protocol.md (D record) and the Clarity II data file key: sky 999.9 saturated
+    // hot, -999.9 saturated cold, -998 wet; wind -1 still heating … -6 no probe; -40 with 0 %.
     const report = (sky: string, amb: string, hum: string) =>
       decodeChecked(adapter, encodeDataFrame(`D 0 0 1 1 0 0 ${sky} ${amb} 5.0 N N ${hum} 1.0 20.0 0 -99.9 1 24.0 20.0`));
     expect(report('999.9', '10.0', '50')).toMatchObject({ ok: true, readings: [{ fields: { sky_minus_ambient: null, sky_status: 'saturated_hot' } }] });

@@ -38,6 +38,8 @@ describe('gill-windsonic: frames', () => {
   });
 
   it('knots converted, direction omitted below the minimum velocity, axis failure nulls the values, UV format', () => {
+    // WindSonic user manual 1405-PS-0019: the direction is blank below the minimum direction
+    // velocity; status (error) codes 01/02/04 = insufficient samples on an axis: no wind value.
     const [, calm, knots, failed, uv] = frames(stream).map((f) => decodeChecked(adapter, f)) as [DecodeResult, DecodeResult, DecodeResult, DecodeResult, DecodeResult];
     expect(calm.ok && calm.readings[0]!.fields).toMatchObject({ wind_direction: null, wind_speed: 0.04, valid: true });
     expect(knots.ok && knots.readings[0]!.fields).toMatchObject({ wind_direction: 45, wind_speed: 5.14444 });

@@ -125,6 +125,7 @@ describe('nmea0183: constructed frames (ZDA, other talkers, void fixes)', () => 
   });
 
   it('a void RMC with empty fields decodes to nulls (no fix is data too)', () => {
+    // NMEA 0183 null fields (gpsd, "NMEA Revealed"): an empty field is "no value", never 0.
     const result = decodeChecked(adapter, reseal(Buffer.from('$GNRMC,030720.000,V,,,,,,,311214,,,N*00')));
     expect(result.ok && result.readings[0]!.fields).toMatchObject({ valid: false, latitude: null, longitude: null, speed: null, course: null, mode: 'N' });
   });
@@ -170,7 +171,8 @@ describe('nmea0183: GPS week-number rollover (field report nmea-week-rollover.tx
   });
 
   it('not corrected toward a receipt time that cannot be trusted (a board booted at 1970, one said unsynchronised), nor one that does not match within a week: flagged instead', () => {
-    for (const meta of [{ receivedAt: 0 }, { receivedAt: received, receivedAtTrusted: false }, { receivedAt: Date.UTC(2020, 6, 1) }]) {
+    // 1970; said unsynchronised; a month after the corrected date; 2 days before it (a corrected time from the future).
+    for (const meta of [{ receivedAt: 0 }, { receivedAt: received, receivedAtTrusted: false }, { receivedAt: Date.UTC(2020, 6, 1) }, { receivedAt: Date.UTC(2020, 4, 28, 9, 30) }]) {
       const direct = decodeChecked(adapter, report[1]!, meta);
       expect(direct.ok && direct.readings[0]).toMatchObject({ sourceTime: Date.UTC(2000, 9, 14, 9, 30), fields: { date: '2000-10-14' } });
       expect(direct.ok && direct.readings[0]!.flags).toBeUndefined();

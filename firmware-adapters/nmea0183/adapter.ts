@@ -136,9 +136,9 @@ function isoDate(ms: number): string {
 /**
  * RMC and ZDA carry a full UTC date from the receiver. After its GPS week-number rollover a
  * receiver reports a date whole 1024-week epochs early (source-time.ts); when the receipt time is
- * trusted and the date lands within a week of it once moved, the reading gets the moved time as
- * `sourceTime` and as its `date` field, the receiver's own time in `deviceTime`, and the flag
- * `GPS_WEEK_ROLLOVER_CORRECTED`. Anything else decades off is left to safeDecode's plausibility
+ * trusted and the moved date lands at most a week before it (or a day after), the reading gets
+ * the moved time as `sourceTime` and as its `date` field, the receiver's own time in
+ * `deviceTime`, and the flag `GPS_WEEK_ROLLOVER_CORRECTED`. Anything else decades off is left to safeDecode's plausibility
  * check (`SOURCE_TIME_IMPLAUSIBLE`).
  */
 function correctRollover(reading: DecodedReading, meta: DecodeMeta): DecodedReading {
