@@ -17,6 +17,38 @@ export type JSONSchemaObject = { [keyword: string]: unknown };
 
 export type FieldValue = number | string | boolean | null;
 
+/**
+ * Stable codes a reading may carry in `flags`: something about the reading that a consumer must
+ * be able to see and that the input counts (metrics by instrument, adapter and flag). A flag
+ * never drops the reading; it says what was done to it. The codes, their meaning and who sets them:
+ *
+ * - `GPS_WEEK_ROLLOVER_CORRECTED` (nmea0183): the receiver's date was a whole number of 1024-week
+ *   GPS epochs (7,168 days) behind a trusted receipt time; `sourceTime` (and the `date` field) were
+ *   moved forward to the epoch nearest the receipt time; `deviceTime` keeps what the receiver said.
+ *   Source: IS-GPS-200 (subframe 1 transmission week number: 10 bits, modulo 1024).
+ * - `SOURCE_TIME_IMPLAUSIBLE` (`safeDecode`, every adapter): the instrument's time is too far from
+ *   the receipt time to be a reading time (more than `SOURCE_TIME_MAX_PAST_MS` before it or
+ *   `SOURCE_TIME_MAX_FUTURE_MS` after it), or, when the receipt clock is not trusted, lies outside
+ *   [`RECEIPT_TIME_FLOOR_MS`, `RECEIPT_TIME_CEILING_MS`). `sourceTime` is null; `deviceTime` keeps it.
+ * - `RECEIPT_TIME_UNSYNCHRONISED` (`safeDecode`, every adapter): `receivedAt` itself is not trusted
+ *   (`meta.receivedAtTrusted === false`, or unknown and outside [floor, ceiling), e.g. a board
+ *   without a real-time clock that booted at 1970); no time was corrected toward it.
+ * - `TEXT_VALUE_INVALID_UTF8` (nut-upsd, csv, json-lines, vaisala-wxt): a text value held bytes that
+ *   are not UTF-8; each bad sequence was replaced by U+FFFD and the rest of the reading kept.
+ * - `LEADING_BYTES_DISCARDED` (NMEA envelope: nmea0183, boltek-ld250): bytes before the sentence
+ *   start that were neither idle bytes (NUL, whitespace, XON/XOFF) nor a valid NMEA 4.0 TAG block
+ *   (a modem prefix, line noise, the cut-off start of an earlier sentence) were discarded.
+ */
+export const READING_FLAGS = [
+  'GPS_WEEK_ROLLOVER_CORRECTED',
+  'SOURCE_TIME_IMPLAUSIBLE',
+  'RECEIPT_TIME_UNSYNCHRONISED',
+  'TEXT_VALUE_INVALID_UTF8',
+  'LEADING_BYTES_DISCARDED',
+] as const;
+
+export type ReadingFlag = (typeof READING_FLAGS)[number];
+
 export interface DecodedReading {
   /** Stream suffix, e.g. `wind` or `gga`; the input prefixes its instrument name (`wxt/wind`). */
   stream: string;
@@ -25,6 +57,20 @@ export interface DecodedReading {
   units: Record<string, string>;
   /** When the instrument took the reading (ms since epoch), when the frame says; else null. */
   sourceTime?: number | null;
+  /** Codes from `READING_FLAGS`, each at most once; absent or empty when there is nothing to say. */
+  flags?: ReadingFlag[];
+  /**
+   * The instrument's own time (ms since epoch) when it was not passed on unchanged as `sourceTime`
+   * (corrected: `GPS_WEEK_ROLLOVER_CORRECTED`; dropped to null: `SOURCE_TIME_IMPLAUSIBLE`), so the
+   * value the device sent stays visible. Payload key `device_time`.
+   */
+  deviceTime?: number;
+}
+
+/** Adds a flag to a reading once (keeps the order flags were raised in). */
+export function addFlag(reading: DecodedReading, flag: ReadingFlag): void {
+  if (reading.flags === undefined) reading.flags = [flag];
+  else if (!reading.flags.includes(flag)) reading.flags.push(flag);
 }
 
 /** Stable codes for a frame that yields nothing (logs, metrics and the quarantine key on them). */
@@ -64,6 +110,14 @@ export type DecodeResult =
 export interface DecodeMeta {
   /** When the input received the frame (ms since epoch); decoders use it instead of a clock. */
   receivedAt: number;
+  /**
+   * Whether `receivedAt` comes from a clock known to be right: `true` when the caller vouches for
+   * it (an engineer replaying a capture with `skyhaul decode --received-at`, or an input whose host
+   * clock is known to be synchronised), `false` when it is known not to be. Absent: unknown, and
+   * `receivedAt` is trusted only inside [`RECEIPT_TIME_FLOOR_MS`, `RECEIPT_TIME_CEILING_MS`)
+   * (see source-time.ts). Nothing is corrected toward an untrusted receipt time.
+   */
+  receivedAtTrusted?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,8 +282,21 @@ export function schemaRef(adapter: Pick<FirmwareAdapter, 'name' | 'schemaVersion
 }
 
 /**
+ * The JSON payload of a reading: `{"fields":…,"units":…}`, plus `"flags":[…]` only when the reading
+ * has flags and `"device_time":ms` only when it has a `deviceTime` (consumers of readings without
+ * either see exactly the two keys they always saw).
+ */
+export function readingPayload(reading: DecodedReading): { fields: Record<string, FieldValue>; units: Record<string, string>; flags?: ReadingFlag[]; device_time?: number } {
+  const payload: ReturnType<typeof readingPayload> = { fields: reading.fields, units: reading.units };
+  if (reading.flags !== undefined && reading.flags.length > 0) payload.flags = reading.flags;
+  if (reading.deviceTime !== undefined) payload.device_time = reading.deviceTime;
+  return payload;
+}
+
+/**
  * One reading as the record an input hands to the buffer: stream `<instrument>/<suffix>`,
- * payload `{"fields":…,"units":…}` as JSON.
+ * payload `readingPayload(reading)` as JSON (`{"fields":…,"units":…}`, with `flags` and
+ * `device_time` only when present).
  */
 export function toIncomingRecord(
   instrument: string,
@@ -239,7 +306,7 @@ export function toIncomingRecord(
 ): IncomingRecord {
   return {
     stream: `${instrument}/${reading.stream}`,
-    payload: Buffer.from(JSON.stringify({ fields: reading.fields, units: reading.units })),
+    payload: Buffer.from(JSON.stringify(readingPayload(reading))),
     contentType: 'application/json',
     schemaRef: schemaRef(adapter),
     sourceTime: reading.sourceTime ?? null,
@@ -247,7 +314,11 @@ export function toIncomingRecord(
   };
 }
 
-/** A schema for one stream: an object `{ fields, units }` with these fields (all nullable unless listed in `required`). */
+/**
+ * A schema for one stream: an object `{ fields, units }` with these fields (all nullable unless
+ * listed in `required`), and the optional `flags` (codes from `READING_FLAGS`, unique, at least one)
+ * and `device_time` (ms since epoch) that `readingPayload` adds when a reading has them.
+ */
 export function streamSchema(
   title: string,
   fields: Record<string, JSONSchemaObject>,
@@ -270,6 +341,8 @@ export function streamSchema(
         additionalProperties: options.additionalFields === true ? { type: 'string' } : false,
         properties: Object.fromEntries(Object.entries(units).map(([k, u]) => [k, { const: u }])),
       },
+      flags: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...READING_FLAGS] }, description: 'What was done to the reading (see READING_FLAGS).' },
+      device_time: { type: 'number', description: "The instrument's own time (ms since epoch) when sourceTime is not it." },
     },
   };
 }

@@ -3,14 +3,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { decodeCommand, decodeStream } from './decode-cli.ts';
+import { DECODE_USAGE, decodeCommand, decodeStream } from './decode-cli.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const capture = readFileSync(join(here, 'nmea0183/fixtures/bu353s4-excerpt.log'));
 
+const rollover = readFileSync(join(here, 'nmea0183/fixtures/field-reports/nmea-week-rollover.txt'));
+
+// The capture is from 2014: replayed as received then (a trusted receipt time, as --received-at gives).
 async function run(adapter: string, input: Buffer | NodeJS.ReadableStream, adapterOptions?: unknown) {
   const lines: string[] = [];
-  const stats = await decodeStream(adapter, input, (l) => lines.push(l), { adapterOptions, now: () => Date.UTC(2014, 11, 31, 3, 10) });
+  const stats = await decodeStream(adapter, input, (l) => lines.push(l), { adapterOptions, receivedAt: Date.UTC(2014, 11, 31, 3, 10) });
   return { stats, objects: lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
@@ -52,6 +55,24 @@ describe('decodeStream (skyhaul decode)', () => {
     expect(objects).toEqual([{ adapter: 'csv', stream: 'data', fields: { a: 1, b: 2 }, units: { b: 'Cel' } }]);
   });
 
+  it('the host clock (no fixed receipt time) is trusted only above the floor: a 1970 clock flags every reading', async () => {
+    const lines: string[] = [];
+    const input = Buffer.from(
+      '$GPGGA,030719.000,3747.0873,S,17518.8938,E,1,08,1.1,59.9,M,23.7,M,,0000*7D\r\n$GNZDA,235959.50,28,02,2024,-03,30*5D\r\n$GPZDA,030719.00,31,12,2014,00,00*6C\r\n',
+    );
+    await decodeStream('nmea0183', input, (l) => lines.push(l), { now: () => 0 });
+    const [gga, zda2024, zda2014] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    // GGA's date would come from that clock: no source time rather than 1970.
+    expect(gga).toMatchObject({ stream: 'gga', flags: ['RECEIPT_TIME_UNSYNCHRONISED'] });
+    expect(gga).not.toHaveProperty('source_time');
+    // A receiver date above the floor is the better clock: kept, not "corrected" toward 1970.
+    expect(zda2024).toMatchObject({ source_time: Date.UTC(2024, 1, 28, 23, 59, 59, 500), flags: ['RECEIPT_TIME_UNSYNCHRONISED'] });
+    expect(zda2024).not.toHaveProperty('device_time');
+    // With no trusted reference, a date below the floor cannot be vouched for either.
+    expect(zda2014).toMatchObject({ device_time: Date.UTC(2014, 11, 31, 3, 7, 19), flags: ['RECEIPT_TIME_UNSYNCHRONISED', 'SOURCE_TIME_IMPLAUSIBLE'] });
+    expect(zda2014).not.toHaveProperty('source_time');
+  });
+
   it('an unknown adapter is a configuration error', async () => {
     await expect(run('no-such', Buffer.alloc(0))).rejects.toMatchObject({ code: 'SKY_ERR_CONFIG' });
   });
@@ -87,5 +108,55 @@ describe('decodeCommand (argv handling)', () => {
     const t = io();
     expect(await decodeCommand(['--adapter', 'nmea0183', '--file', '/nonexistent/file'], t.io)).toBe(2);
     expect(await decodeCommand(['--adapter', 'no-such'], io().io)).toBe(2);
+  });
+
+  it('strict parsing: a misspelt option exits 2 naming it, and nothing is decoded', async () => {
+    const t = io(Buffer.from('$GPZDA,030719.00,31,12,2014,00,00*6C\r\n'));
+    expect(await decodeCommand(['--adaptr', 'nmea0183'], t.io)).toBe(2);
+    expect(t.err[0]).toContain("'--adaptr'");
+    expect(t.err).toContain(DECODE_USAGE);
+    expect(t.out).toEqual([]);
+    for (const argv of [
+      ['--adapter', 'nmea0183', 'stray-positional'],
+      ['--adapter', 'nmea0183', '--file'],
+      ['--adapter', 'nmea0183', '--received-at'],
+      ['--adapter', 'nmea0183', '-x'],
+      ['--adapter', 'nmea0183', '--received-at', '2020-05-30 12:00'],
+      ['--adapter', 'nmea0183', '--received-at', 'yesterday'],
+    ]) {
+      const u = io();
+      expect(await decodeCommand(argv, u.io), argv.join(' ')).toBe(2);
+      expect(u.err.join('\n'), argv.join(' ')).toMatch(/skyhaul decode: /);
+    }
+  });
+
+  it('--received-at replays a capture as if received then: the GPS week rollover fixture is corrected and flagged', async () => {
+    const t = io(rollover);
+    expect(await decodeCommand(['--adapter', 'nmea0183', '--received-at', '2020-05-30T12:00:00Z'], t.io)).toBe(0);
+    const [rmc, zda] = t.out.map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const reading of [rmc, zda]) {
+      expect(reading).toMatchObject({
+        source_time: Date.UTC(2020, 4, 30, 9, 30),
+        device_time: Date.UTC(2000, 9, 14, 9, 30),
+        flags: ['GPS_WEEK_ROLLOVER_CORRECTED'],
+        fields: { date: '2020-05-30', time_utc: '09:30:00.00' },
+      });
+    }
+    expect(rmc).toMatchObject({ stream: 'rmc', fields: { latitude: 49.27416667, longitude: -123.18533333, valid: true } });
+    expect(zda).toMatchObject({ stream: 'zda' });
+    // --opt=value form too.
+    const u = io();
+    expect(await decodeCommand(['--adapter=nmea0183', `--file=${join(here, 'nmea0183/fixtures/field-reports/nmea-week-rollover.txt')}`, '--received-at=2020-05-30T12:00:00+02:00'], u.io)).toBe(0);
+    expect(JSON.parse(u.out[0]!)).toMatchObject({ source_time: Date.UTC(2020, 4, 30, 9, 30) });
+  });
+
+  it('without --received-at (host clock, years after the capture) the rolled-over date is not passed on silently', async () => {
+    const t = io(rollover);
+    expect(await decodeCommand(['--adapter', 'nmea0183'], t.io)).toBe(0);
+    for (const line of t.out) {
+      const reading = JSON.parse(line) as Record<string, unknown>;
+      expect(reading).not.toHaveProperty('source_time');
+      expect(reading).toMatchObject({ device_time: Date.UTC(2000, 9, 14, 9, 30), flags: ['SOURCE_TIME_IMPLAUSIBLE'] });
+    }
   });
 });

@@ -12,11 +12,20 @@
  */
 import AjvModule, { type ErrorObject } from 'ajv';
 import { SkyhaulError } from '../src/errors.ts';
-import type { AdapterDefinition, DecodeMeta, DecodeResult, FieldValue, FirmwareAdapter } from './adapter.ts';
+import { READING_FLAGS, type AdapterDefinition, type DecodeMeta, type DecodeResult, type FieldValue, type FirmwareAdapter } from './adapter.ts';
 import * as registered from './registered.ts';
+import { checkSourceTime } from './source-time.ts';
 
 export type * from './adapter.ts';
-export { ok, fail, skip, schemaRef, toIncomingRecord } from './adapter.ts';
+export { ok, fail, skip, schemaRef, toIncomingRecord, readingPayload, READING_FLAGS } from './adapter.ts';
+export {
+  RECEIPT_TIME_FLOOR_MS,
+  RECEIPT_TIME_CEILING_MS,
+  SOURCE_TIME_MAX_PAST_MS,
+  SOURCE_TIME_MAX_FUTURE_MS,
+  GPS_WEEK_EPOCH_MS,
+  receiptTimeTrusted,
+} from './source-time.ts';
 export { createFramer, RAW_LIMIT, type Framer, type FramerEvent, type FramingErrorCode, type FramingErrorEvent } from './framing.ts';
 export { Quarantine, type QuarantineEntry, type QuarantineOptions } from './quarantine.ts';
 
@@ -62,9 +71,15 @@ export function getAdapter(name: string, options?: unknown): FirmwareAdapter {
   }
 }
 
+const KNOWN_FLAGS: ReadonlySet<string> = new Set(READING_FLAGS);
+
 /**
  * decode() that never throws: an exception inside it (an adapter bug) becomes `ADAPTER_INTERNAL`,
- * and so does a result that is not a DecodeResult. Non-finite numbers (a conversion bug) become null.
+ * and so does a result that is not a DecodeResult (flags that are not `READING_FLAGS` codes
+ * included). Non-finite numbers (a conversion bug) become null. Then every reading's times are
+ * checked against the receipt time (`checkSourceTime`, source-time.ts): an implausible source
+ * time is set aside (`SOURCE_TIME_IMPLAUSIBLE`, device value kept in `deviceTime`) and an
+ * untrusted receipt time is flagged (`RECEIPT_TIME_UNSYNCHRONISED`), whatever the adapter.
  */
 export function safeDecode(adapter: FirmwareAdapter, frame: Buffer, meta: DecodeMeta): DecodeResult {
   try {
@@ -78,6 +93,11 @@ export function safeDecode(adapter: FirmwareAdapter, frame: Buffer, meta: Decode
       for (const [key, value] of Object.entries(reading.fields) as [string, FieldValue][]) {
         if (typeof value === 'number' && !Number.isFinite(value)) reading.fields[key] = null;
       }
+      if (reading.flags !== undefined && (!Array.isArray(reading.flags) || !reading.flags.every((f) => KNOWN_FLAGS.has(f)))) {
+        return internal(adapter, `returned unknown flags ${JSON.stringify(reading.flags).slice(0, 80)}`);
+      }
+      if (reading.deviceTime !== undefined && !Number.isFinite(reading.deviceTime)) delete reading.deviceTime;
+      checkSourceTime(reading, meta);
     }
     return result;
   } catch (error) {

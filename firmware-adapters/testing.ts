@@ -11,7 +11,7 @@ import AjvModule from 'ajv';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import type { AdapterErrorCode, DecodeResult, FirmwareAdapter, Framing } from './adapter.ts';
+import { READING_FLAGS, readingPayload, type AdapterErrorCode, type DecodeMeta, type DecodeResult, type FirmwareAdapter, type Framing } from './adapter.ts';
 import { createFramer, type FramerEvent } from './framing.ts';
 import { getAdapter, validateAdapterOptions } from './index.ts';
 
@@ -61,8 +61,14 @@ export function checkResult(adapter: FirmwareAdapter, result: DecodeResult): voi
       expect(['number', 'string', 'boolean'].includes(typeof value) || value === null).toBe(true);
     }
     if (reading.sourceTime !== undefined && reading.sourceTime !== null) expect(Number.isFinite(reading.sourceTime)).toBe(true);
+    if (reading.deviceTime !== undefined) expect(Number.isFinite(reading.deviceTime)).toBe(true);
+    if (reading.flags !== undefined) {
+      for (const flag of reading.flags) expect(READING_FLAGS).toContain(flag);
+      expect(new Set(reading.flags).size).toBe(reading.flags.length);
+    }
     const validate = validatorFor(schema);
-    const payload = JSON.parse(JSON.stringify({ fields: reading.fields, units: reading.units })) as unknown;
+    // The payload as toIncomingRecord writes it, flags and device_time included when present.
+    const payload = JSON.parse(JSON.stringify(readingPayload(reading))) as unknown;
     if (!validate(payload)) {
       throw new Error(`${adapter.name}/${reading.stream} reading fails its schema: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(payload)}`);
     }
@@ -75,9 +81,9 @@ export function checkSchemas(adapter: FirmwareAdapter): void {
   for (const schema of Object.values(adapter.schemas)) validatorFor(schema);
 }
 
-/** Decodes and checks; returns the result. */
-export function decodeChecked(adapter: FirmwareAdapter, frame: Buffer | string, receivedAt = EXAMPLE_RECEIVED_AT): DecodeResult {
-  const result = adapter.decode(typeof frame === 'string' ? Buffer.from(frame, 'latin1') : frame, { receivedAt });
+/** Decodes and checks; returns the result. `meta` is a receipt time or a whole DecodeMeta. */
+export function decodeChecked(adapter: FirmwareAdapter, frame: Buffer | string, meta: number | DecodeMeta = EXAMPLE_RECEIVED_AT): DecodeResult {
+  const result = adapter.decode(typeof frame === 'string' ? Buffer.from(frame, 'latin1') : frame, typeof meta === 'number' ? { receivedAt: meta } : meta);
   checkResult(adapter, result);
   return result;
 }

@@ -6,7 +6,7 @@
  * Distances are statute miles (0–300) on the wire, converted to km; rates are strikes per minute.
  */
 import { type AdapterDefinition, type DecodeResult, type FirmwareAdapter, bool, excerpt, fail, int, num, ok, skip, streamSchema } from '../adapter.ts';
-import { parseSentence } from '../nmea-sentence.ts';
+import { type Sentence, parseSentence, withEnvelopeFlags } from '../nmea-sentence.ts';
 import { UCUM, milesToKilometres, round } from '../units.ts';
 
 export interface BoltekLd250Options {
@@ -62,45 +62,48 @@ export function createBoltekLd250(options: BoltekLd250Options): FirmwareAdapter 
     decode(frame: Buffer): DecodeResult {
       const parsed = parseSentence(frame, true);
       if (!parsed.ok) return parsed.result;
-      const { address, fields: f } = parsed.sentence;
-      switch (address) {
-        case 'WIMLI': {
-          if (f.length !== 3) return fail(f.length < 3 ? 'ADAPTER_TRUNCATED' : 'ADAPTER_PARSE', `WIMLI has ${f.length} fields, expected 3`);
-          const [corrected, uncorrected, bearing] = f as [string, string, string];
-          const b = angle(bearing);
-          if (!INT.test(corrected) || !INT.test(uncorrected) || b === undefined) return fail('ADAPTER_PARSE', `bad WIMLI fields ${excerpt(f.join(','))}`);
-          return ok([
-            {
-              stream: 'strike',
-              fields: { corrected_distance: km(Number(corrected)), uncorrected_distance: km(Number(uncorrected)), bearing: b },
-              units: { corrected_distance: UCUM.kilometre, uncorrected_distance: UCUM.kilometre, bearing: UCUM.degree },
-            },
-          ]);
-        }
-        case 'WIMST': {
-          if (f.length !== 5) return fail(f.length < 5 ? 'ADAPTER_TRUNCATED' : 'ADAPTER_PARSE', `WIMST has ${f.length} fields, expected 5`);
-          const [close, total, closeAlarm, severeAlarm, heading] = f as [string, string, string, string, string];
-          const h = angle(heading);
-          const flag = /^[01]$/;
-          if (!INT.test(close) || !INT.test(total) || !flag.test(closeAlarm) || !flag.test(severeAlarm) || h === undefined) {
-            return fail('ADAPTER_PARSE', `bad WIMST fields ${excerpt(f.join(','))}`);
-          }
-          return ok([
-            {
-              stream: 'status',
-              fields: { close_strike_rate: Number(close), total_strike_rate: Number(total), close_alarm: closeAlarm === '1', severe_alarm: severeAlarm === '1', heading: h },
-              units: { close_strike_rate: UCUM.perMinute, total_strike_rate: UCUM.perMinute, heading: UCUM.degree },
-            },
-          ]);
-        }
-        case 'WIMLN':
-          if (f.length !== 0) return fail('ADAPTER_PARSE', `WIMLN has ${f.length} fields, expected none`);
-          return ok([{ stream: 'noise', fields: { noise: true }, units: {} }]);
-        default:
-          return skip('ADAPTER_UNSUPPORTED', `sentence ${address} is not decoded`);
-      }
+      return withEnvelopeFlags(decodeSentence(parsed.sentence), parsed.sentence);
     },
   };
+
+  function decodeSentence({ address, fields: f }: Sentence): DecodeResult {
+    switch (address) {
+      case 'WIMLI': {
+        if (f.length !== 3) return fail(f.length < 3 ? 'ADAPTER_TRUNCATED' : 'ADAPTER_PARSE', `WIMLI has ${f.length} fields, expected 3`);
+        const [corrected, uncorrected, bearing] = f as [string, string, string];
+        const b = angle(bearing);
+        if (!INT.test(corrected) || !INT.test(uncorrected) || b === undefined) return fail('ADAPTER_PARSE', `bad WIMLI fields ${excerpt(f.join(','))}`);
+        return ok([
+          {
+            stream: 'strike',
+            fields: { corrected_distance: km(Number(corrected)), uncorrected_distance: km(Number(uncorrected)), bearing: b },
+            units: { corrected_distance: UCUM.kilometre, uncorrected_distance: UCUM.kilometre, bearing: UCUM.degree },
+          },
+        ]);
+      }
+      case 'WIMST': {
+        if (f.length !== 5) return fail(f.length < 5 ? 'ADAPTER_TRUNCATED' : 'ADAPTER_PARSE', `WIMST has ${f.length} fields, expected 5`);
+        const [close, total, closeAlarm, severeAlarm, heading] = f as [string, string, string, string, string];
+        const h = angle(heading);
+        const flag = /^[01]$/;
+        if (!INT.test(close) || !INT.test(total) || !flag.test(closeAlarm) || !flag.test(severeAlarm) || h === undefined) {
+          return fail('ADAPTER_PARSE', `bad WIMST fields ${excerpt(f.join(','))}`);
+        }
+        return ok([
+          {
+            stream: 'status',
+            fields: { close_strike_rate: Number(close), total_strike_rate: Number(total), close_alarm: closeAlarm === '1', severe_alarm: severeAlarm === '1', heading: h },
+            units: { close_strike_rate: UCUM.perMinute, total_strike_rate: UCUM.perMinute, heading: UCUM.degree },
+          },
+        ]);
+      }
+      case 'WIMLN':
+        if (f.length !== 0) return fail('ADAPTER_PARSE', `WIMLN has ${f.length} fields, expected none`);
+        return ok([{ stream: 'noise', fields: { noise: true }, units: {} }]);
+      default:
+        return skip('ADAPTER_UNSUPPORTED', `sentence ${address} is not decoded`);
+    }
+  }
 }
 
 const definition: AdapterDefinition<BoltekLd250Options> = {

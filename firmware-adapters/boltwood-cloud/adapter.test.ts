@@ -54,6 +54,8 @@ describe('boltwood-cloud', () => {
   });
 
   it('sky sentinels: saturated hot and cold; ambient -40 with 0 % means no sensor communication', () => {
+    // eddyem/boltwood Protocol.md (D record) and the Clarity II data file key: sky 999.9 saturated
+    // hot, -999.9 saturated cold, -998 wet; wind -1 still heating … -6 no probe; -40 with 0 %.
     const report = (sky: string, amb: string, hum: string) =>
       decodeChecked(adapter, encodeDataFrame(`D 0 0 1 1 0 0 ${sky} ${amb} 5.0 N N ${hum} 1.0 20.0 0 -99.9 1 24.0 20.0`));
     expect(report('999.9', '10.0', '50')).toMatchObject({ ok: true, readings: [{ fields: { sky_minus_ambient: null, sky_status: 'saturated_hot' } }] });
@@ -61,6 +63,21 @@ describe('boltwood-cloud', () => {
     expect(report('-20.0', '-40', '0')).toMatchObject({ ok: true, readings: [{ fields: { ambient_temperature: null, relative_humidity: null, ambient_status: 'no_sensor_comm' } }] });
     const heating = decodeChecked(adapter, encodeDataFrame('D 0 0 0 1 1 0 -20.0 10.0 -1.0 N N 50 1.0 20.0 0 -99.9 1 24.0 20.0'));
     expect(heating).toMatchObject({ ok: true, readings: [{ fields: { wind_speed: null, wind_status: 'heating_up' } }] });
+  });
+
+  it('humidity/ambient sensor failures: the failed reading and the dew point computed from it are null', () => {
+    // eddyem/boltwood Protocol.md, D record field 1 (humidstatTempCode): 1 write failure, 2 never
+    // finished, 5 data line not high — humidity; 3, 4, 6 the same for ambient; field 8: -40 with
+    // humidity 0 means no communication with those sensors.
+    const report = (code: number, amb: string, hum: string) => {
+      const r = decodeChecked(adapter, encodeDataFrame(`D ${code} 0 1 1 0 0 -20.0 ${amb} 5.0 N N ${hum} 1.0 20.0 0 -99.9 1 24.0 20.0`));
+      if (!r.ok) throw new Error(r.error.message);
+      return r.readings[0]!.fields;
+    };
+    expect(report(0, '10.0', '50')).toMatchObject({ ambient_status: 'ok', ambient_temperature: 10, relative_humidity: 50, dew_point: 1 });
+    for (const code of [1, 2, 5]) expect(report(code, '10.0', '50'), `code ${code}`).toMatchObject({ ambient_status: 'humidity_read_failed', ambient_temperature: 10, relative_humidity: null, dew_point: null });
+    for (const code of [3, 4, 6]) expect(report(code, '10.0', '50'), `code ${code}`).toMatchObject({ ambient_status: 'ambient_read_failed', ambient_temperature: null, relative_humidity: 50, dew_point: null });
+    expect(report(0, '-40', '0')).toMatchObject({ ambient_status: 'no_sensor_comm', ambient_temperature: null, relative_humidity: null, dew_point: null });
   });
 
   it('polls with 0x01 and acknowledges frames with STX a LF', () => {

@@ -106,6 +106,10 @@ const UNITS: Record<string, string> = {
   anemometer_temperature_difference: 'K',
 };
 
+/** humidity_temp_code values: 1 write failure, 2 measurement never finished, 5 data line not high — for humidity; 3, 4, 6 the same for ambient. */
+const HUMIDITY_FAILED = [1, 2, 5];
+const AMBIENT_FAILED = [3, 4, 6];
+
 const WIND_STATUS: Record<number, string> = { [-1]: 'heating_up', [-2]: 'wet', [-3]: 'bad_ad', [-4]: 'not_heating', [-5]: 'shorted', [-6]: 'no_probe' };
 const WET: Record<string, string> = { N: 'dry', W: 'wet', w: 'wet_last_minute' };
 const RAIN: Record<string, string> = { N: 'none', R: 'rain', r: 'rain_last_minute' };
@@ -123,7 +127,9 @@ const schemas = {
       sky_minus_ambient: num('Sky minus ambient temperature (a difference); null when saturated or wet.'),
       sky_status: str("'ok', 'saturated_hot' (999.9), 'saturated_cold' (-999.9), 'wet' (-998)."),
       ambient_temperature: num('Ambient temperature.'),
-      ambient_status: str("'ok', or 'no_sensor_comm' when the head reports -40 and 0 % (both nulled)."),
+      ambient_status: str(
+        "'ok'; 'no_sensor_comm' when the head reports -40 and 0 % (both nulled); 'humidity_read_failed' (humidity_temp_code 1, 2, 5: humidity nulled) or 'ambient_read_failed' (3, 4, 6: ambient nulled). Not 'ok': dew point nulled.",
+      ),
       wind_speed: num('Wind speed (heated-tip anemometer); null for the status codes.'),
       wind_status: str("'ok', 'heating_up', 'wet', 'bad_ad', 'not_heating', 'shorted', 'no_probe'."),
       wet_state: str("'dry', 'wet' (now), 'wet_last_minute'."),
@@ -131,7 +137,7 @@ const schemas = {
       rain_state: str("'none', 'rain' (drops this cycle), 'rain_last_minute'."),
       rain: bool('Rain drops hit this cycle.'),
       relative_humidity: num('Relative humidity.'),
-      dew_point: num('Dew point.'),
+      dew_point: num('Dew point; null when ambient_status is not ok (computed from a failed reading).'),
       case_temperature: num('Thermopile case temperature; null when saturated.'),
       rain_heater_percent: num('Rain heater PWM.'),
       black_body_temperature: num('Calibration black body (factory use); null when saturated.'),
@@ -199,12 +205,24 @@ function decodeReport(values: string[]): DecodeResult {
     fields.wind_status = 'ok';
     fields.wind_speed = kmhToMetresPerSecond(wind);
   }
+  // The humidity/ambient sensor: -40 °C with 0 % is "no communication with those sensors", and
+  // codes 1-6 of humidity_temp_code say which reading failed this cycle (eddyem/boltwood
+  // Protocol.md, `humidstatTempCode`). A failed reading is not a measurement, and neither is the
+  // dew point the head computes from it.
   fields.ambient_status = 'ok';
+  const code = fields.humidity_temp_code as number;
   if (fields.ambient_temperature === -40 && fields.relative_humidity === 0) {
     fields.ambient_status = 'no_sensor_comm';
     fields.ambient_temperature = null;
     fields.relative_humidity = null;
+  } else if (HUMIDITY_FAILED.includes(code)) {
+    fields.ambient_status = 'humidity_read_failed';
+    fields.relative_humidity = null;
+  } else if (AMBIENT_FAILED.includes(code)) {
+    fields.ambient_status = 'ambient_read_failed';
+    fields.ambient_temperature = null;
   }
+  if (fields.ambient_status !== 'ok') fields.dew_point = null;
   for (const name of ['case_temperature', 'black_body_temperature']) {
     const t = fields[name];
     if (typeof t === 'number' && (t >= 999 || t <= -99.9)) fields[name] = null;

@@ -54,6 +54,18 @@ describe('csv', () => {
     expect(decodeChecked(adapter, '# logger restarted')).toMatchObject({ ok: true, skipped: { code: 'ADAPTER_CONTROL' } });
   });
 
+  it('a byte that is not UTF-8 in a string cell keeps the line: that cell gets U+FFFD and the reading is flagged; elsewhere it is a bad value', () => {
+    const line = (status: Buffer): Buffer => Buffer.concat([Buffer.from('2024-01-15T11:58:00Z,4.31,81.2,742.05,0.0,false,'), status]);
+    const r = decodeChecked(adapter, line(Buffer.from('ok\x9b', 'latin1')));
+    expect(r.ok && r.readings[0]).toMatchObject({ fields: { air_temperature: 4.31, heater_on: false, status: 'ok\ufffd' }, flags: ['TEXT_VALUE_INVALID_UTF8'], sourceTime: Date.UTC(2024, 0, 15, 11, 58) });
+    // Valid UTF-8 is text like any other, and no flag.
+    const utf8 = decodeChecked(adapter, line(Buffer.from('Tür offen ✓', 'utf8')));
+    expect(utf8.ok && utf8.readings[0]).toMatchObject({ fields: { status: 'Tür offen ✓' } });
+    expect(utf8.ok && utf8.readings[0]!.flags).toBeUndefined();
+    // In a number it is a malformed number, as before.
+    expectError(adapter, Buffer.from('2024-01-15T11:58:00Z,4.3\xff,81.2,742.05,0.0,false,ok', 'latin1'), 'ADAPTER_PARSE');
+  });
+
   it('options are checked when the adapter is made (missing columns, duplicate names, unknown time column)', () => {
     expect(() => getAdapter('csv')).toThrow(SkyhaulError);
     expect(() => getAdapter('csv', { columns: [{ name: 'a', type: 'number' }, { name: 'a', type: 'string' }] })).toThrow(/declared twice/);

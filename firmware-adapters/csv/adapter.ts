@@ -5,10 +5,12 @@
  */
 import {
   type AdapterDefinition,
+  type DecodedReading,
   type DecodeResult,
   type FieldValue,
   type FirmwareAdapter,
   type JSONSchemaObject,
+  addFlag,
   excerpt,
   fail,
   hasControlChars,
@@ -16,6 +18,7 @@ import {
   skip,
   streamSchema,
 } from '../adapter.ts';
+import { decodeText } from '../text.ts';
 import { type TimeFormat, parseTimestamp, timeFormatSchema } from '../time.ts';
 
 export interface CsvColumn {
@@ -127,10 +130,14 @@ export function createCsv(options: CsvOptions): FirmwareAdapter {
     framing: { kind: 'line', terminator: '\n', maxLength: options.maxLength },
     schemas: { [options.stream]: schema },
     decode(frame: Buffer): DecodeResult {
-      const text = frame.toString('utf8');
-      if (text.includes('\ufffd') || hasControlChars(text, `\t${options.delimiter}`)) {
-        return fail('ADAPTER_PARSE', `control or invalid bytes: ${excerpt(text)}`);
+      // Bytes that are not UTF-8 become U+FFFD (text.ts; delimiters and quotes are never swallowed):
+      // in a string cell that is a damaged value, kept and flagged; in a number, boolean or time
+      // cell it fails that cell's parse, as any malformed value does.
+      const { text, valid } = decodeText(frame);
+      if (hasControlChars(text, `\t${options.delimiter}`)) {
+        return fail('ADAPTER_PARSE', `control bytes: ${excerpt(text)}`);
       }
+      let invalidText = false;
       if (options.comment !== '' && text.startsWith(options.comment)) return skip('ADAPTER_CONTROL', 'comment line');
       const cells = splitCsvLine(text, options.delimiter, options.quote);
       if (cells === undefined) return fail('ADAPTER_TRUNCATED', `unclosed quote: ${excerpt(text)}`);
@@ -172,10 +179,13 @@ export function createCsv(options: CsvOptions): FirmwareAdapter {
           }
           case 'string':
             fields[column.name] = cell;
+            if (!valid && cell.includes('\ufffd')) invalidText = true;
             break;
         }
       }
-      return ok([{ stream: options.stream, fields, units, sourceTime }]);
+      const reading: DecodedReading = { stream: options.stream, fields, units, sourceTime };
+      if (invalidText) addFlag(reading, 'TEXT_VALUE_INVALID_UTF8');
+      return ok([reading]);
     },
   };
 }

@@ -35,6 +35,9 @@ const BAR_TREND: Record<number, string> = { [-60]: 'falling_rapidly', [-20]: 'fa
 
 const range = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}_${i + 1}`);
 
+/** Index of the first leaf slot no hardware fills: the Vantage Pro2 supports 2 leaf wetness and 2 leaf temperature sensors. */
+const UNUSED_LEAF_SLOT = 2;
+
 const UNITS: Record<string, string> = {
   barometer: UCUM.hectopascal,
   inside_temperature: UCUM.celsius,
@@ -68,7 +71,9 @@ const schemas = {
       bar_trend: int('3-hour barometer trend: -60, -20, 0, 20, 60; null when unknown.'),
       bar_trend_text: str('falling_rapidly, falling_slowly, steady, rising_slowly, rising_rapidly; null when unknown.'),
       next_archive_record: int('Archive memory location of the next record.'),
-      ...Object.fromEntries(Object.entries(UNITS).map(([f, u]) => [f, num(`In ${u}; null when the console reports no data.`)])),
+      ...Object.fromEntries(
+        Object.entries(UNITS).map(([f, u]) => [f, num(/^leaf_(temperature|wetness)_[34]$/.test(f) ? `In ${u}; always null (no Davis hardware fills this slot).` : `In ${u}; null when the console reports no data.`)]),
+      ),
       storm_start: str('Start date of the current storm, yyyy-mm-dd; null when no storm.'),
       transmitter_battery_status: int('Bit per transmitter: 1 = low battery.'),
       forecast_icon: int('Forecast icon bits (rain 1, cloud 2, partly cloudy 4, sun 8, snow 16).'),
@@ -131,7 +136,11 @@ export function createDavisVantage(options: DavisVantageOptions): FirmwareAdapte
     fields.wind_direction = dir === 0 || dir > 360 ? null : dir % 360; // 0 = no data; 360 = north
     range('extra_temperature', 7).forEach((f, i) => (fields[f] = byteTemp(18 + i)));
     range('soil_temperature', 4).forEach((f, i) => (fields[f] = byteTemp(25 + i)));
-    range('leaf_temperature', 4).forEach((f, i) => (fields[f] = byteTemp(29 + i)));
+    // Slots 3-4 of leaf temperature and leaf wetness exist in the packet but no Davis station fills
+    // them; consoles may leave a non-dash value there that is never overwritten (the field report
+    // shows leaf wetness 4 = 0). Davis support: "The values for leaf 'sensors' 3 and 4 should always
+    // be ignored" (quoted in weewx issue #771). So they are null whatever the bytes say.
+    range('leaf_temperature', 4).forEach((f, i) => (fields[f] = i < UNUSED_LEAF_SLOT ? byteTemp(29 + i) : null));
     fields.outside_humidity = byteOrNull(33);
     range('extra_humidity', 7).forEach((f, i) => (fields[f] = byteOrNull(34 + i)));
     fields.rain_rate = clicks(u16(41));
@@ -151,7 +160,7 @@ export function createDavisVantage(options: DavisVantageOptions): FirmwareAdapte
     fields.month_et = inchesToMillimetres(u16(58) / 100);
     fields.year_et = inchesToMillimetres(u16(60) / 100);
     range('soil_moisture', 4).forEach((f, i) => (fields[f] = byteOrNull(62 + i)));
-    range('leaf_wetness', 4).forEach((f, i) => (fields[f] = byteOrNull(66 + i)));
+    range('leaf_wetness', 4).forEach((f, i) => (fields[f] = i < UNUSED_LEAF_SLOT ? byteOrNull(66 + i) : null));
     // 70-85: alarm bits, not decoded.
     fields.transmitter_battery_status = u8(86);
     fields.console_battery_voltage = round(((u16(87) * 300) / 512) / 100, 2);

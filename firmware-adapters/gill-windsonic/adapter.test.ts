@@ -38,6 +38,8 @@ describe('gill-windsonic: frames', () => {
   });
 
   it('knots converted, direction omitted below the minimum velocity, axis failure nulls the values, UV format', () => {
+    // WindSonic user manual 1405-PS-0019: the direction is blank below the minimum direction
+    // velocity; status (error) codes 01/02/04 = insufficient samples on an axis: no wind value.
     const [, calm, knots, failed, uv] = frames(stream).map((f) => decodeChecked(adapter, f)) as [DecodeResult, DecodeResult, DecodeResult, DecodeResult, DecodeResult];
     expect(calm.ok && calm.readings[0]!.fields).toMatchObject({ wind_direction: null, wind_speed: 0.04, valid: true });
     expect(knots.ok && knots.readings[0]!.fields).toMatchObject({ wind_direction: 45, wind_speed: 5.14444 });
@@ -47,6 +49,26 @@ describe('gill-windsonic: frames', () => {
       fields: { node: 'Q', status_code: '00', status: 'ok', valid: true, wind_u: 0.12, wind_v: -1.23 },
       units: { wind_u: 'm/s', wind_v: 'm/s' },
     });
+  });
+
+  it('9-padded values are never a wind reading, whatever the status code; blank fields are null', () => {
+    // WindSonic user manual 1405-PS-0019, "Gill output message format": under error conditions the
+    // unit pads the wind data with 9s (0+999+999.9+04). The status may not say so (08 NVM error
+    // keeps valid data; a code this decoder does not know), so the padding itself is the sentinel.
+    const frame = (body: string): Buffer => reseal(Buffer.from(`\x02${body}\x0300`, 'latin1'));
+    const fields = (body: string): Record<string, unknown> => {
+      const r = decodeChecked(adapter, frame(body));
+      if (!r.ok) throw new Error(`${body}: ${r.error.message}`);
+      return r.readings[0]!.fields;
+    };
+    expect(fields('Q,999,999.99,M,08,')).toEqual({ node: 'Q', status_code: '08', status: 'NVM error (data could be uncalibrated)', valid: true, wind_direction: null, wind_speed: null });
+    expect(fields('Q,999,999.9,M,00,')).toMatchObject({ wind_direction: null, wind_speed: null, valid: true });
+    expect(fields('Q,123,999.99,M,00,')).toMatchObject({ wind_direction: 123, wind_speed: null });
+    expect(fields('Q,+999.99,-999.99,M,08,')).toMatchObject({ wind_u: null, wind_v: null });
+    // Blank speed (documented only for the direction, below the minimum direction velocity): no value rather than a rejected frame.
+    expect(fields('Q,,,M,00,')).toMatchObject({ wind_direction: null, wind_speed: null, valid: true });
+    // 9.99 m/s is a wind speed, not padding.
+    expect(fields('Q,090,009.99,M,00,')).toMatchObject({ wind_direction: 90, wind_speed: 9.99 });
   });
 
   it('bad checksum, truncated, garbage', () => {

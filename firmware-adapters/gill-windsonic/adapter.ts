@@ -58,6 +58,17 @@ const STATUS: Record<string, { text: string; valid: boolean }> = {
   V: { text: 'data void', valid: false },
 };
 
+/**
+ * A value the unit could not measure: WindSonic manual (1405-PS-0019, "Gill output message
+ * format") — under error conditions the unit pads the wind data with 9s (`999`, `999.99`); the
+ * WindSonic measures 0–60 m/s and 0–359°, so an all-9s field of at least three digits is padding
+ * whatever the status code says.
+ */
+const NINES = /^[-+]?999(\.9+)?$/;
+
+/** Blank (direction below the minimum direction velocity, per the manual) or 9-padded: no value. */
+const noValue = (field: string): boolean => field === '' || NINES.test(field);
+
 const SPEED: Record<string, (v: number) => number> = {
   M: (v) => round(v, 5),
   N: knotsToMetresPerSecond,
@@ -111,25 +122,26 @@ function decode(frame: Buffer): DecodeResult {
   const valid = status?.valid ?? false;
   const common = { node, status_code: code, status: status?.text ?? `unknown status ${code}`, valid };
   const uv = /^[-+]/.test(a) || /^[-+]/.test(b);
+  // A value is passed on only when the status says the measurement is valid and the field holds one.
+  const value = (field: string, convert: (v: number) => number): number | null => (valid && !noValue(field) ? convert(Number(field)) : null);
   if (uv) {
     const number = /^[-+]\d{1,3}\.\d{1,3}$/;
-    if (!number.test(a) || !number.test(b)) return fail('ADAPTER_PARSE', `bad U/V components ${excerpt(`${a},${b}`)}`);
+    for (const c of [a, b]) if (!noValue(c) && !number.test(c)) return fail('ADAPTER_PARSE', `bad U/V components ${excerpt(`${a},${b}`)}`);
     return ok([
       {
         stream: 'wind_uv',
-        fields: { ...common, wind_u: valid ? toMs(Number(a)) : null, wind_v: valid ? toMs(Number(b)) : null },
+        fields: { ...common, wind_u: value(a, toMs), wind_v: value(b, toMs) },
         units: { wind_u: UCUM.metrePerSecond, wind_v: UCUM.metrePerSecond },
       },
     ]);
   }
-  if (a !== '' && !/^\d{1,3}$/.test(a)) return fail('ADAPTER_PARSE', `bad direction ${excerpt(a)}`);
-  if (!/^\d{1,3}\.\d{1,3}$/.test(b)) return fail('ADAPTER_PARSE', `bad speed ${excerpt(b)}`);
-  const dir = a === '' ? null : Number(a);
-  if (dir !== null && dir > 359 && valid) return fail('ADAPTER_PARSE', `direction ${dir} out of range`);
+  if (!noValue(a) && !/^\d{1,3}$/.test(a)) return fail('ADAPTER_PARSE', `bad direction ${excerpt(a)}`);
+  if (!noValue(b) && !/^\d{1,3}\.\d{1,3}$/.test(b)) return fail('ADAPTER_PARSE', `bad speed ${excerpt(b)}`);
+  if (!noValue(a) && Number(a) > 359 && valid) return fail('ADAPTER_PARSE', `direction ${a} out of range`);
   return ok([
     {
       stream: 'wind',
-      fields: { ...common, wind_direction: valid ? dir : null, wind_speed: valid ? toMs(Number(b)) : null },
+      fields: { ...common, wind_direction: value(a, (v) => v), wind_speed: value(b, toMs) },
       units: { wind_direction: UCUM.degree, wind_speed: UCUM.metrePerSecond },
     },
   ]);

@@ -57,6 +57,18 @@ describe('json-lines', () => {
     expectError(adapter, many, 'ADAPTER_PARSE');
   });
 
+  it('a byte that is not UTF-8 inside a string value keeps the line: that value gets U+FFFD and the reading is flagged', () => {
+    const line = Buffer.concat([Buffer.from('{"device":"dome","temp":4.5,"note":"shutter '), Buffer.from([0xc3, 0x28]), Buffer.from('ok"}')]);
+    const r = decodeChecked(adapter, line);
+    expect(r.ok && r.readings[0]).toMatchObject({ stream: 'dome', fields: { temp: 4.5, note: 'shutter \ufffd(ok' }, flags: ['TEXT_VALUE_INVALID_UTF8'] });
+    // In a key it would invent a field name: rejected. Outside a string the JSON is broken, as before.
+    expectError(adapter, Buffer.concat([Buffer.from('{"device":"dome","te'), Buffer.from([0xff]), Buffer.from('mp":1}')]), 'ADAPTER_PARSE');
+    // Valid UTF-8, no flag.
+    const ok = decodeChecked(adapter, Buffer.from('{"device":"dome","note":"Kuppel geöffnet ☾"}', 'utf8'));
+    expect(ok.ok && ok.readings[0]!.fields.note).toBe('Kuppel geöffnet ☾');
+    expect(ok.ok && ok.readings[0]!.flags).toBeUndefined();
+  });
+
   it('fuzzing: decode never throws; framing', () => {
     fuzzDecoder(adapter, lines(log));
     fuzzDecoder(plain, lines(log), { numRuns: 100 });

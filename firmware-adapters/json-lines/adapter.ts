@@ -6,16 +6,19 @@
  */
 import {
   type AdapterDefinition,
+  type DecodedReading,
   type DecodeResult,
   type FieldValue,
   type FirmwareAdapter,
   type JSONSchemaObject,
+  addFlag,
   excerpt,
   fail,
   num,
   ok,
   streamSchema,
 } from '../adapter.ts';
+import { decodeText } from '../text.ts';
 import { type TimeFormat, parseTimestamp, timeFormatSchema } from '../time.ts';
 
 export interface JsonLinesOptions {
@@ -92,8 +95,10 @@ export function createJsonLines(options: JsonLinesOptions): FirmwareAdapter {
     framing: { kind: 'line', terminator: '\n', maxLength: options.maxLength },
     schemas,
     decode(frame: Buffer): DecodeResult {
-      const text = frame.toString('utf8');
-      if (text.includes('\ufffd')) return fail('ADAPTER_PARSE', `not valid UTF-8: ${excerpt(text)}`);
+      // Bytes that are not UTF-8 become U+FFFD (text.ts). Outside a string they break the JSON
+      // (ADAPTER_PARSE, as before); inside a string value they damage only that value, which is
+      // kept and flagged; inside a key they would invent a field name, so that is ADAPTER_PARSE.
+      const { text, valid } = decodeText(frame);
       let value: unknown;
       try {
         value = JSON.parse(text);
@@ -127,6 +132,13 @@ export function createJsonLines(options: JsonLinesOptions): FirmwareAdapter {
         if (error instanceof Reject) return fail(error.code, error.message);
         return fail('ADAPTER_PARSE', `cannot flatten: ${(error as Error).message}`);
       }
+      let invalidText = false;
+      if (!valid) {
+        for (const [name, value] of Object.entries(fields)) {
+          if (name.includes('\ufffd')) return fail('ADAPTER_PARSE', `field name is not valid UTF-8: ${excerpt(name)}`);
+          if (typeof value === 'string' && value.includes('\ufffd')) invalidText = true;
+        }
+      }
       const units: Record<string, string> = {};
       for (const [field, unit] of Object.entries(options.units)) {
         if (!(field in fields)) continue;
@@ -134,7 +146,9 @@ export function createJsonLines(options: JsonLinesOptions): FirmwareAdapter {
         if (v !== null && typeof v !== 'number') return fail('ADAPTER_PARSE', `field ${field} has unit ${unit} but is not a number: ${excerpt(String(JSON.stringify(v)))}`);
         units[field] = unit;
       }
-      return ok([{ stream, fields, units, sourceTime }]);
+      const reading: DecodedReading = { stream, fields, units, sourceTime };
+      if (invalidText) addFlag(reading, 'TEXT_VALUE_INVALID_UTF8');
+      return ok([reading]);
     },
   };
 }

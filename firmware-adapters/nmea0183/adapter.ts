@@ -6,6 +6,7 @@
  * `maxLength` (default 256) are accepted.
  */
 import {
+  addFlag,
   type AdapterDefinition,
   type DecodedReading,
   type DecodeMeta,
@@ -21,7 +22,8 @@ import {
   str,
   streamSchema,
 } from '../adapter.ts';
-import { decimal, integer, parseSentence } from '../nmea-sentence.ts';
+import { type Sentence, decimal, integer, parseSentence, withEnvelopeFlags } from '../nmea-sentence.ts';
+import { gpsWeekRolloverCorrection, receiptTimeTrusted } from '../source-time.ts';
 import { UCUM, knotsToMetresPerSecond, round } from '../units.ts';
 
 export interface Nmea0183Options {
@@ -127,6 +129,31 @@ function parseCoordinate(value: string | undefined, hemisphere: string | undefin
   return { value: round(negative ? -degrees : degrees, 8) };
 }
 
+function isoDate(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/**
+ * RMC and ZDA carry a full UTC date from the receiver. After its GPS week-number rollover a
+ * receiver reports a date whole 1024-week epochs early (source-time.ts); when the receipt time is
+ * trusted and the moved date lands at most a week before it (or a day after), the reading gets
+ * the moved time as `sourceTime` and as its `date` field, the receiver's own time in
+ * `deviceTime`, and the flag `GPS_WEEK_ROLLOVER_CORRECTED`. Anything else decades off is left to safeDecode's plausibility
+ * check (`SOURCE_TIME_IMPLAUSIBLE`).
+ */
+function correctRollover(reading: DecodedReading, meta: DecodeMeta): DecodedReading {
+  const deviceTime = reading.sourceTime;
+  if (deviceTime === undefined || deviceTime === null) return reading;
+  const corrected = gpsWeekRolloverCorrection(deviceTime, meta);
+  if (corrected === null) return reading;
+  reading.sourceTime = corrected;
+  reading.deviceTime = deviceTime;
+  // The date field follows the corrected instant (whole days were added: time_utc is unchanged).
+  reading.fields.date = isoDate(corrected);
+  addFlag(reading, 'GPS_WEEK_ROLLOVER_CORRECTED');
+  return reading;
+}
+
 /** A time of day with no date (GGA): the instant on the UTC day nearest to when it was received. */
 function nearestInstant(timeOfDayMs: number, receivedAt: number): number {
   const day = 86_400_000;
@@ -166,12 +193,14 @@ function decodeGga(talker: string, f: string[], meta: DecodeMeta): DecodeResult 
       dgps_station: f[13] === undefined || f[13] === '' ? null : f[13],
     },
     units: schemaUnits.gga,
-    sourceTime: t === null ? null : nearestInstant(t.ms, meta.receivedAt),
+    // The date comes from the receipt clock; from an untrusted one it would be invented (1970 on a
+    // board without RTC), so no source time rather than a wrong one (safeDecode flags the reading).
+    sourceTime: t === null || !receiptTimeTrusted(meta) ? null : nearestInstant(t.ms, meta.receivedAt),
   };
   return ok([reading]);
 }
 
-function decodeRmc(talker: string, f: string[]): DecodeResult {
+function decodeRmc(talker: string, f: string[], meta: DecodeMeta): DecodeResult {
   if (f.length < 9) return fail('ADAPTER_PARSE', `RMC has ${f.length} fields, needs at least 9`);
   const time = parseTime(f[0]);
   const lat = parseCoordinate(f[2], f[3], 2);
@@ -214,10 +243,10 @@ function decodeRmc(talker: string, f: string[]): DecodeResult {
     units: schemaUnits.rmc,
     sourceTime: t !== null && date !== null ? date.ms + t.ms : null,
   };
-  return ok([reading]);
+  return ok([correctRollover(reading, meta)]);
 }
 
-function decodeZda(talker: string, f: string[]): DecodeResult {
+function decodeZda(talker: string, f: string[], meta: DecodeMeta): DecodeResult {
   if (f.length < 4) return fail('ADAPTER_PARSE', `ZDA has ${f.length} fields, needs at least 4`);
   const time = parseTime(f[0]);
   if ('error' in time) return fail('ADAPTER_PARSE', `ZDA ${time.error}`);
@@ -233,22 +262,34 @@ function decodeZda(talker: string, f: string[]): DecodeResult {
     date = parsed.value;
   }
   const t = time.value;
-  return ok([
-    {
-      stream: 'zda',
-      fields: {
-        talker,
-        time_utc: t?.text ?? null,
-        date: date?.text ?? null,
-        local_zone_hours: zoneHours ?? null,
-        local_zone_minutes: zoneMinutes ?? null,
-      },
-      units: {},
-      sourceTime: t !== null && date !== null ? date.ms + t.ms : null,
+  const reading: DecodedReading = {
+    stream: 'zda',
+    fields: {
+      talker,
+      time_utc: t?.text ?? null,
+      date: date?.text ?? null,
+      local_zone_hours: zoneHours ?? null,
+      local_zone_minutes: zoneMinutes ?? null,
     },
-  ]);
+    units: {},
+    sourceTime: t !== null && date !== null ? date.ms + t.ms : null,
+  };
+  return ok([correctRollover(reading, meta)]);
 }
-
+function decodeSentence({ address, fields }: Sentence, meta: DecodeMeta): DecodeResult {
+  if (address.startsWith('P') || address.length !== 5) return skip('ADAPTER_UNSUPPORTED', `sentence ${address} is not decoded`);
+  const talker = address.slice(0, 2);
+  switch (address.slice(2)) {
+    case 'GGA':
+      return decodeGga(talker, fields, meta);
+    case 'RMC':
+      return decodeRmc(talker, fields, meta);
+    case 'ZDA':
+      return decodeZda(talker, fields, meta);
+    default:
+      return skip('ADAPTER_UNSUPPORTED', `sentence ${address} is not decoded`);
+  }
+}
 
 export function createNmea0183(options: Nmea0183Options): FirmwareAdapter {
   return {
@@ -261,19 +302,7 @@ export function createNmea0183(options: Nmea0183Options): FirmwareAdapter {
       if (frame.length > options.maxLength) return fail('ADAPTER_PARSE', `sentence of ${frame.length} bytes exceeds ${options.maxLength}`);
       const parsed = parseSentence(frame, options.requireChecksum);
       if (!parsed.ok) return parsed.result;
-      const { address, fields } = parsed.sentence;
-      if (address.startsWith('P') || address.length !== 5) return skip('ADAPTER_UNSUPPORTED', `sentence ${address} is not decoded`);
-      const talker = address.slice(0, 2);
-      switch (address.slice(2)) {
-        case 'GGA':
-          return decodeGga(talker, fields, meta);
-        case 'RMC':
-          return decodeRmc(talker, fields);
-        case 'ZDA':
-          return decodeZda(talker, fields);
-        default:
-          return skip('ADAPTER_UNSUPPORTED', `sentence ${address} is not decoded`);
-      }
+      return withEnvelopeFlags(decodeSentence(parsed.sentence, meta), parsed.sentence);
     },
   };
 }

@@ -62,6 +62,53 @@ describe('nut-upsd', () => {
     expect(s.ok && 'ups.vendorid' in s.readings[0]!.fields).toBe(false);
   });
 
+  it('field report nut-non-utf8-text-value.hex: one bad byte in device.serial keeps the reading; that value is escaped and the reading flagged', () => {
+    const hex = readFileSync(join(dir, 'fixtures/field-reports/nut-non-utf8-text-value.hex'), 'latin1');
+    const reply = frames(Buffer.from(hex.replace(/\s+/g, ''), 'hex'));
+    expect(reply).toHaveLength(1);
+    expect(decodeChecked(adapter, reply[0]!)).toEqual({
+      ok: true,
+      readings: [
+        {
+          stream: 'vars',
+          fields: {
+            ups: 'ups',
+            'battery.charge': 98,
+            'battery.runtime': 2834,
+            'device.serial': 'UM1321\ufffd',
+            'ups.status': 'OB DISCHRG',
+            on_line: false,
+            on_battery: true,
+            low_battery: false,
+            charging: false,
+            discharging: true,
+            replace_battery: false,
+            overload: false,
+            bypass: false,
+            forced_shutdown: false,
+          },
+          units: { 'battery.charge': '%', 'battery.runtime': 's' },
+          flags: ['TEXT_VALUE_INVALID_UTF8'],
+        },
+      ],
+    });
+  });
+
+  it('UTF-8 in values is kept as text; a bad byte in a numeric value nulls only that value; a dropped variable raises no flag', () => {
+    const block = (line: string): Buffer => Buffer.concat([Buffer.from('BEGIN LIST VAR ups\nVAR ups ups.load "18"\n'), Buffer.from(line, 'latin1'), Buffer.from('\nEND LIST VAR ups')]);
+    const utf8 = decodeChecked(adapter, Buffer.concat([Buffer.from('BEGIN LIST VAR ups\nVAR ups ups.mfr "Eaton Électrique ⚡"\nEND LIST VAR ups')]));
+    expect(utf8.ok && utf8.readings[0]).toMatchObject({ fields: { 'ups.mfr': 'Eaton Électrique ⚡' } });
+    expect(utf8.ok && utf8.readings[0]!.flags).toBeUndefined();
+    const numeric = decodeChecked(adapter, block('VAR ups battery.charge "9\xff"'));
+    expect(numeric.ok && numeric.readings[0]).toMatchObject({ fields: { 'battery.charge': null, 'ups.load': 18 }, flags: ['TEXT_VALUE_INVALID_UTF8'] });
+    const strict = getAdapter('nut-upsd', { keepUnknown: false });
+    const dropped = decodeChecked(strict, block('VAR ups ups.vendorid "05\xc3"'));
+    expect(dropped.ok && dropped.readings[0]!.flags).toBeUndefined();
+    expect(dropped.ok && dropped.readings[0]!.fields).toMatchObject({ 'ups.load': 18 });
+    // Control bytes are still a broken frame, not a text value.
+    expectError(adapter, block('VAR ups ups.mfr "A\x01B"'), 'ADAPTER_PARSE');
+  });
+
   it('truncated blocks, malformed lines, garbage, control replies', () => {
     expectError(adapter, 'BEGIN LIST VAR ups\nVAR ups battery.charge "100"', 'ADAPTER_TRUNCATED');
     expectError(adapter, 'BEGIN LIST VAR ups', 'ADAPTER_TRUNCATED');

@@ -8,8 +8,27 @@
  * The framing is 'block': the framer hands the whole BEGIN…END block to decode as one frame, so
  * the decoder stays stateless and one reply makes one reading. Lines outside a block are frames
  * of their own: `ERR <code>` becomes ADAPTER_DEVICE_ERROR, anything else (e.g. `OK`) is skipped.
+ * A value whose bytes are not UTF-8 keeps the reading: U+FFFD replaces the bad bytes and the
+ * reading is flagged TEXT_VALUE_INVALID_UTF8 (a numeric variable's damaged value is null).
  */
-import { type AdapterDefinition, type DecodeResult, type FieldValue, type FirmwareAdapter, bool, excerpt, fail, hasControlChars, num, ok, skip, str, streamSchema } from '../adapter.ts';
+import {
+  type AdapterDefinition,
+  type DecodedReading,
+  type DecodeResult,
+  type FieldValue,
+  type FirmwareAdapter,
+  addFlag,
+  bool,
+  excerpt,
+  fail,
+  hasControlChars,
+  num,
+  ok,
+  skip,
+  str,
+  streamSchema,
+} from '../adapter.ts';
+import { decodeLatin1Text } from '../text.ts';
 import { UCUM } from '../units.ts';
 
 export interface NutUpsdOptions {
@@ -113,8 +132,11 @@ export function createNutUpsd(options: NutUpsdOptions): FirmwareAdapter {
     },
     schemas,
     decode(frame: Buffer): DecodeResult {
-      const text = frame.toString('utf8');
-      if (hasControlChars(text, '\t\n') || text.includes('\ufffd')) return fail('ADAPTER_PARSE', `control or invalid bytes: ${excerpt(text)}`);
+      // latin1: one char per byte, so the ASCII structure (VAR lines, quotes) is matched on the
+      // bytes and each value's bytes are decoded as UTF-8 on their own (text.ts): a bad byte in
+      // one value (the field report: device.serial) costs that value, not the reading.
+      const text = frame.toString('latin1');
+      if (hasControlChars(text, '\t\n')) return fail('ADAPTER_PARSE', `control bytes: ${excerpt(text)}`);
       const lines = text.split('\n');
       const first = lines[0] ?? '';
       if (lines.length === 1) {
@@ -125,18 +147,23 @@ export function createNutUpsd(options: NutUpsdOptions): FirmwareAdapter {
       }
       const begin = /^BEGIN LIST VAR (\S+)$/.exec(first);
       if (!begin) return fail('ADAPTER_PARSE', `block does not start with BEGIN LIST VAR: ${excerpt(first)}`);
+      const upsName = decodeLatin1Text(begin[1]!);
+      let invalidText = !upsName.valid;
       const ups = begin[1]!;
       const last = lines[lines.length - 1]!;
       if (!last.startsWith('END LIST VAR')) return fail('ADAPTER_TRUNCATED', `block without END LIST VAR ${ups}`);
       if (last !== `END LIST VAR ${ups}`) return fail('ADAPTER_PARSE', `END names another UPS: ${excerpt(last)}`);
-      const fields: Record<string, FieldValue> = { ups };
+      const fields: Record<string, FieldValue> = { ups: upsName.text };
       const units: Record<string, string> = {};
       for (const line of lines.slice(1, -1)) {
         const m = VAR_LINE.exec(line);
         if (!m) return fail('ADAPTER_PARSE', `bad VAR line ${excerpt(line)}`);
         if (m[1] !== ups) return fail('ADAPTER_PARSE', `VAR line for ${excerpt(m[1]!)} inside the block for ${excerpt(ups)}`);
         const name = m[2]!;
-        const value = unquote(m[3]!);
+        const decoded = decodeLatin1Text(m[3]!);
+        const value = unquote(decoded.text);
+        const kept = name in NUMERIC || ((TEXT.includes(name) || options.keepUnknown) && name !== 'ups' && !(name in STATUS_FLAGS));
+        if (kept && !decoded.valid) invalidText = true;
         if (name in NUMERIC) {
           // upsd values are strings; drivers sometimes send non-numbers: null rather than an error.
           const n = /^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/.test(value.trim()) ? Number(value) : Number.NaN;
@@ -151,7 +178,9 @@ export function createNutUpsd(options: NutUpsdOptions): FirmwareAdapter {
       const status = fields['ups.status'];
       const tokens = typeof status === 'string' ? status.split(/\s+/) : null;
       for (const [flag, token] of Object.entries(STATUS_FLAGS)) fields[flag] = tokens === null ? null : tokens.includes(token);
-      return ok([{ stream: 'vars', fields, units }]);
+      const reading: DecodedReading = { stream: 'vars', fields, units };
+      if (invalidText) addFlag(reading, 'TEXT_VALUE_INVALID_UTF8');
+      return ok([reading]);
     },
   };
 }

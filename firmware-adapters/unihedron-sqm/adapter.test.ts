@@ -19,7 +19,7 @@ describe('unihedron-sqm', () => {
       readings: [
         {
           stream: 'reading',
-          fields: { sky_brightness: 19.29, frequency: 5915, period_counts: 0, period: 0, temperature: 29.9, averaged: true, serial_number: null },
+          fields: { sky_brightness: 19.29, frequency: 5915, period_counts: 0, period: 0, temperature: 29.9, averaged: true, saturated: false, linear_value: null, serial_number: null },
           units: { sky_brightness: '{mag/arcsec2}', frequency: 'Hz', period: 's', temperature: 'Cel' },
         },
       ],
@@ -38,9 +38,32 @@ describe('unihedron-sqm', () => {
     expect(withInfo.polling?.requests.map((r) => r.send.toString())).toEqual(['rx', 'ix']);
   });
 
-  it('a serial number appended by newer firmware is kept', () => {
-    const r = decodeChecked(adapter, 'r, 19.29m,0000005915Hz,0000000000c,0000000.000s, 029.9C,00002531');
-    expect(r.ok && r.readings[0]!.fields.serial_number).toBe('00002531');
+  it("field report sqm-trailing-linear-field.txt: newer firmware's 7th value is the linear value (45000 × Hz), not a serial number", () => {
+    // Unihedron SQM-LU-DL-V operator's manual, reading request response: columns 56-65 hold
+    // 45000 × the sensor frequency (0000045000 = 1 Hz); its example is this very reply.
+    const [frame] = lines(readFileSync(join(dir, 'fixtures/field-reports/sqm-trailing-linear-field.txt')));
+    expect(decodeChecked(adapter, frame!)).toEqual({
+      ok: true,
+      readings: [
+        {
+          stream: 'reading',
+          fields: { sky_brightness: 6.7, frequency: 22921, period_counts: 20, period: 0, temperature: 39.4, averaged: true, saturated: false, linear_value: 1287103, serial_number: null },
+          units: { sky_brightness: '{mag/arcsec2}', frequency: 'Hz', period: 's', temperature: 'Cel' },
+        },
+      ],
+    });
+    // A shorter 7th value is still the linear value; what a later firmware appends after it is ignored.
+    const r = decodeChecked(adapter, 'u, 21.02m,0000000013Hz,0000110503c,0000000.161s, 003.1C,0000000585,1,9.72');
+    expect(r.ok && r.readings[0]!.fields).toMatchObject({ linear_value: 585, serial_number: null, averaged: false });
+  });
+
+  it('0.00m is the upper brightness limit, not a sky brightness: null, with saturated true', () => {
+    // SQM-LE / SQM-LU users' manuals, reading request: "A reading of 0.00m means that the light at
+    // the sensor has reached the upper brightness limit of the unit."
+    const r = decodeChecked(adapter, 'r, 00.00m,2147483647Hz,0000000000c,0000000.000s, 021.3C');
+    expect(r.ok && r.readings[0]!.fields).toMatchObject({ sky_brightness: null, saturated: true, frequency: 2147483647 });
+    const bright = decodeChecked(adapter, 'r,-09.42m,2147483647Hz,0000000000c,0000000.000s, 021.3C');
+    expect(bright.ok && bright.readings[0]!.fields).toMatchObject({ sky_brightness: -9.42, saturated: false });
   });
 
   it('truncated, malformed, garbage, unsupported replies', () => {

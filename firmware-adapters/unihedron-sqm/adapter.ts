@@ -3,8 +3,14 @@
  * polls `rx` and the meter answers
  *   `r, 19.29m,0000005915Hz,0000000000c,0000000.000s, 029.9C`
  * sky brightness in magnitudes per square arcsecond ("mpsas"), sensor frequency, period in
- * counts and seconds, sensor temperature. `ux` (unaveraged) answers the same with `u`, and `ix`
- * (unit information) answers `i,<protocol>,<model>,<feature>,<serial>`.
+ * counts and seconds, sensor temperature. Newer firmware appends a seventh value, ten digits:
+ *   `r, 06.70m,0000022921Hz,0000000020c,0000000.000s, 039.4C,0001287103`
+ * Unihedron's linear value, 45000 × the sensor frequency in Hz (SQM-LU-DL-V operator's manual,
+ * reading request response, columns 56-65: 0000045000 = 1 Hz, at most 1125045000 = 25 kHz, at
+ * least 0000000529 in the dark; the datalogging chapter calls it the "linear value", "a
+ * compensated value of 150 times the period counts or 45000 times the frequency"). It is not a
+ * serial number: that comes only from the `ix` reply. `ux` (unaveraged) answers the same with `u`,
+ * and `ix` (unit information) answers `i,<protocol>,<model>,<feature>,<serial>`.
  */
 import { type AdapterDefinition, type DecodeResult, type FirmwareAdapter, excerpt, fail, int, num, ok, skip, str, streamSchema } from '../adapter.ts';
 import { UCUM } from '../units.ts';
@@ -39,7 +45,9 @@ const schemas = {
       period: num('Period of the sensor signal.'),
       temperature: num('Sensor temperature.'),
       averaged: { type: 'boolean', description: 'true for rx (averaged), false for ux.' },
-      serial_number: str('Serial number, when the firmware appends it.'),
+      saturated: { type: 'boolean', description: "true when the meter reports 0.00m, its upper brightness limit (sky_brightness is then null)." },
+      linear_value: int("Unihedron's linear value, 45000 × sensor frequency in Hz (newer firmware's 7th value); null when not sent."),
+      serial_number: str('Always null in readings (kept for schema v1 readers): the serial number is in the ix reply, stream info.'),
     },
     { sky_brightness: MPSAS, frequency: UCUM.hertz, period: UCUM.second, temperature: UCUM.celsius },
   ),
@@ -50,7 +58,12 @@ const schemas = {
   ),
 };
 
-const READING = /^([ru]),\s*(-?\d{1,2}\.\d{2})m,\s*(\d{1,10})Hz,\s*(\d{1,10})c,\s*(\d{1,7}\.\d{3})s,\s*(-?\d{1,3}\.\d)C(?:,\s*(\d{1,10}))?$/;
+/**
+ * The reading reply. Unihedron: "Future versions of this reading string will only modify reported
+ * values beyond position 54" — so after the temperature the 7th value (the linear value) is read
+ * when present and anything a later firmware appends after it is ignored, not an error.
+ */
+const READING = /^([ru]),\s*(-?\d{1,2}\.\d{2})m,\s*(\d{1,10})Hz,\s*(\d{1,10})c,\s*(\d{1,7}\.\d{3})s,\s*(-?\d{1,3}\.\d)C(?:,\s*(\d{1,10})(?:,[\x20-\x7e]*)?)?$/;
 const INFO = /^i,\s*(\d{1,8}),\s*(\d{1,8}),\s*(\d{1,8}),\s*(\d{1,8})$/;
 
 function decode(frame: Buffer): DecodeResult {
@@ -58,18 +71,23 @@ function decode(frame: Buffer): DecodeResult {
   if (!/^[\x20-\x7e]*$/.test(text)) return fail('ADAPTER_PARSE', `non-printable bytes: ${excerpt(text)}`);
   const r = READING.exec(text);
   if (r) {
-    const [, kind, mpsas, hz, counts, seconds, celsius, serial] = r as unknown as [string, string, string, string, string, string, string, string | undefined];
+    const [, kind, mpsas, hz, counts, seconds, celsius, linear] = r as unknown as [string, string, string, string, string, string, string, string | undefined];
+    // "A reading of 0.00m means that the light at the sensor has reached the upper brightness limit
+    // of the unit" (SQM-LE/LU manuals, reading request): a limit, not a sky brightness.
+    const saturated = Number(mpsas) === 0;
     return ok([
       {
         stream: 'reading',
         fields: {
-          sky_brightness: Number(mpsas),
+          sky_brightness: saturated ? null : Number(mpsas),
           frequency: Number(hz),
           period_counts: Number(counts),
           period: Number(seconds),
           temperature: Number(celsius),
           averaged: kind === 'r',
-          serial_number: serial ?? null,
+          saturated,
+          linear_value: linear === undefined ? null : Number(linear),
+          serial_number: null,
         },
         units: { sky_brightness: MPSAS, frequency: UCUM.hertz, period: UCUM.second, temperature: UCUM.celsius },
       },

@@ -58,10 +58,20 @@ describe('vaisala-wxt: examples from Vaisala manuals and a WXT520 in the field',
     });
   });
 
+  it("'#' is never a reading: every parameter marked invalid is null, and Vh's '#' is no heating state", () => {
+    // Vaisala WXT510/WXT520 user's guide, data messages: '#' in place of the unit character
+    // marks invalid data (the manual's own example: 0r5,…,Vh=10.6#,…).
+    const r = decodeChecked(adapter, '0R0,Dn=000#,Dm=000#,Dx=000#,Sn=0.0#,Sm=0.0#,Sx=0.0#,Ta=0.0#,Tp=0.0#,Ua=0.0#,Pa=0.0#,Rc=0.00#,Rd=0#,Ri=0.0#,Rp=0.0#,Hc=0.0#,Hd=0#,Hi=0.0#,Hp=0.0#,Th=0.0#,Vh=0.0#,Vs=0.0#,Vr=0.000#');
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.readings.map((x) => x.stream)).toEqual(['wind', 'ptu', 'precip', 'supervisor']);
+    for (const reading of r.readings) for (const [field, value] of Object.entries(reading.fields)) expect(value, field).toBeNull();
+    expect(r.readings[3]!.fields).toHaveProperty('heating_state', null);
+  });
+
   it('checks the CRC of lower-case replies (algorithm verified on the manual examples)', () => {
     expect(sdi12Crc(Buffer.from('0r1,Sn=0.1M,Sm=0.1M,Sx=0.1M'))).toBe('GOG');
     const result = decodeChecked(adapter, '0r5,Th=25.0C,Vh=10.6#,Vs=10.8V,Vr=3.369VO]T');
-    expect(result.ok && result.readings[0]!.fields).toEqual({ heating_temperature: 25, heating_voltage: null, heating_state: '#', supply_voltage: 10.8, reference_voltage: 3.369 });
+    expect(result.ok && result.readings[0]!.fields).toEqual({ heating_temperature: 25, heating_voltage: null, heating_state: null, supply_voltage: 10.8, reference_voltage: 3.369 });
     expectError(adapter, '0r1,Sn=0.1M,Sm=0.2M,Sx=0.1MGOG', 'ADAPTER_CHECKSUM');
     expectError(adapter, '0r2,Ta=22.7C,Ua=55.5P,Pa=1004.7H@Fm', 'ADAPTER_CHECKSUM');
   });
@@ -79,6 +89,26 @@ describe('vaisala-wxt: examples from Vaisala manuals and a WXT520 in the field',
     expect(polled.polling?.requests[0]?.send.toString('latin1')).toBe(pollCommand({ address: '0', command: 'R0', crc: true }).toString('latin1'));
     expect(pollCommand({ address: '0', command: 'R0', crc: false }).toString()).toBe('0R0\r\n');
     expect(pollCommand({ address: '0', command: 'R0', crc: true }).toString()).toMatch(/^0r0[@-\x7f]{3}\r\n$/);
+  });
+});
+
+describe('vaisala-wxt: text values', () => {
+  it('a byte that is not UTF-8 in the Id field or an aTX text keeps the message: U+FFFD, reading flagged; in a number it is a bad value', () => {
+    const r = decodeChecked(adapter, Buffer.from('0R5,Th=25.9C,Vh=12.0N,Vs=15.2V,Vr=3.475V,Id=HEL\x9b__', 'latin1'));
+    expect(r.ok && r.readings).toEqual([
+      {
+        stream: 'supervisor',
+        fields: { heating_temperature: 25.9, heating_voltage: 12, heating_state: 'N', supply_voltage: 15.2, reference_voltage: 3.475, information: 'HEL\ufffd__' },
+        units: { heating_temperature: 'Cel', heating_voltage: 'V', supply_voltage: 'V', reference_voltage: 'V' },
+        flags: ['TEXT_VALUE_INVALID_UTF8'],
+      },
+    ]);
+    const composite = decodeChecked(adapter, Buffer.from('0R0,Dm=051D,Sm=0.1M,Ta=27.9C,Id=\xff', 'latin1'));
+    expect(composite.ok && composite.readings.map((x) => [x.stream, x.flags])).toEqual([['wind', undefined], ['ptu', undefined], ['supervisor', ['TEXT_VALUE_INVALID_UTF8']]]);
+    const tx = decodeChecked(adapter, Buffer.from('0TX,Start-up \xc3', 'latin1'));
+    expect(tx).toEqual({ ok: true, readings: [{ stream: 'text', fields: { message: 'Start-up \ufffd' }, units: {}, flags: ['TEXT_VALUE_INVALID_UTF8'] }] });
+    expectError(adapter, Buffer.from('0R2,Ta=74.6\xb0F', 'latin1'), 'ADAPTER_PARSE');
+    expectError(adapter, Buffer.from('0R5,Id=HEL\x01', 'latin1'), 'ADAPTER_PARSE');
   });
 });
 

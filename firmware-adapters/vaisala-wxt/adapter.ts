@@ -13,8 +13,10 @@ import {
   type FieldValue,
   type FirmwareAdapter,
   type Polling,
+  addFlag,
   excerpt,
   fail,
+  hasControlChars,
   num,
   ok,
   skip,
@@ -22,6 +24,7 @@ import {
   streamSchema,
 } from '../adapter.ts';
 import { sdi12Crc } from '../checksum.ts';
+import { decodeLatin1Text } from '../text.ts';
 import {
   UCUM,
   fahrenheitToCelsius,
@@ -200,7 +203,7 @@ const schemas = {
     {
       heating_temperature: num('Heating temperature.'),
       heating_voltage: num('Heating voltage.'),
-      heating_state: str("The letter after the heating voltage: 'N' heating off (Vaisala); others passed on as sent."),
+      heating_state: str("The letter after the heating voltage: 'N' heating off (Vaisala); others passed on as sent; null when the value is marked invalid ('#')."),
       supply_voltage: num('Supply voltage.'),
       reference_voltage: num('3.5 V reference voltage.'),
       information: str('Id information field (user text).'),
@@ -240,7 +243,11 @@ function decodeData(text: string, body: string): DecodeResult {
     if (!m) return fail(cut ? 'ADAPTER_TRUNCATED' : 'ADAPTER_PARSE', `bad parameter ${excerpt(part)} in ${excerpt(text)}`);
     const [, name, raw] = m as unknown as [string, string, string];
     if (name === 'Id') {
-      readingFor('supervisor').fields.information = raw;
+      // User text: a byte that is not UTF-8 damages this value only (text.ts), not the message.
+      const info = decodeLatin1Text(raw);
+      const supervisor = readingFor('supervisor');
+      supervisor.fields.information = info.text;
+      if (!info.valid) addFlag(supervisor, 'TEXT_VALUE_INVALID_UTF8');
       continue;
     }
     const param = PARAMS[name];
@@ -252,7 +259,8 @@ function decodeData(text: string, body: string): DecodeResult {
       reading.fields[field] = null;
       const unit = (schemas[param.group].properties as { units: { properties: Record<string, { const: string }> } }).units.properties[field]?.const;
       if (unit !== undefined) reading.units[field] = unit;
-      if (name === 'Vh') reading.fields.heating_state = '#';
+      // '#' is the invalid-value marker, not one of the heating state letters: no state either.
+      if (name === 'Vh') reading.fields.heating_state = null;
       if (!/^[-+]?(\d+\.?\d*|\.\d+)?#$/.test(raw)) return fail('ADAPTER_PARSE', `bad value ${excerpt(part)}`);
       continue;
     }
@@ -288,7 +296,9 @@ export function createVaisalaWxt(options: VaisalaWxtOptions): FirmwareAdapter {
     schemas,
     decode(frame: Buffer): DecodeResult {
       const text = frame.toString('latin1');
-      if (!/^[\x20-\x7e]*$/.test(text)) return fail('ADAPTER_PARSE', `non-printable bytes: ${excerpt(text)}`);
+      // Control bytes break the line; bytes above 0x7E are only acceptable inside the text fields
+      // (Id, aTX), where they are decoded as UTF-8; anywhere else no parameter pattern matches them.
+      if (hasControlChars(text)) return fail('ADAPTER_PARSE', `non-printable bytes: ${excerpt(text)}`);
       const id = /^([0-9A-Za-z])([Rr])([0-9])?/.exec(text);
       if (id) {
         if (id[2] === 'r') {
@@ -303,7 +313,12 @@ export function createVaisalaWxt(options: VaisalaWxtOptions): FirmwareAdapter {
         return decodeData(text, text.slice(id[0].length));
       }
       const tx = /^[0-9A-Za-z]TX,(.*)$/.exec(text);
-      if (tx) return ok([{ stream: 'text', fields: { message: tx[1]! }, units: {} }]);
+      if (tx) {
+        const message = decodeLatin1Text(tx[1]!);
+        const reading: DecodedReading = { stream: 'text', fields: { message: message.text }, units: {} };
+        if (!message.valid) addFlag(reading, 'TEXT_VALUE_INVALID_UTF8');
+        return ok([reading]);
+      }
       if (/^[0-9A-Za-z]([A-Z]{2}(,.*)?)?$/.test(text)) return skip('ADAPTER_CONTROL', `reply to a command: ${excerpt(text)}`);
       return fail('ADAPTER_PARSE', `not a WXT message: ${excerpt(text)}`);
     },
