@@ -82,11 +82,13 @@ interface Placed {
   at: number;
 }
 
-/** Where a path is in the parsed file, for problems that name their line. */
+/** Where a path is: its line in the parsed file, or the environment variable that set it. */
 class Locator {
   constructor(
     private readonly doc: Document,
     private readonly counter: LineCounter,
+    /** Settings from `SKYHAUL_<PATH>`: shown path -> variable name. */
+    private readonly overrides: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   /** The offset of `path`'s key (or list item); for a path not in the file, that of its nearest ancestor. */
@@ -107,8 +109,14 @@ class Locator {
   }
 
   place(path: Segment[], message: string): Placed {
+    const shown = showPath(path);
+    for (let depth = path.length; depth >= 1; depth--) {
+      // The file's line would point at a value the environment replaced: name the variable instead.
+      const variable = this.overrides.get(showPath(path.slice(0, depth)));
+      if (variable !== undefined) return { problem: { path: shown, line: null, message: `${message} (set by ${variable})` }, at: 0 };
+    }
     const offset = this.offset(path);
-    return { problem: { path: showPath(path), line: offset === null ? null : this.counter.linePos(offset).line, message }, at: offset ?? 0 };
+    return { problem: { path: shown, line: offset === null ? null : this.counter.linePos(offset).line, message }, at: offset ?? 0 };
   }
 }
 
@@ -245,10 +253,13 @@ function problemsFrom(errors: ErrorObject[], data: unknown, locator: Locator): P
   });
 }
 
-function applyEnv(data: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+/** Sets the overridden settings in `data`; returns which: shown path -> variable name. */
+function applyEnv(data: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
+  const applied = new Map<string, string>();
   for (const [name, path] of envOverrides()) {
     const raw = env[name];
     if (raw === undefined) continue;
+    applied.set(showPath(path), name);
     const value: unknown = parseDocument(raw).toJS();
     let node = data;
     for (const key of path.slice(0, -1)) {
@@ -257,6 +268,7 @@ function applyEnv(data: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
     }
     node[path[path.length - 1]!] = value;
   }
+  return applied;
 }
 
 /** Parses and validates configuration text; throws ConfigError listing every problem. */
@@ -274,8 +286,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     throw new ConfigError(file, [{ path: '', line: 1, message: `expected a mapping at the top level, found ${describeFound(parsed)}` }]);
   }
   const data = parsed as Record<string, unknown>;
-  applyEnv(data, env);
-  const locator = new Locator(doc, counter);
+  const locator = new Locator(doc, counter, applyEnv(data, env));
   if (!validate(data)) {
     const errors = validate.errors ?? [];
     // Adapter names and options of the inputs the schema accepted are checked too, so that one

@@ -15,9 +15,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const FILE = '/etc/skyhaul/skyhaul.yaml';
 const KNOWN_TYPES = Object.values(inputSchemas).map((s) => s.type);
 
-function problems(text: string): ConfigProblem[] {
+function problems(text: string, env: NodeJS.ProcessEnv = {}): ConfigProblem[] {
   try {
-    parseConfig(text, FILE, {});
+    parseConfig(text, FILE, env);
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
     throw error;
@@ -123,6 +123,19 @@ describe('durations, sizes and nullable values', () => {
     expect(list[0]).toMatchObject({ path, line });
     expect(list[0]!.message).toMatch(expected);
     expect(list[0]!.message.endsWith(found)).toBe(true);
+  });
+});
+
+describe('environment overrides', () => {
+  it('a bad value from SKYHAUL_<PATH> names the variable instead of a line of the file', () => {
+    const found = problems('site: { id: a }\nhttp:\n  port: 9000\n', { SKYHAUL_HTTP_PORT: 'eighty', SKYHAUL_ALARMS_LINK_DOWN: 'soon' });
+    expect(found).toHaveLength(2);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        { path: 'alarms.linkDown', line: null, message: expect.stringMatching(/^expected a duration: .*, or null, found "soon" \(set by SKYHAUL_ALARMS_LINK_DOWN\)$/) },
+        { path: 'http.port', line: null, message: 'expected integer, found "eighty" (set by SKYHAUL_HTTP_PORT)' },
+      ]),
+    );
   });
 });
 
