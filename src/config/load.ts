@@ -298,6 +298,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   return normalise(data as unknown as RawConfig, dirname(resolve(file)), file, locator);
 }
 
+/** Reads `file` and parses it (see parseConfig); an unreadable file is a ConfigError too, without a line. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
   try {
