@@ -1,6 +1,7 @@
 /**
- * Writes the documented configuration files from the schema (src/config/schema.ts), so that the
- * docs cannot drift from what the daemon accepts:
+ * Writes the documented configuration files from the schema (src/config/schema.ts, which takes
+ * each input's options from src/inputs/<transport>/schema.ts), so that the docs cannot drift from
+ * what the daemon accepts:
  *
  *   config/skyhaul.example.yaml   every setting, set to its default, its description above it;
  *                                 a valid configuration as it stands (site.id: example-site).
@@ -200,10 +201,12 @@ function entries(items: Node, path: string): string[] {
 
 const HEADER = `# Skyhaul configuration: every setting, with its default and what it does.
 #
-# Generated from the schema (src/config/schema.ts) by packaging/example-config.ts; do not edit
-# by hand: \`npm run package:config\` rewrites it. Validate a file with
-# \`skyhaul check-config FILE\`. Any scalar setting can also come from the environment:
-# SKYHAUL_<PATH>, e.g. SKYHAUL_FORWARD_URL, SKYHAUL_LOGGING_LEVEL (they win over the file).
+# Generated from the schema (src/config/schema.ts; each input type's options come from
+# src/inputs/<type>/schema.ts, with a sample.yaml and README.md beside it) by
+# packaging/example-config.ts; do not edit by hand: \`npm run package:config\` rewrites it.
+# Validate a file with \`skyhaul check-config FILE\`. Any scalar setting can also come from the
+# environment: SKYHAUL_<PATH>, e.g. SKYHAUL_FORWARD_URL, SKYHAUL_LOGGING_LEVEL (they win over
+# the file).
 # Durations: milliseconds or "250ms", "15s", "30m", "12h", "7d". Sizes: bytes or "512KiB",
 # "64MiB", "10GiB", "500MB".
 `;

@@ -14,12 +14,16 @@ import { configSchema } from './schema.ts';
 import type { Config, RawConfig } from './types.ts';
 import { parseBytes, parseDuration } from './units.ts';
 
+/** One mistake in a configuration file: where (path and line) and what (expected, found). */
 export interface ConfigProblem {
+  /** Dotted path with list indices, e.g. `inputs[0].tag_prefix`; '' for the file as a whole. */
   path: string;
+  /** 1-based line in the file; the nearest enclosing line when the key is missing; null when unknown. */
   line: number | null;
   message: string;
 }
 
+/** `SKY_ERR_CONFIG`: the file (or its environment overrides) is invalid; `problems` lists every mistake. */
 export class ConfigError extends SkyhaulError {
   constructor(
     readonly file: string,
@@ -29,6 +33,7 @@ export class ConfigError extends SkyhaulError {
   }
 }
 
+/** `file:line: path: message`, as `check-config` prints it. */
 export function formatProblem(file: string, problem: ConfigProblem): string {
   return `${file}${problem.line === null ? '' : `:${problem.line}`}: ${problem.path || '(top level)'}: ${problem.message}`;
 }
@@ -38,6 +43,10 @@ interface SchemaNode {
   properties?: Record<string, SchemaNode>;
   items?: SchemaNode;
   anyOf?: readonly SchemaNode[];
+  oneOf?: readonly SchemaNode[];
+  enum?: readonly unknown[];
+  const?: unknown;
+  'x-expected'?: string;
 }
 
 /** Env names for every scalar setting the schema reaches through objects: SKYHAUL_FORWARD_DEAD_LINK_TIMEOUT. */
@@ -58,18 +67,61 @@ export function envOverrides(): Map<string, string[]> {
 
 // ajv ships CommonJS with a default export; under NodeNext that is `.default`.
 const Ajv = AjvModule.default;
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, allowUnionTypes: true, verbose: true });
+// `discriminator`: a oneOf with `discriminator: { propertyName }` validates only the branch the
+// property selects (and applies that branch's defaults), instead of every branch.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, discriminator: true, strict: false, allowUnionTypes: true, verbose: true });
 const validate = ajv.compile(configSchema);
 
-function lineOf(doc: Document, counter: LineCounter, path: (string | number)[]): number | null {
-  // Walk up to the nearest node that exists in the file (a missing key reports its parent).
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
-    if (node?.range !== undefined) return counter.linePos(node.range[0]).line;
-    const range = doc.contents?.range;
-    if (depth === 0 && range != null) return counter.linePos(range[0]).line;
+type Segment = string | number;
+
+type Range = [number, number, number];
+
+/** A problem and the offset in the file it points at, to list problems in file order. */
+interface Placed {
+  problem: ConfigProblem;
+  at: number;
+}
+
+/** Where a path is: its line in the parsed file, or the environment variable that set it. */
+class Locator {
+  constructor(
+    private readonly doc: Document,
+    private readonly counter: LineCounter,
+    /** Settings from `SKYHAUL_<PATH>`: shown path -> variable name. */
+    private readonly overrides: ReadonlyMap<string, string> = new Map(),
+  ) {}
+
+  /** The offset of `path`'s key (or list item); for a path not in the file, that of its nearest ancestor. */
+  offset(path: Segment[]): number | null {
+    for (let depth = path.length; depth >= 1; depth--) {
+      const parent = this.doc.getIn(path.slice(0, depth - 1), true);
+      const last = path[depth - 1];
+      let range: Range | null | undefined;
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === last);
+        range = (pair?.key as { range?: Range } | undefined)?.range;
+      } else if (isSeq(parent) && typeof last === 'number') {
+        range = (parent.items[last] as { range?: Range } | undefined)?.range;
+      }
+      if (range != null) return range[0];
+    }
+    return this.doc.contents?.range?.[0] ?? null;
   }
-  return null;
+
+  place(path: Segment[], message: string): Placed {
+    const shown = showPath(path);
+    for (let depth = path.length; depth >= 1; depth--) {
+      // The file's line would point at a value the environment replaced: name the variable instead.
+      const variable = this.overrides.get(showPath(path.slice(0, depth)));
+      if (variable !== undefined) return { problem: { path: shown, line: null, message: `${message} (set by ${variable})` }, at: 0 };
+    }
+    const offset = this.offset(path);
+    return { problem: { path: shown, line: offset === null ? null : this.counter.linePos(offset).line, message }, at: offset ?? 0 };
+  }
+}
+
+function inFileOrder(placed: Placed[]): ConfigProblem[] {
+  return placed.sort((a, b) => a.at - b.at).map((p) => p.problem);
 }
 
 function describeFound(value: unknown): string {
@@ -81,7 +133,7 @@ function describeFound(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-function valueAt(root: unknown, path: (string | number)[]): unknown {
+function valueAt(root: unknown, path: Segment[]): unknown {
   let node = root;
   for (const key of path) {
     if (node === null || typeof node !== 'object') return undefined;
@@ -90,80 +142,124 @@ function valueAt(root: unknown, path: (string | number)[]): unknown {
   return node;
 }
 
-/** Turns ajv's errors into one message per offending path, the most specific first. */
-function problemsFrom(errors: ErrorObject[], data: unknown, doc: Document, counter: LineCounter): ConfigProblem[] {
-  const byPath = new Map<string, ErrorObject[]>();
-  for (const error of errors) {
-    const path = error.instancePath;
-    const list = byPath.get(path) ?? [];
-    list.push(error);
-    byPath.set(path, list);
-  }
-  const problems: ConfigProblem[] = [];
-  for (const [pointer, list] of byPath) {
-    const segments = pointer
-      .split('/')
-      .slice(1)
-      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-      .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-    const shown = segments.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('').replace(/^\./, '');
-    const found = describeFound(valueAt(data, segments));
-    const messages = new Set<string>();
-    for (const error of list) {
-      switch (error.keyword) {
-        case 'additionalProperties': {
-          const key = (error.params as { additionalProperty: string }).additionalProperty;
-          const allowed = Object.keys((error.parentSchema as SchemaNode).properties ?? {});
-          problems.push({
-            path: shown ? `${shown}.${key}` : key,
-            line: lineOf(doc, counter, [...segments, key]),
-            message: `unknown key '${key}'; expected one of: ${allowed.join(', ')}`,
-          });
-          continue;
-        }
-        case 'required': {
-          const key = (error.params as { missingProperty: string }).missingProperty;
-          problems.push({ path: shown ? `${shown}.${key}` : key, line: lineOf(doc, counter, segments), message: 'required but missing' });
-          continue;
-        }
-        case 'enum':
-          messages.add(`expected one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}, found ${found}`);
-          break;
-        case 'type':
-          messages.add(`expected ${(error.params as { type: string }).type}, found ${found}`);
-          break;
-        case 'pattern':
-          messages.add(`expected a value matching ${(error.params as { pattern: string }).pattern}, found ${found}`);
-          break;
-        case 'anyOf':
-        case 'oneOf':
-        case 'if':
-          break;
-        case 'const':
-          break;
-        default:
-          messages.add(`${error.message ?? error.keyword}, found ${found}`);
-      }
-    }
-    const anyOf = list.find((e) => e.keyword === 'anyOf');
-    if (anyOf !== undefined) {
-      const schema = anyOf.parentSchema as { description?: string; 'x-expected'?: string; anyOf?: Array<{ 'x-expected'?: string; type?: string }> };
-      const expected = schema['x-expected'] ?? schema.anyOf?.map((branch) => branch['x-expected'] ?? branch.type).filter(Boolean).join(' or ');
-      messages.clear();
-      messages.add(`expected ${expected ?? 'another value'}, found ${found}`);
-    }
-    if (messages.size === 0 && list.some((e) => e.keyword === 'oneOf')) {
-      messages.add(`does not match any known form (check 'type' and the keys for that type); found ${found}`);
-    }
-    if (messages.size > 0) problems.push({ path: shown, line: lineOf(doc, counter, segments), message: [...messages].join('; ') });
-  }
-  return problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+function segmentsOf(pointer: string): Segment[] {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
-function applyEnv(data: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+/** `inputs[0].tag_prefix` */
+function showPath(segments: Segment[]): string {
+  return segments.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('').replace(/^\./, '');
+}
+
+/** What an anyOf/oneOf accepts, in words: its `x-expected`, else each branch's. */
+function expectedOf(schema: SchemaNode): string {
+  if (schema['x-expected'] !== undefined) return schema['x-expected'];
+  const branches = schema.anyOf ?? schema.oneOf ?? [];
+  const words = branches.map((branch) => {
+    if (branch['x-expected'] !== undefined) return branch['x-expected'];
+    if (branch.const !== undefined) return JSON.stringify(branch.const);
+    if (branch.enum !== undefined) return `one of ${branch.enum.map((v) => JSON.stringify(v)).join(', ')}`;
+    if (branch.type !== undefined) return typeWords(branch.type);
+    return 'another form';
+  });
+  return words.join(', or ');
+}
+
+function typeWords(type: string | readonly string[]): string {
+  return (Array.isArray(type) ? type : [type]).join(' or ');
+}
+
+/** The values of a discriminator's property that select a branch, in the schema's order. */
+function tagValues(schema: SchemaNode, tag: string): string[] {
+  return (schema.oneOf ?? []).flatMap((branch) => {
+    const property = branch.properties?.[tag];
+    return property?.const !== undefined ? [String(property.const)] : (property?.enum ?? []).map(String);
+  });
+}
+
+interface Finding {
+  segments: Segment[];
+  message: string;
+  /** Says what the whole value should have been (anyOf, oneOf, discriminator): the other findings at its path are its details. */
+  whole: boolean;
+}
+
+function findingOf(error: ErrorObject, data: unknown): Finding {
+  const segments = segmentsOf(error.instancePath);
+  const found = describeFound(valueAt(data, segments));
+  const params = error.params as Record<string, unknown>;
+  const parent = error.parentSchema as SchemaNode;
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const key = params.additionalProperty as string;
+      return { segments: [...segments, key], message: `unknown key '${key}'; expected one of: ${Object.keys(parent.properties ?? {}).join(', ')}`, whole: false };
+    }
+    case 'required':
+      return { segments: [...segments, params.missingProperty as string], message: 'required but missing', whole: false };
+    case 'discriminator': {
+      const tag = params.tag as string;
+      const value = valueAt(data, [...segments, tag]);
+      const known = tagValues(parent, tag).join(', ');
+      const message = value === undefined ? `required but missing; expected one of: ${known}` : `expected one of: ${known}, found ${describeFound(value)}`;
+      return { segments: [...segments, tag], message, whole: true };
+    }
+    case 'anyOf':
+    case 'oneOf':
+      // A oneOf that failed because two branches matched has no branch errors to explain it.
+      if (params.passingSchemas != null) return { segments, message: `matches more than one form of ${expectedOf(parent)}; found ${found}`, whole: true };
+      return { segments, message: `expected ${expectedOf(parent)}, found ${found}`, whole: true };
+    case 'enum':
+      return { segments, message: `expected one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, found ${found}`, whole: false };
+    case 'const':
+      return { segments, message: `expected ${JSON.stringify(params.allowedValue)}, found ${found}`, whole: false };
+    case 'type':
+      return { segments, message: `expected ${typeWords(params.type as string | string[])}, found ${found}`, whole: false };
+    case 'pattern':
+      return { segments, message: `expected a value matching ${params.pattern as string}, found ${found}`, whole: false };
+    default:
+      return { segments, message: `${error.message ?? error.keyword}, found ${found}`, whole: false };
+  }
+}
+
+/**
+ * Turns ajv's errors into one problem per mistake. ajv reports a failed anyOf/oneOf together with
+ * every branch's own errors; those are details of the one mistake (a duration that is neither a
+ * number nor a duration string), so the anyOf's message stands for them all. Inputs are a oneOf
+ * with a discriminator, so only the branch their `type` selects is validated at all.
+ */
+function problemsFrom(errors: ErrorObject[], data: unknown, locator: Locator): Placed[] {
+  const composites = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+  // The same schema applies to every entry of a list: an error is a composite's detail only when
+  // it is both under the composite's schema and at (or under) the value it failed on.
+  const insideComposite = (error: ErrorObject): boolean =>
+    composites.some(
+      (c) => error.schemaPath.startsWith(`${c.schemaPath}/`) && (error.instancePath === c.instancePath || error.instancePath.startsWith(`${c.instancePath}/`)),
+    );
+  const byPath = new Map<string, Finding[]>();
+  for (const error of errors) {
+    if (insideComposite(error)) continue;
+    const finding = findingOf(error, data);
+    const key = showPath(finding.segments);
+    byPath.set(key, [...(byPath.get(key) ?? []), finding]);
+  }
+  return [...byPath.values()].map((findings) => {
+    const whole = findings.filter((f) => f.whole);
+    const messages = new Set((whole.length > 0 ? whole : findings).map((f) => f.message));
+    return locator.place(findings[0]!.segments, [...messages].join('; '));
+  });
+}
+
+/** Sets the overridden settings in `data`; returns which: shown path -> variable name. */
+function applyEnv(data: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
+  const applied = new Map<string, string>();
   for (const [name, path] of envOverrides()) {
     const raw = env[name];
     if (raw === undefined) continue;
+    applied.set(showPath(path), name);
     const value: unknown = parseDocument(raw).toJS();
     let node = data;
     for (const key of path.slice(0, -1)) {
@@ -172,6 +268,7 @@ function applyEnv(data: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
     }
     node[path[path.length - 1]!] = value;
   }
+  return applied;
 }
 
 /** Parses and validates configuration text; throws ConfigError listing every problem. */
@@ -189,11 +286,19 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     throw new ConfigError(file, [{ path: '', line: 1, message: `expected a mapping at the top level, found ${describeFound(parsed)}` }]);
   }
   const data = parsed as Record<string, unknown>;
-  applyEnv(data, env);
-  if (!validate(data)) throw new ConfigError(file, problemsFrom(validate.errors ?? [], data, doc, counter));
-  return normalise(data as unknown as RawConfig, dirname(resolve(file)), file, (path) => lineOf(doc, counter, path));
+  const locator = new Locator(doc, counter, applyEnv(data, env));
+  if (!validate(data)) {
+    const errors = validate.errors ?? [];
+    // Adapter names and options of the inputs the schema accepted are checked too, so that one
+    // run lists every mistake; an input with schema errors may not have the shape to check.
+    const inputs = Array.isArray(data.inputs) ? (data.inputs as AdapterUser[]) : [];
+    const clean = inputs.map((input, i) => (errors.some((e) => e.instancePath === `/inputs/${i}` || e.instancePath.startsWith(`/inputs/${i}/`)) ? null : input));
+    throw new ConfigError(file, inFileOrder([...problemsFrom(errors, data, locator), ...adapterProblems(clean, locator)]));
+  }
+  return normalise(data as unknown as RawConfig, dirname(resolve(file)), file, locator);
 }
 
+/** Reads `file` and parses it (see parseConfig); an unreadable file is a ConfigError too, without a line. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
   try {
@@ -204,24 +309,22 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   return parseConfig(text, file, env);
 }
 
-type Locate = (path: (string | number)[]) => number | null;
-
-function normalise(raw: RawConfig, baseDir: string, file: string, locate: Locate): Config {
+function normalise(raw: RawConfig, baseDir: string, file: string, locator: Locator): Config {
   const dataDir = isAbsolute(raw.dataDir) ? raw.dataDir : resolve(baseDir, raw.dataDir);
-  const problems: ConfigProblem[] = [];
+  const problems: Placed[] = [];
   const disk = {
     minFreeBytes: parseBytes(raw.buffer.disk.minFree),
     resumeFreeBytes: parseBytes(raw.buffer.disk.resumeFree),
     checkIntervalMs: parseDuration(raw.buffer.disk.checkInterval),
   };
   if (disk.resumeFreeBytes < disk.minFreeBytes) {
-    problems.push({ path: 'buffer.disk.resumeFree', line: locate(['buffer', 'disk', 'resumeFree']), message: 'must be at least buffer.disk.minFree (the watchdog needs hysteresis)' });
+    problems.push(locator.place(['buffer', 'disk', 'resumeFree'], 'must be at least buffer.disk.minFree (the watchdog needs hysteresis)'));
   }
   if (raw.forward.url !== null && !/^(https?|wss?):\/\//.test(raw.forward.url)) {
-    problems.push({ path: 'forward.url', line: locate(['forward', 'url']), message: `expected http(s):// or ws(s)://, found "${raw.forward.url}"` });
+    problems.push(locator.place(['forward', 'url'], `expected http(s):// or ws(s)://, found "${raw.forward.url}"`));
   }
-  problems.push(...adapterProblems(raw.inputs as Parameters<typeof adapterProblems>[0], locate));
-  if (problems.length > 0) throw new ConfigError(file, problems);
+  problems.push(...adapterProblems(raw.inputs, locator));
+  if (problems.length > 0) throw new ConfigError(file, inFileOrder(problems));
   return {
     site: raw.site,
     dataDir,
@@ -273,45 +376,27 @@ function normalise(raw: RawConfig, baseDir: string, file: string, locate: Locate
       staleInstruments: raw.alarms.staleInstruments,
       record: raw.alarms.record,
     },
-    inputs: raw.inputs.map(withBranchDefaults),
+    inputs: raw.inputs,
   };
 }
 
-/**
- * ajv does not apply defaults inside oneOf branches: validate each input against its own branch
- * (compiled once, with defaults) so nested defaults (backoff, tls…) are filled as well.
- */
-const branchValidators = new Map<string, ReturnType<typeof ajv.compile>>();
-function withBranchDefaults<T extends { type: string }>(input: T): T {
-  const branches = configSchema.properties.inputs.items.oneOf as unknown as Array<{ properties: { type: { const: string } } }>;
-  let validateBranch = branchValidators.get(input.type);
-  if (validateBranch === undefined) {
-    const branch = branches.find((b) => b.properties.type.const === input.type);
-    if (branch === undefined) return input;
-    validateBranch = ajv.compile(branch);
-    branchValidators.set(input.type, validateBranch);
-  }
-  const filled = structuredClone(input);
-  validateBranch(filled);
-  return filled;
-}
+type AdapterUser = { name: string; adapter?: string; adapterOptions?: unknown; subscriptions?: Array<{ adapter: string; adapterOptions?: unknown }> };
 
-/** Adapter names and options are checked with the config, so a typo is caught before anything opens. */
-function adapterProblems(
-  inputs: Array<{ type: string; adapter?: string; adapterOptions?: unknown; subscriptions?: Array<{ adapter: string; adapterOptions?: unknown }> }>,
-  locate: Locate,
-): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
+/**
+ * Adapter names and options are checked with the config, so a typo is caught before anything
+ * opens. `inputs` are schema-valid inputs; null entries (inputs with schema errors) are skipped.
+ */
+function adapterProblems(inputs: ReadonlyArray<AdapterUser | null>, locator: Locator): Placed[] {
+  const problems: Placed[] = [];
   inputs.forEach((input, i) => {
-    const uses: Array<{ path: (string | number)[]; adapter: string; options: unknown }> = [];
+    if (input === null) return;
+    const uses: Array<{ path: Segment[]; adapter: string; options: unknown }> = [];
     if (input.adapter !== undefined) uses.push({ path: ['inputs', i], adapter: input.adapter, options: input.adapterOptions });
     input.subscriptions?.forEach((sub, j) => uses.push({ path: ['inputs', i, 'subscriptions', j], adapter: sub.adapter, options: sub.adapterOptions }));
     for (const use of uses) {
       const checked = validateAdapterOptions(use.adapter, use.options ?? {});
       if (checked.ok) continue;
-      const key = use.adapter in adapters ? 'adapterOptions' : 'adapter';
-      const shown = use.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
-      problems.push({ path: `${shown}.${key}`, line: locate([...use.path, key]), message: checked.errors.join('; ') });
+      problems.push(locator.place([...use.path, use.adapter in adapters ? 'adapterOptions' : 'adapter'], checked.errors.join('; ')));
     }
   });
   return problems;

@@ -2,22 +2,23 @@
  * The configuration schema: the one source for validation, defaults, env overrides
  * (`SKYHAUL_<PATH>`), and the documented example file. Descriptions are written for the site
  * engineer who reads `config/skyhaul.example.yaml`.
+ *
+ * Each input transport's options come from its own src/inputs/<transport>/schema.ts, through the
+ * registry src/inputs/schemas.ts; this file adds the keys every input has (`type`, `name`).
  */
-// `x-expected` words the form for error messages; a setting's own `description` may replace the text.
-const duration = {
-  'x-expected': 'a duration: milliseconds, or a string such as "250ms", "15s", "30m", "12h", "7d"',
-  description: 'A duration: a number of milliseconds, or a string such as "250ms", "15s", "30m", "12h", "7d".',
-  anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)$' }],
-} as const;
-
-const bytes = {
-  'x-expected': 'a size: bytes, or a string such as "512KiB", "64MiB", "10GiB", "500MB"',
-  description: 'A size: a number of bytes, or a string such as "512KiB", "64MiB", "10GiB", "500MB".',
-  anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$' }],
-} as const;
+import * as inputSchemas from '../inputs/schemas.ts';
+import { bytes, duration, type InputSchema } from './forms.ts';
 
 const priority = { type: 'string', enum: ['alarm', 'control', 'telemetry', 'bulk'] } as const;
 const policy = { type: 'string', enum: ['block', 'drop-oldest', 'drop-newest'] } as const;
+
+/** One `oneOf` branch per registered transport, selected by its `type`. */
+const inputForms = (Object.values(inputSchemas) as Array<InputSchema<{ type: string; name: string }>>).map((form) => ({
+  additionalProperties: false,
+  description: form.options.description,
+  ...(form.options.required === undefined ? {} : { required: form.options.required }),
+  properties: { type: { const: form.type }, name: { type: 'string' }, ...form.options.properties },
+}));
 
 export const configSchema = {
   $id: 'https://skyhaul.dev/schema/config.json',
@@ -242,116 +243,15 @@ export const configSchema = {
       items: {
         type: 'object',
         required: ['type', 'name'],
+        // ajv validates only the branch whose `type` matches (option `discriminator`), so a
+        // mistake in an input is reported against its own transport, defaults inside the branch
+        // are applied, and a missing or unknown `type` is one problem naming the known ones.
+        discriminator: { propertyName: 'type' },
         properties: {
-          type: { type: 'string', enum: ['synthetic', 'http', 'serial', 'mqtt', 'udp', 'tcp'] },
+          type: { type: 'string' },
           name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]*$' },
         },
-        oneOf: [
-          {
-            additionalProperties: false,
-            properties: {
-              type: { const: 'synthetic' },
-              name: { type: 'string' },
-              profile: { type: 'string', enum: ['small'], default: 'small' },
-              rateScale: { type: 'number', exclusiveMinimum: 0, default: 1, description: 'Multiplies every instrument rate.' },
-            },
-          },
-          {
-            additionalProperties: false,
-            description: 'Records pushed over HTTP: POST /api/v1/inputs/<name>/records; the response is sent after commit.',
-            properties: {
-              type: { const: 'http' },
-              name: { type: 'string' },
-              token: { type: 'string', description: 'Bearer token required from pushers.' },
-              maxRecordsPerRequest: { type: 'integer', minimum: 1, maximum: 100000, default: 5000 },
-            },
-          },
-          {
-            additionalProperties: false,
-            description: 'A serial instrument (RS-232/485, USB serial adapter).',
-            required: ['path', 'adapter'],
-            properties: {
-              type: { const: 'serial' },
-              name: { type: 'string' },
-              path: { type: 'string', description: 'Device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/usb-FTDI_…' },
-              baudRate: { type: 'integer', minimum: 50, maximum: 4000000, default: 9600 },
-              dataBits: { enum: [5, 6, 7, 8], default: 8 },
-              parity: { enum: ['none', 'even', 'odd', 'mark', 'space'], default: 'none' },
-              stopBits: { enum: [1, 1.5, 2], default: 1 },
-              flowControl: { enum: ['none', 'rtscts', 'xonxoff'], default: 'none' },
-              adapter: { type: 'string', description: 'Firmware adapter (see firmware-adapters/).' },
-              adapterOptions: { type: 'object', default: {} },
-              backoff: { type: 'object', additionalProperties: false, default: {}, properties: { initial: { ...duration, default: '500ms' }, max: { ...duration, default: '30s' } } },
-            },
-          },
-          {
-            additionalProperties: false,
-            description: 'Subscriptions on the site MQTT broker (QoS 1, persistent session; PUBACK after commit).',
-            required: ['url', 'subscriptions'],
-            properties: {
-              type: { const: 'mqtt' },
-              name: { type: 'string' },
-              url: { type: 'string', pattern: '^(mqtts?|wss?|tcp|ssl)://', description: 'e.g. mqtt://127.0.0.1:1883 or mqtts://broker:8883' },
-              clientId: { type: 'string', description: 'Stable client id (default skyhaul-<site>-<input name>): the persistent session is keyed on it.' },
-              username: { type: 'string' },
-              password: { type: 'string' },
-              tls: {
-                type: 'object',
-                additionalProperties: false,
-                properties: { caFile: { type: 'string' }, certFile: { type: 'string' }, keyFile: { type: 'string' }, allowInsecure: { type: 'boolean', default: false } },
-              },
-              keepalive: { type: 'integer', minimum: 5, default: 30 },
-              reconnect: { ...duration, default: '2s' },
-              subscriptions: {
-                type: 'array',
-                minItems: 1,
-                items: {
-                  type: 'object',
-                  additionalProperties: false,
-                  required: ['topic', 'instrument', 'adapter'],
-                  properties: {
-                    topic: { type: 'string', description: 'MQTT filter; + and # wildcards.' },
-                    instrument: { type: 'string', description: 'Stream prefix; {1}, {2}… take the wildcard matches.' },
-                    adapter: { type: 'string' },
-                    adapterOptions: { type: 'object', default: {} },
-                  },
-                },
-              },
-            },
-          },
-          {
-            additionalProperties: false,
-            description: 'Datagrams on a UDP port.',
-            required: ['port', 'adapter'],
-            properties: {
-              type: { const: 'udp' },
-              name: { type: 'string' },
-              bind: { type: 'string', default: '0.0.0.0' },
-              port: { type: 'integer', minimum: 0, maximum: 65535 },
-              maxDatagramBytes: { type: 'integer', minimum: 1, maximum: 65507, default: 65507 },
-              receiveBuffer: { ...bytes, default: '16MiB', description: 'Socket receive buffer (capped by net.core.rmem_max).' },
-              senders: { type: 'object', additionalProperties: { type: 'string' }, default: {}, description: 'Sender ip or ip:port -> instrument name.' },
-              onlyListedSenders: { type: 'boolean', default: false },
-              adapter: { type: 'string' },
-              adapterOptions: { type: 'object', default: {} },
-            },
-          },
-          {
-            additionalProperties: false,
-            description: 'An instrument serving telemetry on a TCP socket (SQM-LE, upsd, serial-to-Ethernet).',
-            required: ['host', 'port', 'adapter'],
-            properties: {
-              type: { const: 'tcp' },
-              name: { type: 'string' },
-              host: { type: 'string' },
-              port: { type: 'integer', minimum: 1, maximum: 65535 },
-              connectTimeout: { ...duration, default: '10s' },
-              adapter: { type: 'string' },
-              adapterOptions: { type: 'object', default: {} },
-              backoff: { type: 'object', additionalProperties: false, default: {}, properties: { initial: { ...duration, default: '500ms' }, max: { ...duration, default: '30s' } } },
-            },
-          },
-        ],
+        oneOf: inputForms,
       },
     },
   },

@@ -1,8 +1,7 @@
 import type { PriorityClass, QuotaPolicy } from '../buffer/index.ts';
 import type { BandwidthWindow } from '../forward/bandwidth.ts';
-
-type Duration = number | string;
-type Bytes = number | string;
+import type * as inputSchemas from '../inputs/schemas.ts';
+import type { Bytes, Duration, SettingsOf } from './forms.ts';
 
 /** The file as validated (defaults filled in), before units are normalised. */
 export interface RawConfig {
@@ -41,49 +40,10 @@ export interface RawConfig {
   inputs: InputConfig[];
 }
 
-type Backoff = { initial: Duration; max: Duration };
+type Registered = typeof inputSchemas;
 
-export type InputConfig =
-  | { type: 'synthetic'; name: string; profile: 'small'; rateScale: number }
-  | { type: 'http'; name: string; token?: string; maxRecordsPerRequest: number }
-  | {
-      type: 'serial';
-      name: string;
-      path: string;
-      baudRate: number;
-      dataBits: 5 | 6 | 7 | 8;
-      parity: 'none' | 'even' | 'odd' | 'mark' | 'space';
-      stopBits: 1 | 1.5 | 2;
-      flowControl: 'none' | 'rtscts' | 'xonxoff';
-      adapter: string;
-      adapterOptions: Record<string, unknown>;
-      backoff: Backoff;
-    }
-  | {
-      type: 'mqtt';
-      name: string;
-      url: string;
-      clientId?: string;
-      username?: string;
-      password?: string;
-      tls?: { caFile?: string; certFile?: string; keyFile?: string; allowInsecure?: boolean };
-      keepalive: number;
-      reconnect: Duration;
-      subscriptions: Array<{ topic: string; instrument: string; adapter: string; adapterOptions: Record<string, unknown> }>;
-    }
-  | {
-      type: 'udp';
-      name: string;
-      bind: string;
-      port: number;
-      maxDatagramBytes: number;
-      receiveBuffer: Bytes;
-      senders: Record<string, string>;
-      onlyListedSenders: boolean;
-      adapter: string;
-      adapterOptions: Record<string, unknown>;
-    }
-  | { type: 'tcp'; name: string; host: string; port: number; connectTimeout: Duration; adapter: string; adapterOptions: Record<string, unknown>; backoff: Backoff };
+/** One input as validated: the union of every registered transport's settings, keyed on `type`. */
+export type InputConfig = { [K in keyof Registered]: SettingsOf<Registered[K]> }[keyof Registered];
 
 export interface StreamRule {
   match: string;
