@@ -17,7 +17,7 @@ import { BandwidthScheduler, TokenBucket } from './forward/bandwidth.ts';
 import { Forwarder } from './forward/forwarder.ts';
 import { createTransport } from './forward/pulsar/index.ts';
 import { maxPayloadBytes } from './forward/pulsar/transport.ts';
-import { ClockMonitor, buildTimeFloor } from './common/clock.ts';
+import { ClockMonitor, buildTimeFloor, monotonicMs } from './common/clock.ts';
 import { PulsarAdmin } from './forward/pulsar/admin.ts';
 import { ReplicationMonitor } from './forward/replication.ts';
 import { AlarmManager, type Alarm } from './health/alarms.ts';
@@ -29,6 +29,7 @@ import { createInput, type Input, type RecordSink } from './inputs/index.ts';
 import { JobScheduler } from './jobs/scheduler.ts';
 import type { Logger } from './log.ts';
 import { RateMeter } from './rates.ts';
+import { Tally } from './common/tally.ts';
 import type { DaemonStatus, HistoryPoint, SelfTestResult } from './status.ts';
 
 export const VERSION = '0.1.0';
@@ -71,7 +72,9 @@ export class Daemon extends EventEmitter {
   private readonly instruments: InstrumentTracker;
   /** Bad frames from every input, bounded; counts per adapter and code survive eviction. */
   readonly quarantine = new Quarantine({ capacity: 500, maxRawBytes: 512 });
-  private readonly decodeErrors = new Map<string, { input: string; adapter: string; code: string; count: number }>();
+  private readonly decodeErrors = new Tally<{ input: string; adapter: string; code: string }>(['input', 'adapter', 'code']);
+  private readonly readingFlags = new Tally<{ input: string; adapter: string; flag: string }>(['input', 'adapter', 'flag']);
+  private readonly inputDrops = new Tally<{ input: string; reason: string }>(['input', 'reason']);
   private readonly ingestRate = new RateMeter();
   private readonly forwardRate = new RateMeter();
   private readonly history: HistoryPoint[] = [];
@@ -142,7 +145,8 @@ export class Daemon extends EventEmitter {
     };
     return {
       append: (record) => this.buffer.append(record).then((committed) => (counted([committed]), committed)),
-      appendBatch: (records) => this.buffer.appendBatch(records).then((committed) => (counted(committed), committed)),
+      appendBatch: (records, options) => this.buffer.appendBatch(records, options).then((committed) => (counted(committed), committed)),
+      sourceMarks: (source) => this.buffer.sourceMarks(source),
     };
   }
 
@@ -201,7 +205,12 @@ export class Daemon extends EventEmitter {
       siteId: this.config.site.id,
       routes: this.http ?? { post: () => {} },
       quarantine: this.quarantine,
-      report: { decodeError: (instrument, adapter, code) => this.onDecodeError(inputConfig.name, instrument, adapter, code) },
+      report: {
+        decodeError: (instrument, adapter, code) => this.onDecodeError(inputConfig.name, instrument, adapter, code),
+        readingFlag: (_instrument, adapter, flag) => this.readingFlags.add({ input: inputConfig.name, adapter, flag }),
+        dropped: (reason, count = 1) => this.inputDrops.add({ input: inputConfig.name, reason }, count),
+      },
+      clockTrusted: () => this.clock.status().state !== 'unsynchronised',
     });
   }
 
@@ -334,16 +343,13 @@ export class Daemon extends EventEmitter {
   }
 
   private onDecodeError(input: string, instrument: string, adapter: string, code: string): void {
-    const key = `${input}|${adapter}|${code}`;
-    const entry = this.decodeErrors.get(key) ?? { input, adapter, code, count: 0 };
-    entry.count += 1;
-    this.decodeErrors.set(key, entry);
+    this.decodeErrors.add({ input, adapter, code });
     this.instruments.decodeError(instrument);
   }
 
   quarantined(): { counts: Array<{ input: string; adapter: string; code: string; count: number }>; recent: Array<Record<string, unknown>> } {
     return {
-      counts: [...this.decodeErrors.values()],
+      counts: this.decodeErrors.list(),
       recent: this.quarantine.entries().map((e) => ({
         at: new Date(e.at).toISOString(),
         input: e.input ?? null,
@@ -388,7 +394,7 @@ export class Daemon extends EventEmitter {
       oldestBacklogAgeMs: oldestTime === null || !this.clock.trusted(oldestTime) || clock.state === 'unsynchronised' ? null : now - oldestTime,
       diskFreeBytes: stats.diskFreeBytes,
       staleStreams: this.instruments
-        .list(now)
+        .list()
         .filter((i) => i.stale)
         .map((i) => i.stream),
       bufferAlarms: [...this.buffer.alarms(), ...clockAlarms],
@@ -430,9 +436,9 @@ export class Daemon extends EventEmitter {
       const forwarder = this.forwarder;
       if (forwarder !== null && !forwarder.isPaused && forwarder.status().link.state === 'up') {
         result.checkedForwarding = true;
-        const deadline = Date.now() + timeoutMs;
+        const deadline = monotonicMs() + timeoutMs;
         while ((forwarder.ackedSequence(SELFTEST_STREAM) ?? 0) < committed.sequence) {
-          if (Date.now() > deadline) throw new Error(`canary #${committed.sequence} not acknowledged by Pulsar within ${timeoutMs} ms`);
+          if (monotonicMs() > deadline) throw new Error(`canary #${committed.sequence} not acknowledged by Pulsar within ${timeoutMs} ms`);
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
         result.forwardMs = Math.round(performance.now() - t0);
@@ -532,7 +538,7 @@ export class Daemon extends EventEmitter {
       site: this.config.site,
       producerId: this.buffer.producerId,
       version: VERSION,
-      uptimeSeconds: Math.round((now - this.startedAt) / 1000),
+      uptimeSeconds: Math.round(process.uptime()),
       startup: this.startup,
       readiness: this.readiness(),
       link: forward?.link ?? {
@@ -578,8 +584,10 @@ export class Daemon extends EventEmitter {
       disk: { freeBytes: stats.diskFreeBytes, accepting: stats.accepting },
       alarms,
       replication: this.replication?.status() ?? null,
-      instruments: this.instruments.list(now),
-      decodeErrors: [...this.decodeErrors.values()],
+      instruments: this.instruments.list(),
+      decodeErrors: this.decodeErrors.list(),
+      readingFlags: this.readingFlags.list(),
+      inputDrops: this.inputDrops.list(),
       inputs: this.inputs.map((input) => input.status()),
       jobs: this.jobs?.status() ?? [],
       host: this.host,

@@ -1,3 +1,5 @@
+import { monotonicMs } from './common/clock.ts';
+
 /** Events per second over a sliding window of one-second buckets (default 10 s). */
 export class RateMeter {
   private readonly buckets: number[];
@@ -6,7 +8,8 @@ export class RateMeter {
 
   constructor(
     private readonly windowSeconds = 10,
-    private readonly clock: () => number = Date.now,
+    /** Monotonic ms: a rate is events per duration, never per wall-clock second. */
+    private readonly clock: () => number = monotonicMs,
   ) {
     this.buckets = new Array<number>(windowSeconds).fill(0);
     this.bucketStart = Math.floor(clock() / 1000);

@@ -73,6 +73,10 @@ export interface DaemonStatus {
   instruments: InstrumentStatus[];
   /** Bad frames by input, adapter and error code (framing and decode errors). */
   decodeErrors: Array<{ input: string; adapter: string; code: string; count: number }>;
+  /** Readings that carried an adapter flag (a corrected device time, an escaped text value), by input, adapter and flag. */
+  readingFlags: Array<{ input: string; adapter: string; flag: string; count: number }>;
+  /** What inputs received and deliberately did not commit (oversize, unknown sender, kernel socket drops, unmatched topic). */
+  inputDrops: Array<{ input: string; reason: string; count: number }>;
   inputs: InputStatus[];
   jobs: JobStatus[];
   host: HostSample | null;

@@ -73,6 +73,8 @@ const MAX_STREAM_NAME = 1024;
 const HEAD_CHUNK = 256;
 /** Records deleted per TTL transaction; the sweep yields to the event loop between transactions. */
 const TTL_CHUNK = 1_000;
+/** WAL auto-checkpoint threshold (pages) while a TTL sweep runs. */
+const SWEEP_CHECKPOINT_PAGES = 512;
 /** Pages returned per incremental-vacuum step; the job yields between steps. */
 const VACUUM_CHUNK_PAGES = 512;
 const DROP_LOG_INTERVAL_MS = 10_000;
@@ -1095,6 +1097,23 @@ export class RecordBuffer extends EventEmitter {
     return result.j;
   }
 
+  /**
+   * transact() without its own fsync (synchronous NORMAL for this one commit): for work that is
+   * redone if a power cut loses it, such as expiring records by TTL, whose deletes and drop
+   * counters commit together and are simply repeated by the next sweep. The next FULL commit
+   * syncs the WAL, these frames included. Saves the fsync that dominated a sweep's stalls.
+   */
+  private relaxedTransact(body: (j: Journal) => void): Journal {
+    const db = this.db as Database.Database;
+    if (this.synchronous !== 'FULL' && this.synchronous !== 'EXTRA') return this.transact(body);
+    db.pragma('synchronous = NORMAL');
+    try {
+      return this.transact(body);
+    } finally {
+      db.pragma(`synchronous = ${this.synchronous}`);
+    }
+  }
+
   private persist(j: Journal): void {
     const stmt = this.stmt as Statements;
     for (const [s, upTo] of j.evictUpTo) this.stmts(s).deleteRange.run(j.evictFrom.get(s) ?? s.ackedSequence, upTo);
@@ -1416,18 +1435,27 @@ export class RecordBuffer extends EventEmitter {
     const streams = [...this.streamsByName.values()].filter((s) => s.ttlMs !== null);
     let removed = 0;
     let next = 0;
-    while (next < streams.length && this.state === 'open') {
-      let budget = TTL_CHUNK;
-      this.transact((j) => {
-        while (next < streams.length && budget > 0) {
-          const s = streams[next] as StreamRow;
-          const n = s.records === 0 ? 0 : this.expireHead(s, now - (s.ttlMs as number), budget, j);
-          removed += n;
-          budget -= n;
-          if (budget > 0) next++;
-        }
-      });
-      if (next < streams.length) await new Promise<void>((resolve) => setImmediate(resolve));
+    // A checkpoint runs inside the commit that crosses the threshold: during a sweep, which
+    // rewrites many pages, smaller and more frequent checkpoints keep each stall short.
+    const db = this.db as Database.Database;
+    const checkpointPages = Number(db.pragma('wal_autocheckpoint', { simple: true }));
+    db.pragma(`wal_autocheckpoint = ${Math.min(checkpointPages, SWEEP_CHECKPOINT_PAGES)}`);
+    try {
+      while (next < streams.length && this.state === 'open') {
+        let budget = TTL_CHUNK;
+        this.relaxedTransact((j) => {
+          while (next < streams.length && budget > 0) {
+            const s = streams[next] as StreamRow;
+            const n = s.records === 0 ? 0 : this.expireHead(s, now - (s.ttlMs as number), budget, j);
+            removed += n;
+            budget -= n;
+            if (budget > 0) next++;
+          }
+        });
+        if (next < streams.length) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      if (this.db === db) db.pragma(`wal_autocheckpoint = ${checkpointPages}`);
     }
     return removed;
   }

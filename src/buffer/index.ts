@@ -214,6 +214,8 @@ export type {
   BufferOptions,
   Committed,
   StreamState,
+  StreamCursor,
+  SourceMark,
   BufferAlarm,
   BufferStats,
   ClassStats,

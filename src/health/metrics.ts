@@ -4,6 +4,7 @@
  * scraped; counters that only the status knows as running totals advance by their deltas.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { monotonicMs } from '../common/clock.ts';
 import type { DaemonStatus } from '../status.ts';
 
 const LINK_STATES = ['connecting', 'up', 'down', 'blackholed', 'paused', 'stopped'] as const;
@@ -39,14 +40,17 @@ export class SkyhaulMetrics {
     });
     // One status per scrape, however many collectors ask.
     const current = (): DaemonStatus => {
-      const now = Date.now();
+      const now = monotonicMs();
       if (this.snapshot === null || now - this.snapshot.at > 250) this.snapshot = { at: now, status: this.status() };
       return this.snapshot.status;
     };
+    // A total that went down was reset (its owner was rebuilt by a reload): it counts from zero
+    // again, so everything it shows now is new. A counter must never stop moving.
     const advance = (counter: Counter<string>, key: string, labels: Record<string, string>, total: number): void => {
       const last = this.lastTotals.get(key) ?? 0;
-      if (total > last) counter.inc(labels, total - last);
-      this.lastTotals.set(key, Math.max(total, last));
+      const delta = total >= last ? total - last : total;
+      if (delta > 0) counter.inc(labels, delta);
+      this.lastTotals.set(key, total);
     };
 
     new Gauge({ name: 'skyhaul_build_info', help: 'Skyhaul version (value is always 1).', labelNames: ['version'], registers: [registry] }).set({ version }, 1);
@@ -124,14 +128,50 @@ export class SkyhaulMetrics {
     });
     const oldest = new Gauge({
       name: 'skyhaul_backlog_oldest_age_seconds',
-      help: 'Age of the oldest buffered record, by priority class (0 when empty).',
+      help: 'Age of the oldest buffered record, by priority class (0 when empty, -1 when unknown: stamped by a clock known to be wrong).',
       labelNames: ['priority'],
       registers: [registry],
       collect() {
-        const now = Date.now();
-        for (const [priority, c] of Object.entries(current().backlog.byPriority)) {
-          oldest.set({ priority }, c.oldestIngestTime === null ? 0 : Math.max(0, (now - c.oldestIngestTime) / 1000));
+        const status = current();
+        for (const priority of Object.keys(status.backlog.byPriority)) {
+          const streams = status.backlog.streams.filter((s) => s.priority === priority && s.records > 0);
+          const unknown = streams.some((s) => s.oldestAgeSeconds === null);
+          oldest.set({ priority }, unknown ? -1 : Math.max(0, ...streams.map((s) => s.oldestAgeSeconds ?? 0)));
         }
+      },
+    });
+    const clockSynchronised = new Gauge({
+      name: 'skyhaul_clock_synchronised',
+      help: '1 when the wall clock can be trusted; 0 when it reads earlier than this build (no RTC, no NTP yet), or stepped in the last 10 minutes.',
+      registers: [registry],
+      collect() {
+        clockSynchronised.set(current().clock.state === 'synchronised' ? 1 : 0);
+      },
+    });
+    const clockSteps = new Counter({
+      name: 'skyhaul_clock_steps_total',
+      help: 'Steps of the wall clock against the monotonic clock (NTP corrections, an operator setting the date).',
+      registers: [registry],
+      collect() {
+        advance(clockSteps, 'clockSteps', {}, current().clock.steps);
+      },
+    });
+    const inputDropped = new Counter({
+      name: 'skyhaul_input_dropped_total',
+      help: 'What inputs received and deliberately did not commit, by input and reason (oversize, unknown_sender, kernel_socket_buffer, unmatched_topic).',
+      labelNames: ['input', 'reason'],
+      registers: [registry],
+      collect() {
+        for (const d of current().inputDrops) advance(inputDropped, `idrop|${d.input}|${d.reason}`, { input: d.input, reason: d.reason }, d.count);
+      },
+    });
+    const readingFlags = new Counter({
+      name: 'skyhaul_reading_flags_total',
+      help: 'Readings an adapter flagged (a corrected or implausible device time, an escaped text value), by input, adapter and flag.',
+      labelNames: ['input', 'adapter', 'flag'],
+      registers: [registry],
+      collect() {
+        for (const f of current().readingFlags) advance(readingFlags, `flag|${f.input}|${f.adapter}|${f.flag}`, { input: f.input, adapter: f.adapter, flag: f.flag }, f.count);
       },
     });
     const drainEta = new Gauge({

@@ -5,6 +5,7 @@
  * that inputs register (HTTP push).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { monotonicMs } from '../common/clock.ts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Alarm } from './alarms.ts';
 import { dashboardAssets } from './dashboard/assets.ts';
@@ -129,7 +130,7 @@ export class HealthServer implements RouteRegistry {
   }
 
   private rateLimited(key: string): boolean {
-    const now = Date.now();
+    const now = monotonicMs();
     const recent = (this.actionLog.get(key) ?? []).filter((t) => now - t < 60_000);
     const limited = recent.length >= ACTION_RATE_PER_MINUTE;
     if (!limited) recent.push(now);

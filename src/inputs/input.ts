@@ -3,15 +3,21 @@
  * Constructors store only; start()/stop() do I/O; stop() is safe to call twice.
  */
 import type { Quarantine } from '../../firmware-adapters/index.ts';
-import type { Committed } from '../buffer/index.ts';
+import type { Committed, SourceMark } from '../buffer/index.ts';
 import type { Logger } from '../log.ts';
+import type { DecodeReport } from './decoding.ts';
 import type { IncomingRecord } from '../record/record.ts';
 
 /** Where inputs put records: resolves only once the records are durable (then the source may be acked). */
 export interface RecordSink {
   append(record: IncomingRecord): Promise<Committed>;
-  /** Records that stand or fall together (one frame's readings, one request): one transaction or none. */
-  appendBatch(records: IncomingRecord[]): Promise<Committed[]>;
+  /**
+   * Records that stand or fall together (one frame's readings, one request): one transaction or
+   * none, with the source's de-duplication mark in the same transaction when given.
+   */
+  appendBatch(records: IncomingRecord[], options?: { mark?: SourceMark }): Promise<Committed[]>;
+  /** The marks a source committed (e.g. the last payload fingerprint per MQTT topic). */
+  sourceMarks(source: string): ReadonlyMap<string, string>;
 }
 
 export type InputState = 'stopped' | 'starting' | 'running' | 'reconnecting' | 'failed';
@@ -41,9 +47,23 @@ export interface InputContext {
   siteId: string;
   /** Bad frames, kept (bounded) for diagnosis. */
   quarantine: Quarantine;
-  /** Counts decode errors per instrument, adapter and code (metrics, status). */
-  report: { decodeError(instrument: string, adapter: string, code: string): void };
+  /** Counts decode errors, reading flags and input-level drops (metrics, status; totals survive a reload). */
+  report: InputReport;
+  /** Whether the host's wall clock is synchronised now (receipt times can be trusted). */
+  clockTrusted: () => boolean;
 }
+
+/**
+ * What an input reports besides its records. Each call is one event, counted by the daemon under
+ * the input's name: `dropped` for everything received and deliberately not committed (the
+ * reasons are stable codes: `oversize`, `unknown_sender`, `kernel_socket_buffer`,
+ * `unmatched_topic`), shown in status and in `skyhaul_input_dropped_total{input,reason}`.
+ */
+export interface InputReport extends DecodeReport {
+  dropped(reason: InputDropReason, count?: number): void;
+}
+
+export type InputDropReason = 'oversize' | 'unknown_sender' | 'kernel_socket_buffer' | 'unmatched_topic';
 
 /** Shared bookkeeping for InputStatus, so each input only reports events. */
 export class InputStatusTracker {

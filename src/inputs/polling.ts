@@ -5,6 +5,7 @@
  * beyond a write function, the raw bytes that come back, and how many frames they made.
  */
 import type { Polling } from '../../firmware-adapters/index.ts';
+import { monotonicMs } from '../common/clock.ts';
 
 export interface PollerStats {
   cycles: number;
@@ -64,9 +65,11 @@ export class Poller {
   }
 
   private async waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
+    // A reply deadline is a duration: on the monotonic clock, so a clock step neither expires
+    // every wait at once nor makes one last for hours.
+    const deadline = monotonicMs() + timeoutMs;
     while (!condition()) {
-      const left = deadline - Date.now();
+      const left = deadline - monotonicMs();
       if (left <= 0 || !this.running) return false;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);

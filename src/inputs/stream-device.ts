@@ -42,7 +42,7 @@ export abstract class StreamDeviceInput implements Input {
   ) {
     this.name = name;
     this.tracker = new InputStatusTracker(name, 'device');
-    this.pipeline = new FramePipeline(name, adapter, context.sink, context.quarantine, context.report);
+    this.pipeline = new FramePipeline(name, adapter, context.sink, context.quarantine, context.report, { clockTrusted: context.clockTrusted });
     this.backoff = new Backoff(backoff);
   }
 

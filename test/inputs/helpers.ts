@@ -12,21 +12,33 @@ export function inputContext(): {
   context: InputContext;
   quarantine: Quarantine;
   errors: Array<{ instrument: string; adapter: string; code: string }>;
+  /** Input-level drops reported, by reason. */
+  drops: Map<string, number>;
+  flags: Array<{ instrument: string; adapter: string; flag: string }>;
 } {
   const buffer = new RecordBuffer({ path: join(mkdtempSync(join(tmpdir(), 'skyhaul-input-')), 'b.sqlite'), siteId: 'test', synchronous: 'NORMAL', disk: null });
   buffer.open();
   const quarantine = new Quarantine({ capacity: 100 });
   const errors: Array<{ instrument: string; adapter: string; code: string }> = [];
+  const drops = new Map<string, number>();
+  const flags: Array<{ instrument: string; adapter: string; flag: string }> = [];
   return {
     buffer,
     quarantine,
     errors,
+    drops,
+    flags,
     context: {
       sink: buffer,
       logger: pino({ level: 'silent' }),
       siteId: 'test',
       quarantine,
-      report: { decodeError: (instrument, adapter, code) => errors.push({ instrument, adapter, code }) },
+      report: {
+        decodeError: (instrument, adapter, code) => errors.push({ instrument, adapter, code }),
+        readingFlag: (instrument, adapter, flag) => flags.push({ instrument, adapter, flag }),
+        dropped: (reason, count = 1) => drops.set(reason, (drops.get(reason) ?? 0) + count),
+      },
+      clockTrusted: () => true,
     },
   };
 }

@@ -6,7 +6,11 @@
  * hold while the process is busy (a group commit, a GC pause). The receive buffer is therefore
  * set from config (default 16 MiB; the kernel's 208 KiB default overflows from ~20k datagrams/s),
  * and drops are counted: by size here, and by the kernel from /proc/net/udp (this socket) and
- * /proc/net/snmp (RcvbufErrors, host-wide).
+ * /proc/net/snmp (RcvbufErrors, host-wide). Oversize datagrams, unknown senders and this socket's
+ * kernel drops are reported as input drops (`skyhaul_input_dropped_total`).
+ *
+ * With line framing, each sender has its own framer: a partial line from one sender is never
+ * completed by another's bytes. Framers of senders silent for a while are let go (bounded).
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
@@ -63,13 +67,20 @@ function readSocketDrops(port: number): number | null {
   return null;
 }
 
+/** Per-sender framers kept at most; beyond it, the longest-idle one is let go. */
+const MAX_SENDER_PIPELINES = 1024;
+const KERNEL_DROP_POLL_MS = 1000;
+
 export class UdpInput implements Input {
   readonly type = 'udp';
   readonly name: string;
   private readonly tracker: InputStatusTracker;
   private socket: Socket | null = null;
+  /** By instrument (datagram framing) or by instrument and sender (stream framing); Map order = least recently used first. */
   private readonly pipelines = new Map<string, FramePipeline>();
   private readonly drops: UdpDropCounters = { oversize: 0, unknownSender: 0, kernelSocket: 0, kernelHostRcvbufErrors: 0 };
+  private reportedKernelDrops = 0;
+  private pollTimer: NodeJS.Timeout | null = null;
   private baseline = { socket: 0, host: 0 };
   private boundPort = 0;
   private effectiveReceiveBuffer = 0;
@@ -114,7 +125,19 @@ export class UdpInput implements Input {
       );
     }
     this.baseline = { socket: readSocketDrops(this.boundPort) ?? 0, host: readHostRcvbufErrors() ?? 0 };
+    this.reportedKernelDrops = 0;
+    this.pollTimer = setInterval(() => this.reportKernelDrops(), KERNEL_DROP_POLL_MS);
+    this.pollTimer.unref();
     this.tracker.setState('running');
+  }
+
+  /** This socket's kernel drops since the last poll become reported input drops. */
+  private reportKernelDrops(): void {
+    const socket = this.dropCounters().kernelSocket;
+    if (socket > this.reportedKernelDrops) {
+      this.context.report.dropped('kernel_socket_buffer', socket - this.reportedKernelDrops);
+      this.reportedKernelDrops = socket;
+    }
   }
 
   private instrumentFor(remote: RemoteInfo): string | null {
@@ -129,19 +152,17 @@ export class UdpInput implements Input {
     this.tracker.received();
     if (message.length > this.config.maxDatagramBytes) {
       this.drops.oversize += 1;
+      this.context.report.dropped('oversize');
       this.context.quarantine.add({ at: Date.now(), adapter: this.adapter.name, input: this.name, code: 'UDP_OVERSIZE', message: `datagram of ${message.length} bytes from ${remote.address}:${remote.port} exceeds maxDatagramBytes ${this.config.maxDatagramBytes}`, raw: message });
       return;
     }
     const instrument = this.instrumentFor(remote);
     if (instrument === null) {
       this.drops.unknownSender += 1;
+      this.context.report.dropped('unknown_sender');
       return;
     }
-    let pipeline = this.pipelines.get(instrument);
-    if (pipeline === undefined) {
-      pipeline = new FramePipeline(instrument, this.adapter, this.context.sink, this.context.quarantine, this.context.report);
-      this.pipelines.set(instrument, pipeline);
-    }
+    const pipeline = this.pipelineFor(instrument, remote);
     const outcomes = this.adapter.framing.kind === 'datagram' ? [pipeline.frame(message)] : pipeline.push(message);
     for (const outcome of outcomes) {
       void outcome.then((o) => {
@@ -149,6 +170,25 @@ export class UdpInput implements Input {
         else if (o.kind === 'failed' || o.kind === 'bad') this.tracker.rejected();
       });
     }
+  }
+
+  private pipelineFor(instrument: string, remote: RemoteInfo): FramePipeline {
+    // A datagram is a whole frame: only stream framing keeps state between datagrams.
+    const perSender = this.adapter.framing.kind !== 'datagram';
+    const key = perSender ? `${instrument}\u0000${remote.address}:${remote.port}` : instrument;
+    let pipeline = this.pipelines.get(key);
+    if (pipeline === undefined) {
+      if (this.pipelines.size >= MAX_SENDER_PIPELINES) this.pipelines.delete(this.pipelines.keys().next().value as string);
+      pipeline = new FramePipeline(instrument, this.adapter, this.context.sink, this.context.quarantine, this.context.report, {
+        clockTrusted: this.context.clockTrusted,
+      });
+      this.pipelines.set(key, pipeline);
+    } else if (perSender) {
+      // Most recently used last, so the eviction above lets go of the longest-silent sender.
+      this.pipelines.delete(key);
+      this.pipelines.set(key, pipeline);
+    }
+    return pipeline;
   }
 
   dropCounters(): UdpDropCounters {
@@ -162,7 +202,12 @@ export class UdpInput implements Input {
   async stop(): Promise<void> {
     const socket = this.socket;
     this.socket = null;
-    if (socket !== null) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    this.pollTimer = null;
+    if (socket !== null) {
+      this.reportKernelDrops();
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+    }
     this.tracker.setState('stopped');
   }
 
