@@ -306,7 +306,10 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'run': {
         const { values } = parseCommand(args, COMMANDS.run);
-        return values.help === true ? printHelp('run') : await run(values.config);
+        if (values.help === true) return printHelp('run');
+        // `--config "$UNSET_VAR"` must not quietly become the demo site or the cwd.
+        if (values.config === '') throw usageError(COMMANDS.run.command, '--config needs a FILE, got an empty string', HELP.run);
+        return await run(values.config);
       }
       case 'status': {
         const { values } = parseCommand(args, COMMANDS.status);

@@ -180,6 +180,7 @@ describe('strict command lines: an unknown option, a missing value or a stray ar
     ['run: a stray argument', () => ['run', 'site.yaml'], "unexpected argument 'site.yaml'"],
     ['run: --config without its value', () => ['run', '--config'], "'--config <value>' argument missing"],
     ['run: --config swallowing the next option', () => ['run', '--config', '--help'], "'--config' argument is ambiguous"],
+    ['run: --config empty (an unset variable)', () => ['run', '--config', ''], '--config needs a FILE, got an empty string'],
     ['run: --config twice', () => ['run', '--config', valid(), '--config', valid()], "option '--config' given more than once"],
     ['status: an unknown option', () => ['status', '--jsno'], "unknown option '--jsno' (did you mean '--json'?)"],
     ['status: a flag given a value', () => ['status', '--json=yes'], "'--json' does not take an argument"],
