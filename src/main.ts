@@ -1,5 +1,7 @@
 /**
- * CLI entry: `skyhaul run | status | check-config | version`.
+ * CLI entry: `skyhaul run | status | check-config | buffer | decode | simulate | version | help`.
+ * Every command line is parsed strictly (src/cli/args.ts, on util.parseArgs): an unknown option, a
+ * missing value or a stray argument is a usage error, never ignored.
  * Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 not ready/unreachable.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -7,9 +9,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeCommand, DECODE_USAGE } from '../firmware-adapters/decode-cli.ts';
 import { adapterNames } from '../firmware-adapters/index.ts';
+import { parseCommand, usageError } from './cli/args.ts';
 import { BUFFER_USAGE, bufferCommand } from './cli/buffer.ts';
 import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
-import { SkyhaulError } from './errors.ts';
+import { isSkyhaulError, SkyhaulError } from './errors.ts';
 import { SIMULATE_USAGE, simulateCommand, startSimulation, type Simulation } from './simulate/index.ts';
 import { notifyReady, notifyReloading, notifyStopping, startWatchdog } from './systemd/notify.ts';
 import type { Config } from './config/types.ts';
@@ -53,29 +56,7 @@ ${inputs.map((input) => `  - ${JSON.stringify(input)}`).join('\n')}
 `;
 }
 
-interface Parsed {
-  command: string;
-  options: Record<string, string | boolean>;
-  positional: string[];
-}
-
-function parseArgs(argv: string[]): Parsed {
-  const [command = 'help', ...rest] = argv;
-  const options: Record<string, string | boolean> = {};
-  const positional: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    if (arg.startsWith('--')) {
-      const [key, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
-      if (inline !== undefined) options[key] = inline;
-      else if (rest[i + 1] !== undefined && !rest[i + 1]!.startsWith('--') && !['help', 'json'].includes(key)) options[key] = rest[++i]!;
-      else options[key] = true;
-    } else positional.push(arg);
-  }
-  return { command, options, positional };
-}
-
-const HELP: Record<string, string> = {
+const HELP = {
   main: `skyhaul ${VERSION} — store-and-forward telemetry for remote telescope sites
 
 usage: skyhaul <command> [options]
@@ -86,7 +67,8 @@ usage: skyhaul <command> [options]
   decode         decode raw instrument frames with a firmware adapter (one JSON object per line)
   simulate       drive simulated instruments over real transports (serial/UDP/MQTT/TCP)
   version        print the version
-Each command takes --help.`,
+  help [COMMAND] this text, or a command's
+Each command takes --help. An unknown option, a missing value or a stray argument is an error (exit 2).`,
   run: `usage: skyhaul run [--config FILE]
 Runs the daemon in the foreground. Without --config it reads ${SYSTEM_CONFIG} if present,
 otherwise runs a built-in demo site. SIGTERM/SIGINT stop it cleanly.`,
@@ -95,6 +77,7 @@ Prints link state, backlog and drops of the running daemon. Exit 3 when it canno
   'check-config': `usage: skyhaul check-config FILE [--json]
 Validates FILE and lists every problem with its path and line. Exit 0 valid, 2 invalid.`,
   version: 'usage: skyhaul version [--json]',
+  help: 'usage: skyhaul help [COMMAND]',
   buffer: BUFFER_USAGE,
   simulate: SIMULATE_USAGE,
   get decode(): string {
@@ -106,6 +89,25 @@ Adapters: ${adapterNames().join(', ')}`;
   },
 };
 
+type HelpTopic = keyof typeof HELP;
+const isHelpTopic = (name: string): name is HelpTopic => Object.hasOwn(HELP, name);
+
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+/** Each command's own options: nothing else is accepted (see src/cli/args.ts). */
+const COMMANDS = {
+  run: { command: 'skyhaul run', usage: HELP.run, options: { ...HELP_OPTION, config: { type: 'string' } } },
+  status: { command: 'skyhaul status', usage: HELP.status, options: { ...HELP_OPTION, url: { type: 'string' }, json: { type: 'boolean' } } },
+  'check-config': {
+    command: 'skyhaul check-config',
+    usage: HELP['check-config'],
+    options: { ...HELP_OPTION, json: { type: 'boolean' } },
+    positionals: { min: 0, max: 1, names: 'the configuration FILE' },
+  },
+  version: { command: 'skyhaul version', usage: HELP.version, options: { ...HELP_OPTION, json: { type: 'boolean' } } },
+  help: { command: 'skyhaul help', usage: HELP.help, options: HELP_OPTION, positionals: { min: 0, max: 1, names: 'COMMAND' } },
+} as const;
+
 interface ResolvedConfig {
   config: Config;
   source: string;
@@ -114,29 +116,49 @@ interface ResolvedConfig {
   simulation: Simulation | null;
 }
 
-async function resolveConfig(options: Parsed['options']): Promise<ResolvedConfig> {
-  const file = typeof options.config === 'string' ? resolve(options.config) : existsSync(SYSTEM_CONFIG) ? SYSTEM_CONFIG : null;
-  if (file !== null) return { config: loadConfig(file), source: file, file, simulation: null };
-  let simulation: Simulation | null = null;
-  let note = 'embedded default (synthetic instruments)';
+const warn = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/**
+ * The demo site's simulator (`small` profile), with the dev stack's MQTT broker when there is one
+ * and without it when it does not answer; null (with the reason on stderr) when it cannot start
+ * at all, e.g. socat is not installed: the demo then runs on the synthetic instruments.
+ */
+async function startDemoSimulation(): Promise<{ simulation: Simulation | null; note: string }> {
   const mqttUrl = devStackEndpoint('SKYHAUL_MQTT_URL', process.env);
   // With the dev stack down its MQTT broker is gone too: the rest of the site still runs.
   for (const url of mqttUrl === null ? [null] : [mqttUrl, null]) {
     try {
-      simulation = await startSimulation({ profile: 'small', mqttUrl: url });
-      note = `embedded default (simulated small site: ${simulation.inputNames.length} inputs${url === null ? ', no MQTT broker' : ''})`;
-      break;
+      const simulation = await startSimulation({ profile: 'small', mqttUrl: url, warn: (line) => warn(`demo site: ${line}`) });
+      return { simulation, note: `embedded default (simulated small site: ${simulation.inputNames.length} inputs${url === null ? ', no MQTT broker' : ''})` };
     } catch (error) {
-      process.stderr.write(`demo site: the simulator did not start${url === null ? '' : ` with MQTT at ${url}`} (${(error as Error).message})\n`);
+      if (isSkyhaulError(error, 'SKY_ERR_TRANSPORT_UNAVAILABLE')) {
+        // A missing tool (socat) is missing with or without MQTT: no second attempt.
+        warn(`demo site: ${error.message}`);
+        warn('demo site: using the built-in synthetic instruments instead');
+        return { simulation: null, note: `embedded default (synthetic instruments: ${error.message.split(':')[0]})` };
+      }
+      warn(`demo site: the simulator did not start${url === null ? '' : ` with MQTT at ${url}`} (${(error as Error).message})`);
     }
   }
-  if (simulation === null) process.stderr.write('demo site: using the synthetic instruments\n');
-  const text = embeddedDefaultConfig(process.env, simulation?.inputsConfig);
-  return { config: parseConfig(text, join(process.cwd(), '(embedded default)')), source: note, file: null, simulation };
+  warn('demo site: using the built-in synthetic instruments instead');
+  return { simulation: null, note: 'embedded default (synthetic instruments)' };
 }
 
-async function run(options: Parsed['options']): Promise<number> {
-  const { config, source, file, simulation } = await resolveConfig(options);
+async function resolveConfig(configFile: string | undefined): Promise<ResolvedConfig> {
+  const file = configFile !== undefined ? resolve(configFile) : existsSync(SYSTEM_CONFIG) ? SYSTEM_CONFIG : null;
+  if (file !== null) return { config: loadConfig(file), source: file, file, simulation: null };
+  const { simulation, note } = await startDemoSimulation();
+  const text = embeddedDefaultConfig(process.env, simulation?.inputsConfig);
+  try {
+    return { config: parseConfig(text, join(process.cwd(), '(embedded default)')), source: note, file: null, simulation };
+  } catch (error) {
+    await simulation?.stop();
+    throw error;
+  }
+}
+
+async function run(configFile: string | undefined): Promise<number> {
+  const { config, source, file, simulation } = await resolveConfig(configFile);
   const logger = createLogger(config.logging.level);
   logger.info({ version: VERSION, config: source, site: config.site.id }, 'skyhaul starting');
   const daemon = new Daemon(config, logger);
@@ -187,14 +209,19 @@ async function run(options: Parsed['options']): Promise<number> {
     process.exit(1);
   });
   startWatchdog();
-  await daemon.start();
+  try {
+    await daemon.start();
+  } catch (error) {
+    // The simulated instruments (socat children) go with the daemon that failed to start.
+    await simulation?.stop();
+    throw error;
+  }
   logger.info({ readiness: daemon.readiness() }, 'ready');
   await notifyReady(`ready: site ${config.site.id}`);
   return new Promise<number>(() => {});
 }
 
-async function status(options: Parsed['options']): Promise<number> {
-  const url = typeof options.url === 'string' ? options.url : 'http://127.0.0.1:9880';
+async function status(url: string, json: boolean): Promise<number> {
   let body: Record<string, unknown>;
   try {
     const res = await fetch(`${url}/api/v1/status`, { signal: AbortSignal.timeout(5000) });
@@ -203,7 +230,7 @@ async function status(options: Parsed['options']): Promise<number> {
     process.stderr.write(`skyhaul status: cannot reach ${url}: ${(error as Error).message}\n`);
     return 3;
   }
-  if (options.json === true) {
+  if (json) {
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return 0;
   }
@@ -222,73 +249,99 @@ async function status(options: Parsed['options']): Promise<number> {
   return 0;
 }
 
-function checkConfig(positional: string[], options: Parsed['options']): number {
-  const file = positional[0];
-  if (file === undefined) {
-    process.stderr.write(`${HELP['check-config']}\n`);
-    return 2;
+/** The daemon's base URL from --url: http(s) only, without a trailing slash. */
+function statusUrl(value: string | undefined): string {
+  if (value === undefined) return 'http://127.0.0.1:9880';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw usageError(COMMANDS.status.command, `--url expects a URL such as http://127.0.0.1:9880, got '${value}'`, HELP.status);
   }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(COMMANDS.status.command, `--url must be http:// or https://, got '${value}'`, HELP.status);
+  return value.replace(/\/+$/, '');
+}
+
+function checkConfig(file: string, json: boolean): number {
   try {
     loadConfig(file);
-    if (options.json === true) process.stdout.write(`${JSON.stringify({ file, valid: true, problems: [] })}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ file, valid: true, problems: [] })}\n`);
     else process.stdout.write(`${file}: valid\n`);
     return 0;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    if (options.json === true) process.stdout.write(`${JSON.stringify({ file, valid: false, problems: error.problems })}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ file, valid: false, problems: error.problems })}\n`);
     else process.stderr.write(`${error.message}\n`);
     return 2;
   }
 }
 
+function printHelp(topic: HelpTopic): number {
+  process.stdout.write(`${HELP[topic]}\n`);
+  return 0;
+}
+
+const io = {
+  out: (line: string): void => void process.stdout.write(`${line}\n`),
+  err: (line: string): void => void process.stderr.write(`${line}\n`),
+};
+
+/**
+ * Runs one command line (`argv` without node and the script) and resolves to the exit code:
+ * 0 ok, 1 failure, 2 usage or configuration error, 3 daemon unreachable. `run` never resolves
+ * (the process exits on SIGTERM/SIGINT). Errors that are not Skyhaul's own are thrown.
+ */
 export async function main(argv: string[]): Promise<number> {
-  const { command, options, positional } = parseArgs(argv);
-  if (command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(`${HELP.main}\n`);
-    return 0;
-  }
-  if (options.help === true) {
-    const text = HELP[command];
-    if (text === undefined) {
-      process.stderr.write(`unknown command '${command}'\n${HELP.main}\n`);
-      return 2;
-    }
-    process.stdout.write(`${text}\n`);
-    return 0;
-  }
+  const [command = 'help', ...args] = argv;
   try {
     switch (command) {
-      case 'run':
-        return await run(options);
-      case 'status':
-        return await status(options);
-      case 'check-config':
-        return checkConfig(positional, options);
-      case 'buffer':
-        return await bufferCommand(positional[0], options, {
-          out: (line) => process.stdout.write(`${line}\n`),
-          err: (line) => process.stderr.write(`${line}\n`),
-        });
-      case 'simulate':
-        return await simulateCommand(argv.slice(1), {
-          out: (line) => process.stdout.write(`${line}\n`),
-          err: (line) => process.stderr.write(`${line}\n`),
-        });
-      case 'decode':
-        return await decodeCommand(argv.slice(1), {
-          stdin: process.stdin,
-          stdout: (line) => process.stdout.write(`${line}\n`),
-          stderr: (line) => process.stderr.write(`${line}\n`),
-        });
-      case 'version':
-        process.stdout.write(options.json === true ? `${JSON.stringify({ version: VERSION, node: process.version })}\n` : `skyhaul ${VERSION}\n`);
+      case 'help':
+      case '--help':
+      case '-h': {
+        const { positionals } = parseCommand(args, COMMANDS.help);
+        const topic = positionals[0];
+        if (topic === undefined) return printHelp('main');
+        if (!isHelpTopic(topic) || topic === 'main') throw usageError('skyhaul help', `unknown command '${topic}'`, HELP.main);
+        return printHelp(topic);
+      }
+      case 'run': {
+        const { values } = parseCommand(args, COMMANDS.run);
+        if (values.help === true) return printHelp('run');
+        // `--config "$UNSET_VAR"` must not quietly become the demo site or the cwd.
+        if (values.config === '') throw usageError(COMMANDS.run.command, '--config needs a FILE, got an empty string', HELP.run);
+        return await run(values.config);
+      }
+      case 'status': {
+        const { values } = parseCommand(args, COMMANDS.status);
+        return values.help === true ? printHelp('status') : await status(statusUrl(values.url), values.json === true);
+      }
+      case 'check-config': {
+        const { values, positionals } = parseCommand(args, COMMANDS['check-config']);
+        if (values.help === true) return printHelp('check-config');
+        // Required, but checked here so that `check-config --help` needs no FILE.
+        if (positionals[0] === undefined) throw usageError(COMMANDS['check-config'].command, 'missing the configuration FILE', HELP['check-config']);
+        return checkConfig(positionals[0], values.json === true);
+      }
+      case 'version': {
+        const { values } = parseCommand(args, COMMANDS.version);
+        if (values.help === true) return printHelp('version');
+        process.stdout.write(values.json === true ? `${JSON.stringify({ version: VERSION, node: process.version })}\n` : `skyhaul ${VERSION}\n`);
         return 0;
+      }
+      case 'buffer':
+        return await bufferCommand(args, io);
+      case 'simulate':
+        return await simulateCommand(args, io);
+      case 'decode':
+        // decode parses its own options (firmware-adapters/decode-cli.ts); its help text lists the adapters and lives here.
+        if (args.some((arg, i) => (arg === '--help' || arg === '-h') && !args.slice(0, i).includes('--'))) return printHelp('decode');
+        return await decodeCommand(args, { stdin: process.stdin, stdout: io.out, stderr: io.err });
       default:
         process.stderr.write(`unknown command '${command}'\n${HELP.main}\n`);
         return 2;
     }
   } catch (error) {
-    if (error instanceof ConfigError || (error instanceof SkyhaulError && error.code === 'SKY_ERR_USAGE')) {
+    if (error instanceof ConfigError || isSkyhaulError(error, 'SKY_ERR_USAGE')) {
       process.stderr.write(`${error.message}\n`);
       return 2;
     }

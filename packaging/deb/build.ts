@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../../src/daemon.ts';
-import { parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
+import { flagChoice, parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
 import { renderConfig } from '../example-config.ts';
 import { buildSea, repoRoot, seaOutput } from '../sea/build.ts';
 
@@ -194,20 +194,24 @@ export async function buildDeb(options: DebBuildOptions = {}): Promise<DebBuildR
   return { file, ...reportBuilt(log, file, t0), depends };
 }
 
+const CLI_OPTIONS = {
+  binary: { type: 'string' },
+  arch: { type: 'string' },
+  version: { type: 'string' },
+  output: { type: 'string' },
+  depends: { type: 'string' },
+  compress: { type: 'string' },
+} as const;
+
 function parseCli(argv: string[]): DebBuildOptions {
+  const values = parseFlags(argv, 'package:deb', CLI_OPTIONS);
   const options: DebBuildOptions = {};
-  parseFlags(argv, {
-    '--binary': (value) => (options.binary = resolve(value())),
-    '--arch': (value) => (options.arch = value()),
-    '--version': (value) => (options.version = value()),
-    '--output': (value) => (options.output = value()),
-    '--depends': (value) => (options.depends = value()),
-    '--compress': (value) => {
-      const c = value();
-      if (c !== 'xz' && c !== 'gzip' && c !== 'none') throw new Error('--compress takes xz, gzip or none');
-      options.compress = c;
-    },
-  });
+  if (values.binary !== undefined) options.binary = resolve(values.binary);
+  if (values.arch !== undefined) options.arch = values.arch;
+  if (values.version !== undefined) options.version = values.version;
+  if (values.output !== undefined) options.output = values.output;
+  if (values.depends !== undefined) options.depends = values.depends;
+  if (values.compress !== undefined) options.compress = flagChoice(values.compress, 'compress', ['xz', 'gzip', 'none'] as const, 'package:deb', CLI_OPTIONS);
   return options;
 }
 

@@ -28,7 +28,8 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { bundle } from '../build.ts';
-import { parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
+import { usageError } from '../../src/cli/args.ts';
+import { flagsUsage, parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
 import { MANIFEST_ASSET, type AddonEntry, type AddonManifest } from './addons.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -339,22 +340,32 @@ export async function buildSea(options: SeaBuildOptions = {}): Promise<SeaBuildR
   });
 }
 
+const CLI_OPTIONS = {
+  node: { type: 'string' },
+  arch: { type: 'string' },
+  output: { type: 'string' },
+  'no-strip': { type: 'boolean' },
+  'strip-tool': { type: 'string' },
+  'no-code-cache': { type: 'boolean' },
+  force: { type: 'boolean' },
+  addon: { type: 'string', multiple: true },
+} as const;
+
 function parseCli(argv: string[]): SeaBuildOptions {
+  const values = parseFlags(argv, 'package', CLI_OPTIONS);
   const options: SeaBuildOptions = {};
-  parseFlags(argv, {
-    '--node': (value) => (options.node = value()),
-    '--arch': (value) => (options.arch = value()),
-    '--output': (value) => (options.output = value()),
-    '--no-strip': () => (options.strip = false),
-    '--strip-tool': (value) => (options.stripTool = value()),
-    '--no-code-cache': () => (options.codeCache = false),
-    '--force': () => (options.force = true),
-    '--addon': (value) => {
-      const [name, file] = value().split('=', 2) as [string, string | undefined];
-      if (file === undefined) throw new Error('--addon takes NAME=FILE');
-      options.addons = { ...options.addons, [name]: resolve(file) };
-    },
-  });
+  if (values.node !== undefined) options.node = values.node;
+  if (values.arch !== undefined) options.arch = values.arch;
+  if (values.output !== undefined) options.output = values.output;
+  if (values['no-strip'] === true) options.strip = false;
+  if (values['strip-tool'] !== undefined) options.stripTool = values['strip-tool'];
+  if (values['no-code-cache'] === true) options.codeCache = false;
+  if (values.force === true) options.force = true;
+  for (const addon of values.addon ?? []) {
+    const [name, file] = addon.split('=', 2) as [string, string | undefined];
+    if (file === undefined || name === '') throw usageError('package', `--addon takes NAME=FILE, got '${addon}'`, flagsUsage('package', CLI_OPTIONS));
+    options.addons = { ...options.addons, [name]: resolve(file) };
+  }
   return options;
 }
 

@@ -19,7 +19,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../../src/daemon.ts';
-import { parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
+import { flagNumber, parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
 import { renderConfig } from '../example-config.ts';
 import { buildSea, repoRoot } from '../sea/build.ts';
 
@@ -87,15 +87,22 @@ export async function buildTarball(options: TarballOptions = {}): Promise<Tarbal
   return { file, top, ...reportBuilt(log, file, t0) };
 }
 
+const CLI_OPTIONS = {
+  binary: { type: 'string' },
+  arch: { type: 'string' },
+  version: { type: 'string' },
+  level: { type: 'string' },
+  output: { type: 'string' },
+} as const;
+
 function parseCli(argv: string[]): TarballOptions {
+  const values = parseFlags(argv, 'package:tarball', CLI_OPTIONS);
   const options: TarballOptions = {};
-  parseFlags(argv, {
-    '--binary': (value) => (options.binary = resolve(value())),
-    '--arch': (value) => (options.arch = value()),
-    '--version': (value) => (options.version = value()),
-    '--level': (value) => (options.level = Number(value())),
-    '--output': (value) => (options.output = value()),
-  });
+  if (values.binary !== undefined) options.binary = resolve(values.binary);
+  if (values.arch !== undefined) options.arch = values.arch;
+  if (values.version !== undefined) options.version = values.version;
+  if (values.level !== undefined) options.level = flagNumber(values.level, 'level', { min: 1, max: 9, integer: true }, 'package:tarball', CLI_OPTIONS);
+  if (values.output !== undefined) options.output = values.output;
   return options;
 }
 

@@ -15,15 +15,43 @@ import { RecordBuffer } from '../buffer/index.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import { SkyhaulError } from '../errors.ts';
+import { parseCommand, usageError, type OptionSpecs } from './args.ts';
 
-export const BUFFER_USAGE = `usage: skyhaul buffer <check|stats|export|replay> [--config FILE | --file BUFFER.sqlite] [--json]
-  check                         verify every record's checksum, integrity_check, cursors (exit 0 ok, 1 problems, 2 usage)
-  stats                         streams, backlog, drops
+export const BUFFER_USAGE = `usage: skyhaul buffer <check|stats|export|replay> (--config FILE | --file BUFFER.sqlite) [options]
+  check [--json]                verify every record's checksum, integrity_check, cursors (exit 0 ok, 1 problems, 2 usage)
+  stats [--json]                streams, backlog, drops
   export --stream S [--from ISO] [--to ISO] [--out FILE]
                                 records as JSON lines (payload base64) to FILE or stdout
   replay --in FILE [--stream S] [--from ISO] [--to ISO]
                                 re-queue exported records for forwarding (new sequences)
+Each subcommand takes only its own options, and --help.
 The daemon must be stopped: it holds the buffer file exclusively.`;
+
+/** Options every subcommand takes: which buffer, and --help. */
+const COMMON = { help: { type: 'boolean', short: 'h' }, config: { type: 'string' }, file: { type: 'string' } } as const;
+const RANGE = { from: { type: 'string' }, to: { type: 'string' } } as const;
+
+/** Each subcommand's own options (parsed strictly: src/cli/args.ts). */
+const SUBCOMMANDS = {
+  check: { ...COMMON, json: { type: 'boolean' } },
+  stats: { ...COMMON, json: { type: 'boolean' } },
+  export: { ...COMMON, ...RANGE, stream: { type: 'string' }, out: { type: 'string' } },
+  replay: { ...COMMON, ...RANGE, in: { type: 'string' }, stream: { type: 'string' } },
+} as const;
+
+type Subcommand = keyof typeof SUBCOMMANDS;
+
+interface BufferOptions {
+  help?: boolean;
+  config?: string;
+  file?: string;
+  json?: boolean;
+  stream?: string;
+  from?: string;
+  to?: string;
+  out?: string;
+  in?: string;
+}
 
 interface Io {
   out: (line: string) => void;
@@ -35,15 +63,16 @@ interface Io {
  * a new empty buffer); `read-only` opens it without writing a byte, and nothing is ever
  * quarantined (the tools report, the daemon decides).
  */
-function openBuffer(options: Record<string, string | boolean>, access: 'read-only' | 'read-write'): RecordBuffer {
+function openBuffer(command: string, options: { config?: string; file?: string }, access: 'read-only' | 'read-write'): RecordBuffer {
   let path: string;
   let siteId = 'offline-tool';
-  if (typeof options.file === 'string') path = options.file;
-  else if (typeof options.config === 'string') {
+  if (options.file !== undefined && options.config !== undefined) throw usageError(command, 'name the buffer with --config FILE or --file BUFFER.sqlite, not both', BUFFER_USAGE);
+  if (options.file !== undefined) path = options.file;
+  else if (options.config !== undefined) {
     const config: Config = loadConfig(options.config);
     path = config.buffer.path;
     siteId = config.site.id;
-  } else throw new SkyhaulError('SKY_ERR_USAGE', 'name the buffer with --config FILE or --file BUFFER.sqlite');
+  } else throw usageError(command, 'name the buffer with --config FILE or --file BUFFER.sqlite', BUFFER_USAGE);
   if (!existsSync(path)) throw new SkyhaulError('SKY_ERR_USAGE', `no buffer file at ${resolve(path)}`);
   const buffer = new RecordBuffer({
     path,
@@ -65,17 +94,41 @@ function openBuffer(options: Record<string, string | boolean>, access: 'read-onl
   return buffer;
 }
 
-function time(value: string | boolean | undefined, flag: string): number | null {
+function time(value: string | undefined, flag: string, command: string): number | null {
   if (value === undefined) return null;
-  const t = typeof value === 'string' ? Date.parse(value) : NaN;
-  if (Number.isNaN(t)) throw new SkyhaulError('SKY_ERR_USAGE', `${flag} expects an ISO time such as 2026-11-26T20:00:00Z`);
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw usageError(command, `${flag} expects an ISO time such as 2026-11-26T20:00:00Z, got '${value}'`, BUFFER_USAGE);
   return t;
 }
 
-export async function bufferCommand(sub: string | undefined, options: Record<string, string | boolean>, io: Io): Promise<number> {
+const isSubcommand = (name: string): name is Subcommand => Object.hasOwn(SUBCOMMANDS, name);
+
+/**
+ * `skyhaul buffer <sub> [options]`: `argv` is what follows `buffer`. Resolves to the exit code
+ * (0 ok, 1 integrity problems found, 2 usage); throws SkyhaulError (SKY_ERR_USAGE for a bad command
+ * line or a buffer file that does not exist, other codes for a file that cannot be opened).
+ */
+export async function bufferCommand(argv: string[], io: Io): Promise<number> {
+  const [sub, ...args] = argv;
+  if (sub === undefined) {
+    io.err(BUFFER_USAGE);
+    return 2;
+  }
+  if (sub === '--help' || sub === '-h') {
+    io.out(BUFFER_USAGE);
+    return 0;
+  }
+  if (!isSubcommand(sub)) throw usageError('skyhaul buffer', `unknown subcommand '${sub}'`, BUFFER_USAGE);
+  const command = `skyhaul buffer ${sub}`;
+  // Parsed against this subcommand's options only; read through the union of all of them.
+  const options: BufferOptions = parseCommand(args, { command, usage: BUFFER_USAGE, options: SUBCOMMANDS[sub] as OptionSpecs }).values;
+  if (options.help === true) {
+    io.out(BUFFER_USAGE);
+    return 0;
+  }
   switch (sub) {
     case 'check': {
-      const buffer = openBuffer(options, 'read-only');
+      const buffer = openBuffer(command, options, 'read-only');
       try {
         const report = buffer.checkIntegrity();
         if (options.json === true) io.out(JSON.stringify(report));
@@ -89,7 +142,7 @@ export async function bufferCommand(sub: string | undefined, options: Record<str
       }
     }
     case 'stats': {
-      const buffer = openBuffer(options, 'read-only');
+      const buffer = openBuffer(command, options, 'read-only');
       try {
         const stats = { producerId: buffer.producerId, ...buffer.stats(), streams: buffer.streams(), drops: buffer.drops(), pages: buffer.pageStats() };
         if (options.json === true) io.out(JSON.stringify(stats));
@@ -105,11 +158,11 @@ export async function bufferCommand(sub: string | undefined, options: Record<str
     }
     case 'export': {
       const stream = options.stream;
-      if (typeof stream !== 'string') throw new SkyhaulError('SKY_ERR_USAGE', 'export needs --stream S');
-      const from = time(options.from, '--from');
-      const to = time(options.to, '--to');
-      const buffer = openBuffer(options, 'read-only');
-      const file = typeof options.out === 'string' ? createWriteStream(options.out) : null;
+      if (stream === undefined) throw usageError(command, 'export needs --stream S', BUFFER_USAGE);
+      const from = time(options.from, '--from', command);
+      const to = time(options.to, '--to', command);
+      const buffer = openBuffer(command, options, 'read-only');
+      const file = options.out !== undefined ? createWriteStream(options.out) : null;
       let count = 0;
       try {
         let after = 0;
@@ -133,24 +186,25 @@ export async function bufferCommand(sub: string | undefined, options: Record<str
       return 0;
     }
     case 'replay': {
-      if (typeof options.in !== 'string') throw new SkyhaulError('SKY_ERR_USAGE', 'replay needs --in FILE (JSON lines from buffer export)');
-      const from = time(options.from, '--from');
-      const to = time(options.to, '--to');
-      const buffer = openBuffer(options, 'read-write');
+      const input = options.in;
+      if (input === undefined) throw usageError(command, 'replay needs --in FILE (JSON lines from buffer export)', BUFFER_USAGE);
+      const from = time(options.from, '--from', command);
+      const to = time(options.to, '--to', command);
+      const buffer = openBuffer(command, options, 'read-write');
       let count = 0;
       let line = 0;
       try {
         const pending: Array<Promise<unknown>> = [];
-        for await (const text of createInterface({ input: createReadStream(options.in) })) {
+        for await (const text of createInterface({ input: createReadStream(input) })) {
           line += 1;
           if (text.trim() === '') continue;
           let r: { stream: string; payload: string; contentType: string; schemaRef: string | null; sourceTime: number | null; ingestTime: number; traceparent: string };
           try {
             r = JSON.parse(text) as typeof r;
           } catch {
-            throw new SkyhaulError('SKY_ERR_USAGE', `${options.in}:${line}: not a JSON line from buffer export`);
+            throw new SkyhaulError('SKY_ERR_USAGE', `${input}:${line}: not a JSON line from buffer export`);
           }
-          if (typeof options.stream === 'string' && r.stream !== options.stream) continue;
+          if (options.stream !== undefined && r.stream !== options.stream) continue;
           if ((from !== null && r.ingestTime < from) || (to !== null && r.ingestTime > to)) continue;
           pending.push(
             buffer.append({ stream: r.stream, payload: Buffer.from(r.payload, 'base64'), contentType: r.contentType, schemaRef: r.schemaRef, sourceTime: r.sourceTime, traceparent: r.traceparent }),
@@ -164,8 +218,5 @@ export async function bufferCommand(sub: string | undefined, options: Record<str
       io.err(`re-queued ${count} record(s) for forwarding (they get new sequences; consumers see them as new records)`);
       return 0;
     }
-    default:
-      io.err(BUFFER_USAGE);
-      return 2;
   }
 }

@@ -12,10 +12,23 @@ export interface HostSample {
   temperatures: Array<{ sensor: string; celsius: number }>;
 }
 
-export async function sampleHost(): Promise<HostSample> {
+/**
+ * One sample of the host. systeminformation runs helpers for some figures (`sh -c 'cat …'`, and
+ * `sensors` for temperatures where the kernel exposes none); it takes their failures through
+ * exec's callbacks (a missing helper gives an empty figure, never an 'error' event), but sets them
+ * no time limit, and a `sensors` stuck on a bad I2C bus never returns. A sample therefore rejects
+ * after `timeoutMs` (the scheduled job records the failure and the next run tries again; the job
+ * never overlaps itself, so without the bound one hung helper would stop host sampling for good).
+ */
+export async function sampleHost(timeoutMs = 15_000): Promise<HostSample> {
   // Loaded on first sample (after the daemon is ready): it is large and only needed here.
   const { default: si } = await import('systeminformation');
-  const [load, mem, temp] = await Promise.all([si.currentLoad(), si.mem(), si.cpuTemperature()]);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`host sampling did not finish within ${timeoutMs} ms (a hung helper such as sensors?)`)), timeoutMs);
+    timer.unref();
+  });
+  const [load, mem, temp] = await Promise.race([Promise.all([si.currentLoad(), si.mem(), si.cpuTemperature()]), timeout]).finally(() => clearTimeout(timer));
   const temperatures: HostSample['temperatures'] = [];
   if (typeof temp.main === 'number') temperatures.push({ sensor: 'cpu', celsius: temp.main });
   temp.cores?.forEach((celsius, i) => typeof celsius === 'number' && temperatures.push({ sensor: `core${i}`, celsius }));

@@ -9,8 +9,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { PROFILES, type ProfileName } from './profiles.ts';
-import { startSimulation, type SimulationOptions } from './simulation.ts';
+import { parseChoice, parseCommand, parseNumber, usageError, type NumberRule } from '../cli/args.ts';
+import { isSkyhaulError } from '../errors.ts';
+import { PROFILES } from './profiles.ts';
+import { startSimulation, type SimulationOptions, type SimulationReport } from './simulation.ts';
 
 export { startSimulation, type Simulation, type SimulationOptions, type SimulationReport, type Transport } from './simulation.ts';
 export { PROFILES, profile, type Profile, type ProfileName } from './profiles.ts';
@@ -23,6 +25,23 @@ export interface CommandIo {
 export const SIMULATE_USAGE =
   'usage: skyhaul simulate --profile small|observatory|large [--duration S] [--faults] [--config-out FILE] [--format yaml|json] [--mqtt URL] [--udp-port P] [--rate-scale X] [--seed N] [--wait S]';
 
+const COMMAND = 'skyhaul simulate';
+
+/** The command's options, nothing else (parsed strictly: src/cli/args.ts). */
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  profile: { type: 'string' },
+  duration: { type: 'string' },
+  faults: { type: 'boolean' },
+  'config-out': { type: 'string' },
+  format: { type: 'string' },
+  mqtt: { type: 'string' },
+  'udp-port': { type: 'string' },
+  'rate-scale': { type: 'string' },
+  seed: { type: 'string' },
+  wait: { type: 'string' },
+} as const;
+
 interface Parsed {
   options: SimulationOptions;
   configOut: string | null;
@@ -30,95 +49,36 @@ interface Parsed {
   waitMs: number;
 }
 
-function parse(argv: string[]): Parsed | string {
-  let profile: ProfileName | null = null;
-  const options: Partial<SimulationOptions> = {};
-  let configOut: string | null = null;
-  let format: 'yaml' | 'json' | null = null;
-  let waitMs = 0;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = (): string | null => {
-      if (inline !== undefined) return inline;
-      const next = argv[i + 1];
-      if (next === undefined) return null;
-      i += 1;
-      return next;
-    };
-    const number = (name: string, min: number): number | string => {
-      const v = value();
-      const n = v === null ? Number.NaN : Number(v);
-      return Number.isFinite(n) && n >= min ? n : `${name} needs a number ≥ ${min}`;
-    };
-    switch (flag) {
-      case '--profile': {
-        const v = value();
-        if (v === null || !(PROFILES as readonly string[]).includes(v)) return `--profile must be one of ${PROFILES.join(', ')}`;
-        profile = v as ProfileName;
-        break;
-      }
-      case '--duration': {
-        const n = number('--duration', 0.1);
-        if (typeof n === 'string') return n;
-        options.durationMs = Math.round(n * 1000);
-        break;
-      }
-      case '--faults':
-        options.faults = true;
-        break;
-      case '--config-out': {
-        const v = value();
-        if (v === null) return '--config-out needs a file';
-        configOut = v;
-        break;
-      }
-      case '--format': {
-        const v = value();
-        if (v !== 'yaml' && v !== 'json') return '--format must be yaml or json';
-        format = v;
-        break;
-      }
-      case '--mqtt': {
-        const v = value();
-        if (v === null || !/^(mqtts?|wss?|tcp|ssl):\/\//.test(v)) return '--mqtt needs a URL such as mqtt://127.0.0.1:1883';
-        options.mqttUrl = v;
-        break;
-      }
-      case '--udp-port': {
-        const n = number('--udp-port', 1);
-        if (typeof n === 'string') return n;
-        options.udpPort = Math.floor(n);
-        break;
-      }
-      case '--rate-scale': {
-        const n = number('--rate-scale', 0.001);
-        if (typeof n === 'string') return n;
-        options.rateScale = n;
-        break;
-      }
-      case '--seed': {
-        const n = number('--seed', 0);
-        if (typeof n === 'string') return n;
-        options.seed = Math.floor(n);
-        break;
-      }
-      case '--wait': {
-        const n = number('--wait', 0);
-        if (typeof n === 'string') return n;
-        waitMs = Math.round(n * 1000);
-        break;
-      }
-      case '--help':
-      case '-h':
-        return SIMULATE_USAGE;
-      default:
-        return `unknown argument '${arg}'`;
-    }
+/** The command line as simulation options, or 'help'; throws a usage error (SKY_ERR_USAGE) naming what is wrong. */
+function parse(argv: string[]): Parsed | 'help' {
+  const { values } = parseCommand(argv, { command: COMMAND, usage: SIMULATE_USAGE, options: OPTIONS });
+  if (values.help === true) return 'help';
+  const number = (flag: keyof typeof OPTIONS, rule: NumberRule): number | undefined => {
+    const value = values[flag];
+    return typeof value === 'string' ? parseNumber(value, flag, rule, COMMAND, SIMULATE_USAGE) : undefined;
+  };
+  if (values.profile === undefined) throw usageError(COMMAND, '--profile is required', SIMULATE_USAGE);
+  const profile = parseChoice(values.profile, 'profile', PROFILES, COMMAND, SIMULATE_USAGE);
+  if (values.mqtt !== undefined && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(values.mqtt)) {
+    throw usageError(COMMAND, `--mqtt needs a URL such as mqtt://127.0.0.1:1883, got '${values.mqtt}'`, SIMULATE_USAGE);
   }
-  if (profile === null) return '--profile is required';
-  const resolvedFormat = format ?? (configOut !== null && configOut.endsWith('.json') ? 'json' : 'yaml');
-  return { options: { ...options, profile }, configOut, format: resolvedFormat, waitMs };
+  const duration = number('duration', { min: 0.1 });
+  const udpPort = number('udp-port', { min: 1, max: 65535, integer: true });
+  const rateScale = number('rate-scale', { min: 0.001 });
+  const seed = number('seed', { min: 0, integer: true });
+  const wait = number('wait', { min: 0 });
+  const options: SimulationOptions = {
+    profile,
+    ...(duration === undefined ? {} : { durationMs: Math.round(duration * 1000) }),
+    ...(values.faults === true ? { faults: true } : {}),
+    ...(values.mqtt === undefined ? {} : { mqttUrl: values.mqtt }),
+    ...(udpPort === undefined ? {} : { udpPort }),
+    ...(rateScale === undefined ? {} : { rateScale }),
+    ...(seed === undefined ? {} : { seed }),
+  };
+  const configOut = values['config-out'] ?? null;
+  const format = values.format === undefined ? (configOut !== null && configOut.endsWith('.json') ? 'json' : 'yaml') : parseChoice(values.format, 'format', ['yaml', 'json'] as const, COMMAND, SIMULATE_USAGE);
+  return { options, configOut, format, waitMs: Math.round((wait ?? 0) * 1000) };
 }
 
 /** Renders the inputs section as YAML (`inputs:` …) or JSON (`{"inputs": […]}`). */
@@ -126,38 +86,66 @@ export function renderInputs(inputs: Array<Record<string, unknown>>, format: 'ya
   return format === 'json' ? `${JSON.stringify({ inputs }, null, 2)}\n` : stringify({ inputs });
 }
 
+/**
+ * `skyhaul simulate …` (`argv`: what follows `simulate`): resolves to the exit code, 0 after the
+ * run (report printed), 1 when the simulation could not start (e.g. socat missing: the message says
+ * how to install it), 2 for a usage error (the message names the option, then the usage).
+ */
 export async function simulateCommand(argv: string[], io: CommandIo): Promise<number> {
-  const parsed = parse(argv);
-  if (typeof parsed === 'string') {
-    io.err(parsed === SIMULATE_USAGE ? SIMULATE_USAGE : `skyhaul simulate: ${parsed}`);
-    if (parsed !== SIMULATE_USAGE) io.err(SIMULATE_USAGE);
-    return parsed === SIMULATE_USAGE ? 0 : 2;
+  let parsed: Parsed | 'help';
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    if (!isSkyhaulError(error, 'SKY_ERR_USAGE')) throw error;
+    io.err(error.message);
+    return 2;
+  }
+  if (parsed === 'help') {
+    io.out(SIMULATE_USAGE);
+    return 0;
   }
   let simulation;
   try {
-    simulation = await startSimulation({ ...parsed.options, holdTraffic: true });
+    simulation = await startSimulation({ ...parsed.options, holdTraffic: true, warn: io.err });
   } catch (error) {
     io.err(`skyhaul simulate: ${(error as Error).message}`);
     return 1;
   }
-  const text = renderInputs(simulation.inputsConfig, parsed.format);
-  if (parsed.configOut !== null) {
-    writeFileSync(parsed.configOut, text);
-    io.err(`inputs configuration written to ${parsed.configOut}`);
-  } else {
-    for (const line of text.replace(/\n$/, '').split('\n')) io.out(line);
-  }
-  if (parsed.waitMs > 0) await new Promise((resolve) => setTimeout(resolve, parsed.waitMs));
-
+  // From here on a signal stops the simulation cleanly (its socat helpers with it), also while
+  // waiting before traffic starts.
   const onSignal = (): void => void simulation.stop();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  simulation.begin();
-  io.err(`simulating profile ${parsed.options.profile}${parsed.options.faults === true ? ' with faults' : ''} (Ctrl-C to stop)`);
-  await simulation.finished;
-  const report = await simulation.stop();
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  let report: SimulationReport;
+  try {
+    const text = renderInputs(simulation.inputsConfig, parsed.format);
+    if (parsed.configOut !== null) {
+      try {
+        writeFileSync(parsed.configOut, text);
+      } catch (error) {
+        io.err(`skyhaul simulate: cannot write ${parsed.configOut}: ${(error as Error).message}`);
+        await simulation.stop();
+        return 1;
+      }
+      io.err(`inputs configuration written to ${parsed.configOut}`);
+    } else {
+      for (const line of text.replace(/\n$/, '').split('\n')) io.out(line);
+    }
+    if (parsed.waitMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, parsed.waitMs))), simulation.finished]);
+      // A signal ended the wait: its timer must not hold the process open.
+      clearTimeout(timer);
+    }
+
+    simulation.begin();
+    io.err(`simulating profile ${parsed.options.profile}${parsed.options.faults === true ? ' with faults' : ''} (Ctrl-C to stop)`);
+    await simulation.finished;
+    report = await simulation.stop();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   const rates = Object.entries(report.transports)
     .filter(([, t]) => t.instruments > 0)
     .map(([name, t]) => `${name} ${t.msgPerSecond}/s`)

@@ -20,7 +20,7 @@ import {
   type SimAdapter,
 } from './frames.ts';
 import { profile as loadProfile, type Profile, type ProfileName, type PushInstrumentSpec, type PushTransport } from './profiles.ts';
-import { freeUdpPort, MqttPublisher, PolledSerialInstrument, PolledTcpInstrument, SerialLink, UdpSender } from './transports.ts';
+import { findExecutable, freeUdpPort, MqttPublisher, parentDeathGuard, PolledSerialInstrument, PolledTcpInstrument, SerialLink, socatMissing, UdpSender } from './transports.ts';
 
 export type Transport = PushTransport | 'tcp';
 
@@ -43,6 +43,8 @@ export interface SimulationOptions {
   /** With faults: a serial device vanishes for this long, then the simulator waits `reappearHoldMs` before writing again. */
   vanishMs?: number;
   reappearHoldMs?: number;
+  /** Where the simulator says what it could not do as asked (e.g. no parent-death guard for socat); default stderr. */
+  warn?: (line: string) => void;
 }
 
 export interface TransportReport {
@@ -124,6 +126,15 @@ function mqttPayload(bytes: Buffer): Buffer {
   return bytes.subarray(0, end);
 }
 
+/** The missing parent-death guard is said once per process, not once per simulation. */
+let guardNoted = false;
+
+/**
+ * Opens every transport of the profile and returns the running simulation (traffic starts at once,
+ * or at begin() with `holdTraffic`). Throws SkyhaulError SKY_ERR_TRANSPORT_UNAVAILABLE when the
+ * profile has serial instruments and socat is not installed (nothing is opened), and whatever a
+ * transport throws (an MQTT broker that refuses, a port in use) after closing what was opened.
+ */
 export async function startSimulation(options: SimulationOptions): Promise<Simulation> {
   const prof: Profile = loadProfile(options.profile);
   const faults = options.faults === true;
@@ -136,6 +147,14 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
   const reappearHoldMs = options.reappearHoldMs ?? 2000;
 
   const specs = prof.push.filter((s) => s.transport !== 'mqtt' || mqttUrl !== null);
+  const warn = options.warn ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  // Serial instruments need socat: refuse before anything is opened, with how to install it.
+  if (specs.some((s) => s.transport === 'serial') || prof.polled.some((p) => p.transport === 'serial')) {
+    if (findExecutable('socat') === null) throw socatMissing();
+    const { note } = parentDeathGuard();
+    if (note !== null && !guardNoted) warn(`simulator: ${note}`);
+    guardNoted = true;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'skyhaul-sim-'));
 
   // Counters.
@@ -388,17 +407,19 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
   const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
 
   const endTraffic = (): void => {
-    if (!running) return;
-    running = false;
-    endedAt = Date.now();
-    if (tickTimer !== null) clearInterval(tickTimer);
-    if (durationTimer !== null) clearTimeout(durationTimer);
-    for (const t of eventTimers) clearTimeout(t);
+    if (running) {
+      running = false;
+      endedAt = Date.now();
+      if (tickTimer !== null) clearInterval(tickTimer);
+      if (durationTimer !== null) clearTimeout(durationTimer);
+      for (const t of eventTimers) clearTimeout(t);
+    }
+    // Also when traffic never began: whoever awaits `finished` is released by stop().
     resolveFinished();
   };
 
   const begin = (): void => {
-    if (running || beganAt !== null) return;
+    if (running || beganAt !== null || stopping) return;
     running = true;
     beganAt = Date.now();
     lastTick = beganAt;

@@ -2,14 +2,20 @@
  * The simulator's real transports: socat pseudo-terminal pairs (serial, free-running or polled),
  * UDP sender sockets, an MQTT publisher (QoS 1), and TCP servers that play polled instruments
  * (SQM-LE, upsd).
+ *
+ * Every child process and socket here has its 'error' handled: an instrument that fails is
+ * counted or reported, it never takes the process (the demo daemon runs this in-process) down.
+ * socat helpers die with the process that started them, even on SIGKILL (parentDeathGuard()).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { delimiter, join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { SerialPort } from 'serialport';
+import { SkyhaulError } from '../errors.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -33,11 +39,18 @@ export class SerialLink {
     return this.handle !== null;
   }
 
+  /** Starts socat and opens the instrument end; throws as spawnPtyPair() does (nothing left running). */
   async appear(timeoutMs = 5000): Promise<void> {
     const pair = await spawnPtyPair(this.devicePath, this.instrumentPath, timeoutMs);
+    try {
+      this.handle = await open(this.instrumentPath, 'r+');
+    } catch (error) {
+      pair.socat.kill('SIGKILL');
+      await pair.exited;
+      throw error;
+    }
     this.socat = pair.socat;
     this.exited = pair.exited;
-    this.handle = await open(this.instrumentPath, 'r+');
   }
 
   /** Writes one chunk (frames are never split across writes); false when the link is down. */
@@ -66,26 +79,127 @@ export class SerialLink {
   }
 }
 
-/** Starts socat with two linked pseudo-terminals; resolves once both links exist. */
-async function spawnPtyPair(devicePath: string, instrumentPath: string, timeoutMs: number): Promise<{ socat: ChildProcess; exited: Promise<void> }> {
-  const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${instrumentPath}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+/**
+ * Where `name` is on PATH, as execvp would find it (an executable regular file), or null.
+ * `path` defaults to this process's PATH.
+ */
+export function findExecutable(name: string, path: string = process.env.PATH ?? ''): string | null {
+  for (const dir of path.split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** The simulator's serial instruments need socat; its absence is a clear, typed error, never a crash. */
+export function socatMissing(cause?: unknown): SkyhaulError {
+  return new SkyhaulError(
+    'SKY_ERR_TRANSPORT_UNAVAILABLE',
+    "socat is not installed (no 'socat' on PATH): the simulated serial instruments run on socat pseudo-terminal pairs. Install it with: apt-get install socat",
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/**
+ * How helper processes are tied to this process's life. However the simulator's process ends —
+ * stop(), SIGTERM, an uncaught exception, or SIGKILL, where no JavaScript runs — its socat helpers
+ * must end with it: an orphaned socat keeps its pseudo-terminals and links alive forever.
+ *
+ * Linux's parent-death signal (prctl PR_SET_PDEATHSIG) does that in the kernel: the helper gets
+ * SIGKILL the moment the thread that spawned it exits. util-linux's setpriv (`--pdeathsig`, since
+ * 2.33; util-linux is Essential on Debian and present on every mainstream distribution) sets it and
+ * then execs the helper, which keeps it (execve clears it only for set-user-ID programs), so the
+ * child's pid is socat's own. Two limits, both acceptable here: the signal follows the spawning
+ * *thread* (Node spawns from the thread that calls spawn(): the main thread, or a worker whose
+ * helpers then end with it), and a parent that dies in the microseconds between fork and prctl
+ * is missed.
+ *
+ * Where setpriv is absent or too old (BusyBox systems, util-linux < 2.33), helpers are started
+ * directly and `note` says what is lost: they are still killed on every exit that runs
+ * JavaScript (process 'exit'), but not on SIGKILL.
+ */
+export interface ParentDeathGuard {
+  /** Prepended to a helper's command line: `[setpriv, --pdeathsig, KILL, --]`, or empty. */
+  prefix: string[];
+  /** Why helpers may outlive a SIGKILLed simulator (setpriv missing), or null. */
+  note: string | null;
+}
+
+let guard: ParentDeathGuard | null = null;
+
+/** The parent-death guard for helpers (probed once per process: setpriv on PATH and its --help listing --pdeathsig). */
+export function parentDeathGuard(): ParentDeathGuard {
+  if (guard !== null) return guard;
+  const setpriv = findExecutable('setpriv');
+  // --help, not a trial run: it needs nothing else on PATH and starts nothing.
+  const help = setpriv === null ? null : spawnSync(setpriv, ['--help'], { encoding: 'utf8', timeout: 5000 });
+  if (setpriv !== null && help !== null && help.error === undefined && help.stdout.includes('--pdeathsig')) {
+    guard = { prefix: [setpriv, '--pdeathsig', 'KILL', '--'], note: null };
+  } else {
+    guard = {
+      prefix: [],
+      note: `${setpriv === null ? "setpriv (util-linux) is not on PATH" : `${setpriv} has no --pdeathsig (util-linux < 2.33)`}: socat helpers are stopped when the simulator exits, but would outlive it if it were killed with SIGKILL (install util-linux ≥ 2.33 to close that gap)`,
+    };
+  }
+  return guard;
+}
+
+/** Live helpers, killed by one 'exit' hook: the last resort where the parent-death signal is not available. */
+const helpers = new Set<ChildProcess>();
+const killHelpers = (): void => {
+  for (const child of helpers) child.kill('SIGKILL');
+};
+
+export interface PtyPair {
+  socat: ChildProcess;
+  /** Resolves when socat has exited (or never started). */
+  exited: Promise<void>;
+}
+
+/**
+ * Starts socat with two linked pseudo-terminals (`devicePath` <-> `instrumentPath`); resolves once
+ * both links exist. socat runs under the parent-death guard (parentDeathGuard()), so it dies with
+ * this process. Throws SKY_ERR_TRANSPORT_UNAVAILABLE when socat is not installed or cannot be
+ * run, and an Error when socat did not create the pair within `timeoutMs` (its stderr quoted).
+ */
+export async function spawnPtyPair(devicePath: string, instrumentPath: string, timeoutMs: number): Promise<PtyPair> {
+  const socatPath = findExecutable('socat');
+  if (socatPath === null) throw socatMissing();
+  const [command, ...args] = [...parentDeathGuard().prefix, socatPath, '-d', '-d', `pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${instrumentPath}`];
+  const socat = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // 'error' is emitted when the spawn fails (ENOENT, EACCES, EAGAIN) and when kill() cannot signal:
+  // without a listener either one would be an uncaught exception that kills the whole daemon.
+  let failure: NodeJS.ErrnoException | null = null;
+  socat.on('error', (error: NodeJS.ErrnoException) => (failure ??= error));
   let stderr = '';
   socat.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-  // socat must not outlive the simulator, however it ends.
-  const killOnExit = (): void => void socat.kill('SIGKILL');
-  process.on('exit', killOnExit);
-  const exited = new Promise<void>((resolve) =>
-    socat.once('exit', () => {
-      process.off('exit', killOnExit);
+  if (helpers.size === 0) process.on('exit', killHelpers);
+  helpers.add(socat);
+  const exited = new Promise<void>((resolve) => {
+    const done = (): void => {
+      helpers.delete(socat);
+      if (helpers.size === 0) process.off('exit', killHelpers);
       resolve();
-    }),
-  );
+    };
+    socat.once('exit', done);
+    // A process that never started has no 'exit' to wait for.
+    socat.once('error', () => socat.pid === undefined && done());
+  });
   const deadline = Date.now() + timeoutMs;
   // socat announces each pty on stderr; the links exist once both are set up.
   while (!(existsSync(devicePath) && existsSync(instrumentPath) && (stderr.match(/PTY is/g)?.length ?? 0) >= 2)) {
-    if (socat.exitCode !== null || Date.now() > deadline) {
+    const error = failure as NodeJS.ErrnoException | null;
+    if (error !== null) {
+      if (error.code === 'ENOENT') throw socatMissing(error);
+      throw new SkyhaulError('SKY_ERR_TRANSPORT_UNAVAILABLE', `cannot run socat (${socatPath}): ${error.message}`, { cause: error });
+    }
+    if (socat.exitCode !== null || socat.signalCode !== null || Date.now() > deadline) {
       socat.kill('SIGKILL');
       throw new Error(`socat did not create ${devicePath}: ${stderr.trim() || 'no output'}`);
     }
@@ -225,6 +339,10 @@ export class MqttPublisher {
 
   static async open(url: string, clientId: string): Promise<MqttPublisher> {
     const client = await connectAsync(url, { clientId, clean: true, reconnectPeriod: 1000, connectTimeout: 10_000 });
+    // connectAsync's own 'error' listener is gone once connected; a broker that goes away later
+    // (ECONNRESET) must not become an uncaught exception. Publishes report it through their
+    // callbacks (counted as failures) and the client reconnects by itself.
+    client.on('error', () => undefined);
     return new MqttPublisher(client);
   }
 
@@ -270,8 +388,13 @@ export class PolledTcpInstrument {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
+    // A failed accept (EMFILE) is emitted on the server: the instrument stays up for the next poll.
+    server.on('error', () => undefined);
     const address = server.address();
     return new PolledTcpInstrument(server, sockets, typeof address === 'object' && address !== null ? address.port : 0);
   }

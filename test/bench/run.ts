@@ -27,7 +27,7 @@ import { measureHttpIngest } from './http-ingest.ts';
 import { measureDecode, measureLargeProfile, measureMqttIngest, measureUdpIngest, type LargeProfileResult, type UdpBenchResult } from './inputs.ts';
 import { measureFsyncMs, measureIngest, measureRawSqlite, PAYLOAD_BYTES } from './ingest.ts';
 import { runPulsarPerf, waitReplicated } from './pulsar-perf.ts';
-import { Cleanup, log, parseArgs, prepareRun, round } from './util.ts';
+import { Cleanup, log, parseArgsOrExit, prepareRun, round } from './util.ts';
 
 export const TARGETS = {
   ingest_ratio_to_raw: { op: '>=', value: 0.6 },
@@ -313,7 +313,7 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2), { out: 'string', quick: 'boolean', backlog: 'number', 'ingest-seconds': 'number', 'no-build': 'boolean' });
+  const args = parseArgsOrExit(process.argv.slice(2), { out: 'string', quick: 'boolean', backlog: 'number', 'ingest-seconds': 'number', 'no-build': 'boolean' }, 'npm run bench --');
   await runBench({
     ...(args.out === undefined ? {} : { out: String(args.out) }),
     quick: args.quick === true,

@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundle } from '../../packaging/build.ts';
+import { optionsUsage, parseCommand, parseNumber, type OptionSpecs } from '../../src/cli/args.ts';
+import { isSkyhaulError } from '../../src/errors.ts';
 import { stackDown, stackUp, type StackEndpoints } from '../../packaging/dev-stack/stack.ts';
 
 export function sleep(ms: number): Promise<void> {
@@ -146,30 +148,37 @@ export async function prepareRun(cleanup: Cleanup, prefix: string, build: boolea
   return { dir, env, started };
 }
 
-/** `--name value` / `--flag` parsing for the harness CLIs; unknown options are an error. */
-export function parseArgs(argv: string[], spec: Record<string, 'string' | 'number' | 'boolean'>): Record<string, string | number | boolean> {
+/**
+ * `--name value` / `--flag` parsing for the harness CLIs, strict (src/cli/args.ts, on
+ * util.parseArgs): an unknown option, a missing value, a value given to a flag, a repeated option,
+ * a stray argument or a bad number throws a usage error (SKY_ERR_USAGE) naming it, with a usage
+ * line generated from `spec`. Numbers may be written with underscores (`--backlog 5_000_000`).
+ * A bare `--` is skipped wherever it is: npm and pnpm may pass one through.
+ */
+export function parseArgs(argv: string[], spec: Record<string, 'string' | 'number' | 'boolean'>, name = 'harness'): Record<string, string | number | boolean> {
+  const options: OptionSpecs = Object.fromEntries(Object.entries(spec).map(([key, kind]) => [key, { type: kind === 'boolean' ? 'boolean' : 'string' }]));
+  const usage = `usage: ${name} ${optionsUsage(options)}`;
+  const { values } = parseCommand(
+    argv.filter((arg) => arg !== '--'),
+    { command: name, usage, options },
+  );
   const out: Record<string, string | number | boolean> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') continue;
-    const match = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
-    if (match === null) throw new Error(`unexpected argument '${arg}'`);
-    const name = match[1]!;
-    const kind = spec[name];
-    if (kind === undefined) throw new Error(`unknown option --${name} (known: ${Object.keys(spec).map((k) => `--${k}`).join(' ')})`);
-    if (kind === 'boolean') {
-      out[name] = match[2] === undefined ? true : match[2] !== 'false';
-      continue;
-    }
-    const value = match[2] ?? argv[++i];
-    if (value === undefined) throw new Error(`--${name} needs a value`);
-    if (kind === 'number') {
-      const n = Number(value.replace(/_/g, ''));
-      if (!Number.isFinite(n)) throw new Error(`--${name}: not a number: '${value}'`);
-      out[name] = n;
-    } else out[name] = value;
+  for (const [key, value] of Object.entries(values)) {
+    if (typeof value === 'string' && spec[key] === 'number') out[key] = parseNumber(value.replace(/_/g, ''), key, {}, name, usage);
+    else if (typeof value === 'string' || typeof value === 'boolean') out[key] = value;
   }
   return out;
+}
+
+/** parseArgs() for a harness's main: a usage error prints its message and exits 2 (other errors are thrown). */
+export function parseArgsOrExit(argv: string[], spec: Record<string, 'string' | 'number' | 'boolean'>, name: string): Record<string, string | number | boolean> {
+  try {
+    return parseArgs(argv, spec, name);
+  } catch (error) {
+    if (!isSkyhaulError(error, 'SKY_ERR_USAGE')) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
 }
 
 export function log(message: string): void {

@@ -19,7 +19,7 @@ import { dirname, resolve } from 'node:path';
 import { startDaemon, type DaemonHandle, type DaemonStatus } from '../support/daemon.ts';
 import { checkDelivery } from '../support/delivery.ts';
 import { LinkSimulator } from '../support/link-sim.ts';
-import { Cleanup, log, mulberry32, parseArgs, prepareRun, randomSeed, sleep } from '../bench/util.ts';
+import { Cleanup, log, mulberry32, parseArgsOrExit, prepareRun, randomSeed, sleep } from '../bench/util.ts';
 import { ChaosConsumer } from './consumer.ts';
 import { planChaos, type ChaosStep } from './schedule.ts';
 
@@ -404,7 +404,7 @@ function printSummary(r: ChaosResult): void {
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2), { out: 'string', minutes: 'number', quick: 'boolean', seed: 'number', 'no-build': 'boolean', 'dead-link-ms': 'number' });
+  const args = parseArgsOrExit(process.argv.slice(2), { out: 'string', minutes: 'number', quick: 'boolean', seed: 'number', 'no-build': 'boolean', 'dead-link-ms': 'number' }, 'npm run chaos --');
   const result = await runChaos({
     ...(args.out === undefined ? {} : { out: String(args.out) }),
     ...(args.minutes === undefined ? {} : { minutes: Number(args.minutes) }),

@@ -36,8 +36,10 @@ describe('skyhaul simulate: small profile', () => {
     await sleep(2000);
     const status = await daemon.status();
 
-    // The profile ran at its nominal rate (≈ 20 msg/s) on every transport, and faults of every kind were injected.
-    expect(report.msgPerSecond).toBeGreaterThan(15);
+    // The profile ran (nominal ≈ 24 msg/s) on every transport, and faults of every kind were
+    // injected. The simulator paces by elapsed time, so a busy machine does not slow it much; the
+    // bound catches a transport or the pacing stuck, not a slow machine.
+    expect(report.msgPerSecond).toBeGreaterThan(report.nominalMsgPerSecond * 0.5);
     for (const t of ['serial', 'udp', 'mqtt', 'tcp'] as const) expect(report.transports[t].frames, t).toBeGreaterThan(5);
     expect(total(report.injected['usb-vanish'])).toBeGreaterThanOrEqual(1);
     expect(total(report.injected.silence)).toBeGreaterThanOrEqual(1);

@@ -6,6 +6,15 @@ import { LinkSimulator, planFlap, type LinkMode, type LinkSimulatorOptions } fro
 
 // Every figure below is measured on real loopback sockets; the [link-sim] lines
 // are printed so a run's numbers can be compared with the tolerances.
+//
+// These tests run on a shared, often busy machine (2 cores, brokers and other test files), where
+// a timer or a 'data' event can be hundreds of milliseconds late. So no assertion depends on how
+// fast the machine is: lower bounds on delays are physics (a delay never ends early), upper bounds
+// are generous and sized to catch the bug each test is about (stated next to it), and waits for an
+// event use long timeouts, which only lengthen a failing run. Precise figures are printed.
+
+/** How long an event may take on a loaded machine before a wait for it fails: never what a test measures. */
+const PATIENCE_MS = 5000;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -117,7 +126,7 @@ async function until(condition: () => boolean, timeoutMs: number, what: string):
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Round trip through an echo broker, timed from the write to the 'data' event that completes it. */
-async function roundTrip(obs: Observed, size = 16, timeoutMs = 2000): Promise<number> {
+async function roundTrip(obs: Observed, size = 16, timeoutMs = PATIENCE_MS): Promise<number> {
   const target = obs.bytes + size;
   const t0 = performance.now();
   obs.socket.write(Buffer.alloc(size, 0x61));
@@ -149,7 +158,7 @@ describe('LinkSimulator', () => {
     const client = dial(link.port);
     const t0 = performance.now();
     client.socket.end(payload);
-    await until(() => client.ended, 10_000, 'echoed payload and FIN');
+    await until(() => client.ended, 30_000, 'echoed payload and FIN');
     const elapsed = performance.now() - t0;
     console.log(`[link-sim] pass-through: ${payload.length} bytes each way in ${elapsed.toFixed(0)} ms`);
 
@@ -164,7 +173,7 @@ describe('LinkSimulator', () => {
       bytesDownstream: payload.length,
       bytesDropped: 0,
     });
-    await until(() => link.activeConnections === 0, 1000, 'connection bookkeeping to clear');
+    await until(() => link.activeConnections === 0, PATIENCE_MS, 'connection bookkeeping to clear');
   });
 
   it('cut resets open connections on both sides and refuses new ones until restore', async () => {
@@ -179,7 +188,9 @@ describe('LinkSimulator', () => {
     const cutAt = performance.now();
     link.cut();
     expect(link.mode).toBe('cut');
-    await until(() => a.closed && brokerSideClosedAt !== null, 200, 'both sides to see the cut');
+    // A cut is a reset, seen at once (milliseconds, printed below); the bound only has to tell it
+    // from a silent link, which no one would notice for minutes (TCP keepalive/retransmission).
+    await until(() => a.closed && brokerSideClosedAt !== null, PATIENCE_MS, 'both sides to see the cut');
     console.log(
       `[link-sim] cut: client closed after ${(a.closedAt! - cutAt).toFixed(1)} ms (${a.error?.code}),` +
         ` broker side after ${(brokerSideClosedAt! - cutAt).toFixed(1)} ms (${broker.errors.join(',')})`,
@@ -189,7 +200,7 @@ describe('LinkSimulator', () => {
 
     const attemptAt = performance.now();
     const b = dial(link.port);
-    await until(() => b.closed, 200, 'the new connection to be refused');
+    await until(() => b.closed, PATIENCE_MS, 'the new connection to be refused');
     console.log(`[link-sim] cut: new connection failed after ${(b.closedAt! - attemptAt).toFixed(1)} ms (${b.error?.code})`);
     expect(RESET_CODES).toContain(b.error?.code);
     expect(b.bytes).toBe(0);
@@ -198,8 +209,9 @@ describe('LinkSimulator', () => {
 
     link.restore();
     const c = dial(link.port);
+    // After restore a new connection carries bytes again (roundTrip fails if the echo never comes).
     const rtt = await roundTrip(c);
-    expect(rtt).toBeLessThan(100);
+    console.log(`[link-sim] cut: after restore, a new connection's round trip took ${rtt.toFixed(1)} ms`);
     expect(broker.accepted).toBe(2);
     expect(link.mode).toBe('up');
   });
@@ -224,7 +236,7 @@ describe('LinkSimulator', () => {
     finOrphanBrokerSide!.end();
     rstOrphanBrokerSide!.resetAndDestroy();
     const late = dial(link.port);
-    await until(() => late.connected, 500, 'a connection accepted during the black hole');
+    await until(() => late.connected, PATIENCE_MS, 'a connection accepted during the black hole');
     late.socket.write('also lost');
     await sleep(1500);
 
@@ -246,7 +258,7 @@ describe('LinkSimulator', () => {
     const restoredAt = performance.now();
     link.restore();
     const gapped = [active, late, finOrphan, rstOrphan];
-    await until(() => gapped.every((obs) => obs.closed), 300, 'connections with gaps to be reset');
+    await until(() => gapped.every((obs) => obs.closed), PATIENCE_MS, 'connections with gaps to be reset');
     const lastReset = Math.max(...gapped.map((obs) => obs.closedAt!));
     console.log(`[link-sim] blackhole restore: gapped connections reset after ${(lastReset - restoredAt).toFixed(1)} ms`);
     expect(RESET_CODES).toContain(active.error?.code);
@@ -263,24 +275,34 @@ describe('LinkSimulator', () => {
   });
 
   it('adds the configured one-way latency in each direction and keeps chunk order', async () => {
-    const { link } = await setup(echo);
+    const { broker, link } = await setup(echo);
+    const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    // Baselines from the same run: the echo broker dialled directly, and through the proxy with no latency.
+    const direct = dial(broker.port);
+    const directRtts: number[] = [];
+    for (let i = 0; i < 5; i++) directRtts.push(await roundTrip(direct));
     const client = dial(link.port);
     const baseline: number[] = [];
-    for (let i = 0; i < 3; i++) baseline.push(await roundTrip(client));
+    for (let i = 0; i < 5; i++) baseline.push(await roundTrip(client));
 
-    link.setLatency(100);
+    const oneWayMs = 250;
+    link.setLatency(oneWayMs);
     const delayed: number[] = [];
     for (let i = 0; i < 5; i++) delayed.push(await roundTrip(client));
-    const median = [...delayed].sort((x, y) => x - y)[2]!;
     console.log(
-      `[link-sim] latency: baseline RTT ${baseline.map((t) => t.toFixed(1)).join('/')} ms;` +
-        ` with 100 ms each way ${delayed.map((t) => t.toFixed(1)).join('/')} ms (median ${median.toFixed(1)})`,
+      `[link-sim] latency: direct RTT median ${median(directRtts).toFixed(1)} ms; through the proxy ${median(baseline).toFixed(1)} ms;` +
+        ` with ${oneWayMs} ms each way ${delayed.map((t) => t.toFixed(1)).join('/')} ms (median ${median(delayed).toFixed(1)})`,
     );
-    expect(Math.max(...baseline)).toBeLessThan(50);
-    for (const rtt of delayed) {
-      expect(rtt).toBeGreaterThanOrEqual(199.5);
-      expect(rtt).toBeLessThanOrEqual(300);
-    }
+    // Without latency the proxy adds no delay of its own: catches a default or leftover latency
+    // (any such delay would be of the order of the latencies tests configure, ≥ 100 ms), with
+    // room for a loaded machine's scheduling.
+    expect(median(baseline)).toBeLessThan(median(directRtts) + 100);
+    // Each direction is delayed by the configured time: never less (a delay cannot end early, on
+    // any machine)...
+    for (const rtt of delayed) expect(rtt).toBeGreaterThanOrEqual(2 * oneWayMs - 0.5);
+    // ...and not applied twice (a 4 × 250 = 1000 ms round trip): the median, less the baseline,
+    // stays under 3 × 250, which leaves 250 ms for a late timer.
+    expect(median(delayed) - median(baseline)).toBeLessThan(3 * oneWayMs);
 
     // Many small writes in flight at once must come back in the order they were sent.
     link.setLatency(30);
@@ -288,7 +310,7 @@ describe('LinkSimulator', () => {
     const start = client.bytes;
     client.chunks.length = 0;
     for (const part of parts) client.socket.write(part);
-    await until(() => client.bytes >= start + 128 * 4096, 5000, 'echo of 512 KiB');
+    await until(() => client.bytes >= start + 128 * 4096, 30_000, 'echo of 512 KiB');
     expect(sha256(client.chunks)).toBe(sha256(parts));
   });
 
@@ -334,7 +356,7 @@ describe('LinkSimulator', () => {
     const sampler = setInterval(() => (peakSampled = Math.max(peakSampled, link.bufferedBytes)), 20);
     cleanups.push(() => clearInterval(sampler));
 
-    await until(() => client.bytes > 0 && brokerReceived > 0, 2000, 'first bytes both ways');
+    await until(() => client.bytes > 0 && brokerReceived > 0, PATIENCE_MS, 'first bytes both ways');
     // Skip the first burst and connection start-up, then measure over 3 s.
     const from = Math.max(client.arrivals[0]![0], brokerArrivals[0]![0]) + 300;
     const to = from + 3000;
@@ -358,10 +380,16 @@ describe('LinkSimulator', () => {
         ` proxy peak queued ${stats.peakBufferedBytes} B, peak held (incl. write buffers) ${peakSampled} B;` +
         ` sender backlog outside the proxy: client ${clientSent - brokerReceived} B, broker ${brokerSent - client.bytes} B`,
     );
-    expect(downRate).toBeGreaterThanOrEqual(rate * 0.9);
-    expect(downRate).toBeLessThanOrEqual(rate * 1.1);
-    expect(upRate).toBeGreaterThanOrEqual(rate * 0.9);
-    expect(upRate).toBeLessThanOrEqual(rate * 1.1);
+    // The cap is a rate, not a speed test: on a quiet machine both directions measure within a few %
+    // of it (printed above). On a loaded one the proxy's timers run late and, its bucket holding at
+    // most 50 ms of tokens, it forwards less; and a stall at either end of the window shifts
+    // arrivals across it. The bounds catch the bugs a cap can have: none at all (loopback moves
+    // GB/s), a unit slip (bits for bytes: ×8 or ÷8), both directions sharing one bucket, or one
+    // direction's rate applied to both (÷2), a burst not bounded (> ×1.25).
+    for (const measured of [downRate, upRate]) {
+      expect(measured).toBeGreaterThanOrEqual(rate * 0.6);
+      expect(measured).toBeLessThanOrEqual(rate * 1.25);
+    }
     // Back-pressure: the proxy holds at most its limit plus one read per direction...
     expect(stats.peakBufferedBytes).toBeLessThanOrEqual(2 * (maxBuffered + 64 * 1024));
     expect(peakSampled).toBeLessThanOrEqual(2 * (maxBuffered + 64 * 1024) + 2 * 32 * 1024);
@@ -391,7 +419,8 @@ describe('LinkSimulator', () => {
 
   it('flaps with cuts: N down periods of the planned length, then the link is up', async () => {
     const { link } = await setup(echo);
-    const schedule = { cuts: 3, minUpMs: 150, maxUpMs: 300, minDownMs: 100, maxDownMs: 200, mode: 'cut' as const, seed: 7 };
+    // Periods long enough for a probe to finish inside its own period on a loaded machine.
+    const schedule = { cuts: 3, minUpMs: 700, maxUpMs: 1000, minDownMs: 500, maxDownMs: 800, mode: 'cut' as const, seed: 7 };
     const plan = planFlap(schedule);
     const events: { mode: LinkMode; at: number }[] = [];
     const probes: Promise<string>[] = [];
@@ -399,10 +428,10 @@ describe('LinkSimulator', () => {
     const probe = async (mode: LinkMode): Promise<string> => {
       const obs = dial(link.port);
       if (mode === 'cut') {
-        await until(() => obs.closed, 300, 'probe during cut to fail');
+        await until(() => obs.closed, 400, 'probe during cut to fail');
         return obs.bytes === 0 && RESET_CODES.includes(obs.error?.code ?? '') ? 'refused' : 'unexpected';
       }
-      await roundTrip(obs, 16, 300);
+      await roundTrip(obs, 16, 600);
       obs.socket.end();
       return 'ok';
     };
@@ -426,11 +455,14 @@ describe('LinkSimulator', () => {
     expect(link.stats.cuts).toBe(3);
     expect(events.map((e) => e.mode)).toEqual(['cut', 'up', 'cut', 'up', 'cut', 'up']);
     expect(link.mode).toBe('up');
+    // Never shorter than planned (timers do not fire early); longer only by a loaded machine's
+    // timer lateness, while a period run twice, or one of the wrong length, would add a whole
+    // period (≥ 500 ms) — every period here is longer than the slack allowed.
     expect(wall).toBeGreaterThanOrEqual(plan.totalMs - 2);
-    expect(wall).toBeLessThanOrEqual(plan.totalMs + 500);
+    expect(wall).toBeLessThanOrEqual(plan.totalMs + 1500);
     downs.forEach((measured, i) => {
       expect(measured).toBeGreaterThanOrEqual(plan.periods[i]!.downMs - 2);
-      expect(measured).toBeLessThanOrEqual(plan.periods[i]!.downMs + 150);
+      expect(measured).toBeLessThanOrEqual(plan.periods[i]!.downMs + 450);
     });
     expect(outcomes).toEqual(['refused', 'ok', 'refused', 'ok', 'refused', 'ok']);
   });
@@ -443,13 +475,15 @@ describe('LinkSimulator', () => {
     expect(link.mode).toBe('up');
 
     const long = link.flap({ cuts: 5, minUpMs: 100, maxUpMs: 100, minDownMs: 5000, maxDownMs: 5000, mode: 'blackhole' });
-    await until(() => link.mode === 'blackhole', 1000, 'the first down period');
+    await until(() => link.mode === 'blackhole', PATIENCE_MS, 'the first down period');
     const stopAt = performance.now();
     await link.stopFlapping();
     const stopTook = performance.now() - stopAt;
     const stopped = await long;
     console.log(`[link-sim] stopFlapping: restored after ${stopTook.toFixed(1)} ms, ${stopped.downPeriodsRun} of 5 down periods run`);
-    expect(stopTook).toBeLessThan(50);
+    // Restored at once, not at the end of the 5 s down period (the bug this catches); the bound
+    // leaves a loaded machine room.
+    expect(stopTook).toBeLessThan(1500);
     expect(stopped).toMatchObject({ completed: false, downPeriodsRun: 1 });
     expect(link.mode).toBe('up');
     await roundTrip(dial(link.port));
@@ -466,7 +500,7 @@ describe('LinkSimulator', () => {
     cleanups.push(() => link.stop());
     const attemptAt = performance.now();
     const client = dial(link.port);
-    await until(() => client.closed, 500, 'client reset after upstream refusal');
+    await until(() => client.closed, PATIENCE_MS, 'client reset after upstream refusal');
     console.log(`[link-sim] dead target: client reset after ${(client.closedAt! - attemptAt).toFixed(1)} ms (${client.error?.code})`);
     expect(RESET_CODES).toContain(client.error?.code);
     expect(client.bytes).toBe(0);
@@ -483,10 +517,10 @@ describe('LinkSimulator', () => {
     await roundTrip(connected);
     await Promise.all([link.stop(), link.stop()]);
     await link.stop();
-    await until(() => connected.closed, 200, 'stop() to drop live connections');
+    await until(() => connected.closed, PATIENCE_MS, 'stop() to drop live connections');
     expect(link.activeConnections).toBe(0);
     const late = dial(link.port);
-    await until(() => late.closed, 500, 'connection attempt after stop to fail');
+    await until(() => late.closed, PATIENCE_MS, 'connection attempt after stop to fail');
     expect(late.error?.code).toBe('ECONNREFUSED');
     await expect(link.start()).rejects.toThrow(/after stop/);
   });

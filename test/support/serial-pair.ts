@@ -1,11 +1,15 @@
 /**
  * Virtual serial port pairs from socat: two pseudo-terminals wired back to back, so a test (or
  * the site simulator) plays the instrument on one end while the daemon opens the other.
+ *
+ * The socat is the simulator's own (src/simulate/transports.ts spawnPtyPair): its spawn errors are
+ * handled (a missing socat is SKY_ERR_TRANSPORT_UNAVAILABLE with how to install it) and it dies
+ * with the test process, even when that is killed with SIGKILL (parent-death signal).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnPtyPair } from '../../src/simulate/transports.ts';
 
 export interface SerialPair {
   /** The daemon's end (what goes in its config as the device path). */
@@ -16,32 +20,27 @@ export interface SerialPair {
   close(): Promise<void>;
 }
 
+/**
+ * Starts a pair in `dir` (default: a new temp dir, removed by close()) as `device` and
+ * `instrument`; rejects when socat is missing or did not create the pair within `timeoutMs`.
+ */
 export async function createSerialPair(options: { dir?: string; timeoutMs?: number } = {}): Promise<SerialPair> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'skyhaul-serial-'));
   const devicePath = join(dir, 'device');
   const instrumentPath = join(dir, 'instrument');
-  const socat: ChildProcess = spawn(
-    'socat',
-    ['-d', '-d', `pty,raw,echo=0,link=${devicePath}`, `pty,raw,echo=0,link=${instrumentPath}`],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  socat.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => socat.once('exit', () => resolve()));
-
-  const deadline = Date.now() + (options.timeoutMs ?? 5000);
-  while (!(existsSync(devicePath) && existsSync(instrumentPath))) {
-    if (socat.exitCode !== null || Date.now() > deadline) {
-      socat.kill('SIGKILL');
-      throw new Error(`socat did not create the serial pair in ${dir}: ${stderr.trim() || 'no output'}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  let pair;
+  try {
+    pair = await spawnPtyPair(devicePath, instrumentPath, options.timeoutMs ?? 5000);
+  } catch (error) {
+    if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
+    throw error;
   }
+  const { socat, exited } = pair;
   return {
     devicePath,
     instrumentPath,
     async close() {
-      if (socat.exitCode === null) socat.kill('SIGTERM');
+      if (socat.exitCode === null && socat.signalCode === null) socat.kill('SIGTERM');
       await exited;
       if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
     },
