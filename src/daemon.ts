@@ -47,7 +47,8 @@ const HISTORY_POINTS = 720; // one hour
  */
 function recordLimit(forward: Config['forward']): number {
   // Also without forwarding: what is buffered today is forwarded once a URL is configured.
-  return maxPayloadBytes(forward.transport === 'native' ? 'native' : 'websocket');
+  const kind = forward.transport === 'native' ? 'native' : 'websocket';
+  return forward.maxMessageBytes === null ? maxPayloadBytes(kind) : maxPayloadBytes(kind, forward.maxMessageBytes);
 }
 
 export function topicFor(template: string, siteId: string, stream: string, priority: PriorityClass): string {
@@ -314,6 +315,7 @@ export class Daemon extends EventEmitter {
       ...(forward.token === undefined ? {} : { token: forward.token }),
       deadLinkTimeoutMs: forward.deadLinkTimeoutMs,
       sendTimeoutMs: forward.sendTimeoutMs,
+      ...(forward.maxMessageBytes === null ? {} : { maxMessageBytes: forward.maxMessageBytes }),
     };
     const transport = createTransport(forward.transport, transportOptions);
     const admin = new PulsarAdmin(transportOptions);

@@ -354,6 +354,7 @@ function normalise(raw: RawConfig, baseDir: string, file: string, locator: Locat
       replicationCluster: raw.forward.replicationCluster,
       window: raw.forward.window,
       sendTimeoutMs: parseDuration(raw.forward.sendTimeout),
+      maxMessageBytes: raw.forward.maxMessageSize === null ? null : parseBytes(raw.forward.maxMessageSize),
       deadLinkTimeoutMs: parseDuration(raw.forward.deadLinkTimeout),
       backoff: { initialMs: parseDuration(raw.forward.backoff.initial), maxMs: parseDuration(raw.forward.backoff.max) },
       bandwidth: {

@@ -146,6 +146,12 @@ export const configSchema = {
           },
         },
         sendTimeout: { ...duration, default: '30s' },
+        maxMessageSize: {
+          anyOf: [bytes, { type: 'null' }],
+          default: null,
+          description:
+            "The largest message the broker side accepts (the WebSocket proxy's webSocketMaxTextFrameSize, or the broker's maxMessageSize for the native client). null: Pulsar's defaults, 1 MiB and 5 MiB. Records whose payload could not fit are refused at ingest.",
+        },
         deadLinkTimeout: { ...duration, default: '15s', description: 'A connection with nothing coming back for this long is declared dead (black hole).' },
         backoff: {
           type: 'object',

@@ -28,6 +28,7 @@ export interface RawConfig {
     replicationCluster: string;
     window: { maxMessages: number; maxMessagesPerStream: number };
     sendTimeout: Duration;
+    maxMessageSize: Bytes | null;
     deadLinkTimeout: Duration;
     backoff: { initial: Duration; max: Duration };
     bandwidth: { limit: Bytes | null; schedule: Array<{ from: string; to: string; limit: Bytes | null }> };
@@ -76,6 +77,8 @@ export interface Config {
     replicationCluster: string;
     window: { maxMessages: number; maxMessagesPerStream: number };
     sendTimeoutMs: number;
+    /** null: the transport's default (DEFAULT_MAX_MESSAGE_BYTES). */
+    maxMessageBytes: number | null;
     deadLinkTimeoutMs: number;
     backoff: { initialMs: number; maxMs: number };
     bandwidth: { bytesPerSecond: number | null; schedule: BandwidthWindow[] };

@@ -138,6 +138,8 @@ export class Forwarder extends EventEmitter {
   private ackTimer: NodeJS.Timeout | null = null;
   private housekeepingTimer: NodeJS.Timeout | null = null;
   private probing = false;
+  /** A message limit learnt from the broker refusing a message that fitted the configured one. */
+  private learnedLimit = Number.POSITIVE_INFINITY;
   /** Monotonic ms. */
   private lastProbeAt = Number.NEGATIVE_INFINITY;
   /** Monotonic ms: the pilot's next attempt while the link is down. */
@@ -387,6 +389,8 @@ export class Forwarder extends EventEmitter {
           return;
         }
         for (const record of records) {
+          // A send can fail synchronously and close the producer under this loop.
+          if (lane.producer !== producer || lane.generation !== generation) return;
           if (record.sequence !== lane.producerNext || record.producerId !== lane.identity) {
             // A gap (the WebSocket proxy would number this record producerNext), or records of
             // another producer identity: reopen at the new position once what is in flight has
@@ -437,10 +441,26 @@ export class Forwarder extends EventEmitter {
 
   /** Whether the message fits the transport's limit (small payloads always do: no encoding needed). */
   private fits(record: TelemetryRecord, message: ReturnType<typeof toPulsarMessage>): boolean {
-    const limit = this.options.transport.maxMessageBytes;
+    const limit = Math.min(this.options.transport.maxMessageBytes, this.learnedLimit);
     // Base64 (4/3) plus a generous envelope still below the limit: no need to measure.
     if (record.payload.length * 4 < (limit - 64 * 1024) * 3) return true;
     return this.options.transport.encodedBytes({ ...message, sequenceId: record.sequence }) <= limit;
+  }
+
+  private setAsideLargestInFlight(lane: Lane): void {
+    const inFlight = this.options.source.read(lane.stream, lane.ackedUpTo, Math.max(1, lane.sentUpTo - lane.ackedUpTo));
+    let largest: { record: TelemetryRecord; bytes: number } | null = null;
+    for (const record of inFlight) {
+      const bytes = this.options.transport.encodedBytes({ ...toPulsarMessage(record), sequenceId: record.sequence });
+      if (largest === null || bytes > largest.bytes) largest = { record, bytes };
+    }
+    if (largest === null) return;
+    this.learnedLimit = Math.min(this.learnedLimit, largest.bytes - 1);
+    this.counters.oversize += 1;
+    this.options.source.discard(lane.stream, largest.record.sequence, 'oversize');
+    this.log.error(
+      `stream ${lane.stream}: the broker refused record #${largest.record.sequence} (${largest.bytes} bytes encoded) as too large; set aside as an 'oversize' drop, and messages of that size are no longer sent (set forward.maxMessageSize to the broker's limit)`,
+    );
   }
 
   private onAck(lane: Lane, generation: number, sequence: number, bytes: number): void {
@@ -472,6 +492,9 @@ export class Forwarder extends EventEmitter {
 
   private onProducerClosed(lane: Lane, generation: number, error: SkyhaulError | null): void {
     if (generation !== lane.generation) return;
+    // The broker side refused a message as too large although it fitted the configured limit
+    // (the proxy's real limit is smaller): set aside the largest one sent, and learn the limit.
+    if (error?.code === 'SKY_ERR_RECORD_TOO_LARGE') this.setAsideLargestInFlight(lane);
     this.inFlight -= lane.inFlight;
     lane.inFlight = 0;
     lane.producer = null;

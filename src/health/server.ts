@@ -51,7 +51,8 @@ export class HealthServer implements RouteRegistry {
   ) {
     this.logger = logger.child({ component: 'http' });
     // Request lines at warn and above only: a dashboard polling every second must not flood the journal.
-    this.app = Fastify({ loggerInstance: logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: 64 * 1024 * 1024 });
+    // Bodies are parsed on the main thread: the default limit fits an action; the push route sets its own.
+    this.app = Fastify({ loggerInstance: logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: 64 * 1024 });
     const app = this.app;
 
     app.get('/healthz', async () => ({ status: 'alive' }));
@@ -194,8 +195,8 @@ export class HealthServer implements RouteRegistry {
     });
   }
 
-  post: RouteRegistry['post'] = (path, handler) => {
-    this.app.post(path, async (request, reply) => {
+  post: RouteRegistry['post'] = (path, handler, options = {}) => {
+    this.app.post(path, { ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }) }, async (request, reply) => {
       const result = await handler({ body: request.body, headers: request.headers });
       return reply.code(result.status).send(result.body);
     });

@@ -21,7 +21,7 @@ const backoff = (b: { initial: number | string; max: number | string }): { initi
 
 const registry: { [T in InputConfig['type']]: (config: Of<T>, context: Context) => Input } = {
   synthetic: (config, context) => new SyntheticInput(config, context),
-  http: (config, context) => new HttpInput(config, context),
+  http: (c, context) => new HttpInput({ name: c.name, ...(c.token === undefined ? {} : { token: c.token }), maxRecordsPerRequest: c.maxRecordsPerRequest, maxRequestBytes: parseBytes(c.maxRequestSize) }, context),
   serial: (c, context) => new SerialInput({ ...c, backoff: backoff(c.backoff) }, getAdapter(c.adapter, c.adapterOptions), context),
   tcp: (c, context) =>
     new TcpInput({ name: c.name, host: c.host, port: c.port, connectTimeoutMs: parseDuration(c.connectTimeout), backoff: backoff(c.backoff) }, getAdapter(c.adapter, c.adapterOptions), context),

@@ -1,4 +1,6 @@
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -60,4 +62,38 @@ export function nmea(body: string): string {
 
 export function recordsOf(buffer: RecordBuffer, stream: string): Array<{ fields: Record<string, unknown> }> {
   return buffer.read(stream, 0, 100_000).map((r) => JSON.parse(r.payload.toString()) as { fields: Record<string, unknown> });
+}
+
+/** A Mosquitto of the test's own on a fixed port (so a restart comes back where clients look). */
+export async function startMosquitto(options: { dir: string; port: number; persistence: boolean }): Promise<{ url: string; stop(): Promise<void> }> {
+  const conf = join(options.dir, `mosquitto-${options.port}.conf`);
+  writeFileSync(
+    conf,
+    ['user root', `persistence ${options.persistence}`, `persistence_location ${options.dir}/`, `listener ${options.port} 127.0.0.1`, 'allow_anonymous true', ''].join('\n'),
+  );
+  const broker = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  broker.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  broker.on('error', (error) => (stderr += error.message));
+  const exited = new Promise<void>((resolve) => broker.once('exit', () => resolve()));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port: options.port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (broker.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start on ${options.port}: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    url: `mqtt://127.0.0.1:${options.port}`,
+    async stop() {
+      if (broker.exitCode === null) broker.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

@@ -98,7 +98,11 @@ class WebSocketProducer implements TransportProducer {
       this.fail(
         this.closed
           ? null
-          : new SkyhaulError('SKY_ERR_TRANSPORT', `WebSocket producer ${producerName} closed by peer (${code} ${reason.toString()})`),
+          : new SkyhaulError(
+              // 1009 (RFC 6455 "message too big"): the proxy's webSocketMaxTextFrameSize was exceeded.
+              code === 1009 ? 'SKY_ERR_RECORD_TOO_LARGE' : 'SKY_ERR_TRANSPORT',
+              `WebSocket producer ${producerName} closed by peer (${code} ${reason.toString()})`,
+            ),
       ),
     );
     this.timer = setInterval(() => this.checkLiveness(), CHECK_INTERVAL_MS);

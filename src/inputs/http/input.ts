@@ -6,6 +6,11 @@
  *   POST /api/v1/inputs/<name>/records
  *   {"records": [{"stream": "dome/status", "payload": "{...}", "encoding": "utf8", "sourceTime": 1732660000000}]}
  *   200 {"committed": [{"stream": "dome/status", "sequence": 42}]}
+ *
+ * A request commits whole or not at all (one buffer transaction): a refusal (503 with the
+ * reason, 413 for a record the forwarding transport could not carry or a body over
+ * `maxRequestSize`) leaves nothing committed, so a client that retries the request cannot
+ * commit any of its records twice.
  */
 import type { Input, InputContext, InputStatus } from '../input.ts';
 import { InputStatusTracker } from '../input.ts';
@@ -14,6 +19,8 @@ export interface HttpInputConfig {
   name: string;
   token?: string;
   maxRecordsPerRequest: number;
+  /** Largest request body, in bytes (the server answers 413 beyond it, before parsing). */
+  maxRequestBytes: number;
 }
 
 export interface PushedRecord {
@@ -30,6 +37,7 @@ export interface RouteRegistry {
   post(
     path: string,
     handler: (request: { body: unknown; headers: Record<string, string | string[] | undefined> }) => Promise<{ status: number; body: unknown }>,
+    options?: { bodyLimit?: number },
   ): void;
 }
 
@@ -47,7 +55,7 @@ export class HttpInput implements Input {
   ) {
     this.name = config.name;
     this.tracker = new InputStatusTracker(config.name, this.type);
-    context.routes.post(`/api/v1/inputs/${config.name}/records`, (request) => this.handle(request));
+    context.routes.post(`/api/v1/inputs/${config.name}/records`, (request) => this.handle(request), { bodyLimit: config.maxRequestBytes });
   }
 
   async start(): Promise<void> {
@@ -86,27 +94,25 @@ export class HttpInput implements Input {
     if (problems.length > 0) return { status: 400, body: { error: { code: 'SKY_ERR_BAD_REQUEST', message: problems.join('; ') } } };
 
     this.tracker.received(records.length);
-    const results = await Promise.allSettled(
-      (records as PushedRecord[]).map((r) =>
-        this.context.sink.append({
+    try {
+      const committed = await this.context.sink.appendBatch(
+        (records as PushedRecord[]).map((r) => ({
           stream: r.stream,
           payload: Buffer.from(r.payload, r.encoding ?? 'utf8'),
           contentType: r.contentType ?? 'application/octet-stream',
           schemaRef: r.schemaRef ?? null,
           sourceTime: r.sourceTime ?? null,
           ...(r.traceparent === undefined ? {} : { traceparent: r.traceparent }),
-        }),
-      ),
-    );
-    const committed = results.map((result) =>
-      result.status === 'fulfilled'
-        ? { stream: result.value.stream, sequence: result.value.sequence }
-        : { error: { code: (result.reason as { code?: string }).code ?? 'SKY_ERR_INTERNAL', message: (result.reason as Error).message } },
-    );
-    const failed = committed.filter((c) => 'error' in c).length;
-    this.tracker.committed(records.length - failed);
-    this.tracker.rejected(failed);
-    // 200 only when every record is durable; otherwise 503 with what did and did not commit.
-    return { status: failed === 0 ? 200 : 503, body: { committed } };
+        })),
+      );
+      this.tracker.committed(committed.length);
+      return { status: 200, body: { committed: committed.map((c) => ({ stream: c.stream, sequence: c.sequence })) } };
+    } catch (error) {
+      this.tracker.rejected(records.length);
+      const code = (error as { code?: string }).code ?? 'SKY_ERR_INTERNAL';
+      // Nothing of the request was committed: the client may retry it whole.
+      const status = code === 'SKY_ERR_RECORD_TOO_LARGE' ? 413 : code === 'SKY_ERR_USAGE' ? 400 : 503;
+      return { status, body: { error: { code, message: (error as Error).message }, committed: [] } };
+    }
   }
 }

@@ -3,7 +3,7 @@
  * Pure data, composed into the configuration schema through src/inputs/schemas.ts; it does not
  * load the input.
  */
-import { defineInputSchema } from '../../config/forms.ts';
+import { bytes, defineInputSchema, type Bytes } from '../../config/forms.ts';
 
 /** An `http` input as validated (defaults filled). */
 export interface HttpInputSettings {
@@ -11,6 +11,7 @@ export interface HttpInputSettings {
   name: string;
   token?: string;
   maxRecordsPerRequest: number;
+  maxRequestSize: Bytes;
 }
 
 export default defineInputSchema<HttpInputSettings>({
@@ -20,6 +21,11 @@ export default defineInputSchema<HttpInputSettings>({
     properties: {
       token: { type: 'string', description: 'Bearer token required from pushers.' },
       maxRecordsPerRequest: { type: 'integer', minimum: 1, maximum: 100000, default: 5000 },
+      maxRequestSize: {
+        ...bytes,
+        default: '8MiB',
+        description: 'Largest request body accepted (413 beyond it). The body is parsed on the main thread: keep it small enough not to stall the daemon.',
+      },
     },
   },
 });

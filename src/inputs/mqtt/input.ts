@@ -12,9 +12,21 @@
  * that lets it read the next packet (and its `customHandleAcks` hook works only with MQTT 5),
  * so holding that callback until the commit would allow one message per group commit. Instead
  * the PUBACK itself is held: `_sendPacket` is wrapped to send a PUBACK only when the commit of
- * that message id (started from the 'message' event, which comes first) has resolved. Messages are then committed in group commits of many, and the
- * broker's in-flight window (Mosquitto `max_inflight_messages`) bounds what waits.
+ * that message id (started from the 'message' event, which comes first) has resolved. Messages
+ * are then committed in group commits of many, and the broker's in-flight window (Mosquitto
+ * `max_inflight_messages`) bounds what waits. That hook reaches into mqtt.js's internals, so the
+ * package is pinned to an exact version and `test/inputs/mqtt-puback.test.ts` fails if a PUBACK
+ * ever leaves before its commit.
+ *
+ * Retained messages: when the broker loses the session (a restart without persistence, a session
+ * expiry), it re-sends each topic's retained message, retain flag set, as the input subscribes
+ * again. Such a message is not a new reading when it is the one already committed. The input
+ * keeps, per topic, the SHA-256 of the last message it committed, as a source mark committed in
+ * the same transaction as the message's records (the buffer's "Source marks"), and skips a
+ * retained delivery whose payload matches it. (MQTT 3.1.1 does not say whether a live message was
+ * published retained, so the last message per topic is what is compared.)
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { FirmwareAdapter, Quarantine } from '../../../firmware-adapters/index.ts';
@@ -68,6 +80,7 @@ export class MqttInput implements Input {
   private readonly pipelines = new Map<string, FramePipeline>();
   private unmatched = 0;
   private withheld = 0;
+  private retainedDuplicates = 0;
   /** Commit outcome per in-flight message id: true = durable (PUBACK may go), false = withhold. */
   private readonly commits = new Map<number, Promise<boolean>>();
 
@@ -86,7 +99,9 @@ export class MqttInput implements Input {
       const instrument = subscription.instrument.replace(/\{(\d+)\}/g, (_m, n: string) => captures[Number(n) - 1] ?? '');
       let pipeline = this.pipelines.get(instrument);
       if (pipeline === undefined) {
-        pipeline = new FramePipeline(instrument, subscription.adapter, this.context.sink, this.context.quarantine, this.context.report);
+        pipeline = new FramePipeline(instrument, subscription.adapter, this.context.sink, this.context.quarantine, this.context.report, {
+          clockTrusted: this.context.clockTrusted,
+        });
         this.pipelines.set(instrument, pipeline);
       }
       return pipeline;
@@ -118,7 +133,7 @@ export class MqttInput implements Input {
     this.holdPubacks(client);
     this.client = client;
     // 'message' is emitted before mqtt.js sends the PUBACK, so the commit is registered in time.
-    client.on('message', (topic, message, packet) => this.onMessage(topic, message, packet.messageId));
+    client.on('message', (topic, message, packet) => this.onMessage(topic, message, packet.messageId, packet.retain));
     client.on('connect', (connack) => {
       this.tracker.setState('running');
       this.context.logger.info({ url: this.config.url, sessionPresent: connack.sessionPresent }, 'mqtt connected');
@@ -138,14 +153,27 @@ export class MqttInput implements Input {
     });
   }
 
-  private onMessage(topic: string, message: Buffer, messageId: number | undefined): void {
+  /** The source-mark namespace of this input: its marks are keyed by topic. */
+  private get source(): string {
+    return `mqtt:${this.name}`;
+  }
+
+  private onMessage(topic: string, message: Buffer, messageId: number | undefined, retain: boolean): void {
     this.tracker.received();
     const pipeline = this.pipelineFor(topic);
     if (pipeline === null) {
       this.unmatched += 1;
+      this.context.report.dropped('unmatched_topic');
       return;
     }
-    const commit = pipeline.frame(Buffer.from(message)).then((outcome) => {
+    const fingerprint = createHash('sha256').update(message).digest('base64url');
+    if (retain && this.context.sink.sourceMarks(this.source).get(topic) === fingerprint) {
+      // The broker re-sent a retained message already committed: acknowledged, not a new reading.
+      this.retainedDuplicates += 1;
+      return;
+    }
+    const mark = { source: this.source, key: topic, fingerprint };
+    const commit = pipeline.frame(Buffer.from(message), Date.now(), mark).then((outcome) => {
       if (outcome.kind === 'failed') {
         this.withheld += 1;
         this.tracker.rejected();
@@ -183,7 +211,7 @@ export class MqttInput implements Input {
     this.tracker.setState('stopped');
   }
 
-  status(): InputStatus & { unmatched: number; withheldAcks: number } {
-    return { ...this.tracker.snapshot(), unmatched: this.unmatched, withheldAcks: this.withheld };
+  status(): InputStatus & { unmatched: number; withheldAcks: number; retainedDuplicates: number } {
+    return { ...this.tracker.snapshot(), unmatched: this.unmatched, withheldAcks: this.withheld, retainedDuplicates: this.retainedDuplicates };
   }
 }
