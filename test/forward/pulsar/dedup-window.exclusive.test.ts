@@ -121,7 +121,8 @@ describe('a producer away longer than brokerDeduplicationProducerInactivityTimeo
       longestTtlMs: () => null,
       bookieHttpUrl: broker.bookieHttpUrl,
       checkJournal: true,
-      intervalMs: 5000,
+      // Long enough that the only check after the restore is the one the link's return triggers.
+      intervalMs: 600_000,
     });
     const alarms = new AlarmManager({ backlogAgeMs: null, diskFreeBytes: null, linkDownMs: null, staleInstruments: false });
     const raised: Array<Alarm & { at: number }> = [];
