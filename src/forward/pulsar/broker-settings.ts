@@ -199,6 +199,7 @@ export class BrokerSettingsChecker {
     this.timeoutMs = options.requestTimeoutMs ?? 10_000;
   }
 
+  /** Checks now, then every `intervalMs`. Safe to call twice. */
   start(): void {
     if (this.started) return;
     this.started = true;
@@ -207,6 +208,7 @@ export class BrokerSettingsChecker {
     void this.check();
   }
 
+  /** Stops the timer; a check under way finishes and is kept. Safe to call twice. */
   stop(): void {
     this.started = false;
     if (this.timer !== null) clearInterval(this.timer);
@@ -220,6 +222,7 @@ export class BrokerSettingsChecker {
     else void this.check();
   }
 
+  /** The last report (a copy): findings, values read, and whether the last attempt was stale. */
   status(): BrokerSettingsReport {
     return { ...this.report, findings: [...this.report.findings] };
   }
