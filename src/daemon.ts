@@ -19,6 +19,7 @@ import { createTransport } from './forward/pulsar/index.ts';
 import { maxPayloadBytes } from './forward/pulsar/transport.ts';
 import { ClockMonitor, buildTimeFloor, monotonicMs } from './common/clock.ts';
 import { PulsarAdmin } from './forward/pulsar/admin.ts';
+import { BrokerSettingsChecker, defaultBookieHttpUrl, longestTtl } from './forward/pulsar/broker-settings.ts';
 import { ReplicationMonitor } from './forward/replication.ts';
 import { AlarmManager, type Alarm } from './health/alarms.ts';
 import { sampleHost, type HostSample } from './health/host.ts';
@@ -66,6 +67,8 @@ export class Daemon extends EventEmitter {
   private scheduler: BandwidthScheduler | null = null;
   private bucket: TokenBucket | null = null;
   private replication: ReplicationMonitor | null = null;
+  /** Checks the broker settings exactly-once and durability rest on (alarms broker_*). */
+  private brokerSettings: BrokerSettingsChecker | null = null;
   private readonly inputs: Input[] = [];
   private http: HealthServer | null = null;
   private jobs: JobScheduler | null = null;
@@ -283,8 +286,9 @@ export class Daemon extends EventEmitter {
     if (!same(this.config.forward, next.forward)) {
       await this.forwarder?.stop();
       this.replication?.stop();
+      this.brokerSettings?.stop();
       this.scheduler?.stop();
-      this.forwarder = this.replication = this.scheduler = this.bucket = null;
+      this.forwarder = this.replication = this.brokerSettings = this.scheduler = this.bucket = null;
       this.config = { ...this.config, forward: next.forward };
       if (next.forward.enabled && next.forward.url !== null) this.startForwarder(next.forward.url);
       result.forwarder = true;
@@ -335,13 +339,22 @@ export class Daemon extends EventEmitter {
     });
     this.forwarder.start();
     this.logger.info({ component: 'forward', url, transport: transport.kind, target: forward.target }, 'forwarding');
+    const topicsInUse = (): string[] => [...new Set(this.buffer.streams().map((s) => topic(s.stream, s.priority)))];
     if (forward.target === 'site') {
-      this.replication = new ReplicationMonitor(admin, forward.replicationCluster, () => {
-        const topics = new Set(this.buffer.streams().map((s) => topic(s.stream, s.priority)));
-        return [...topics];
-      });
+      this.replication = new ReplicationMonitor(admin, forward.replicationCluster, topicsInUse);
       this.replication.start();
     }
+    this.brokerSettings = new BrokerSettingsChecker({
+      admin,
+      topics: topicsInUse,
+      longestTtlMs: () => longestTtl(this.config.streams),
+      bookieHttpUrl: forward.target === 'site' ? defaultBookieHttpUrl(url) : null,
+      checkJournal: forward.target === 'site',
+      logger: wrapLogger(this.logger.child({ component: 'broker-settings' })),
+    });
+    this.brokerSettings.start();
+    // Settings may have changed while the link was down (or a new broker answers): look again.
+    this.forwarder.on('link', (link: { state: string }) => link.state === 'up' && this.brokerSettings?.recheck());
   }
 
   private onDecodeError(input: string, instrument: string, adapter: string, code: string): void {
@@ -399,7 +412,7 @@ export class Daemon extends EventEmitter {
         .list()
         .filter((i) => i.stale)
         .map((i) => i.stream),
-      bufferAlarms: [...this.buffer.alarms(), ...clockAlarms],
+      bufferAlarms: [...this.buffer.alarms(), ...clockAlarms, ...(this.brokerSettings?.alarms() ?? [])],
     });
   }
 
@@ -604,6 +617,7 @@ export class Daemon extends EventEmitter {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     this.jobs?.stop();
     this.replication?.stop();
+    this.brokerSettings?.stop();
     this.scheduler?.stop();
     await this.forwarder?.stop();
     await this.http?.stop();
