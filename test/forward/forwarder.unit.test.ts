@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RecordBuffer } from '../../src/buffer/index.ts';
+import type { RecordBuffer } from '../../src/buffer/index.ts';
 import { SkyhaulError } from '../../src/errors.ts';
 import { TokenBucket } from '../../src/forward/bandwidth.ts';
 import { Forwarder, type ForwardSource, type LinkState } from '../../src/forward/forwarder.ts';
