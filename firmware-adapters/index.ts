@@ -11,7 +11,7 @@
  * The adapters themselves are listed in registered.ts, one line each.
  */
 import AjvModule, { type ErrorObject } from 'ajv';
-import { SkyhaulError } from '../src/errors.ts';
+import { SkyhaulError } from '../src/common/errors.ts';
 import { READING_FLAGS, type AdapterDefinition, type DecodeMeta, type DecodeResult, type FieldValue, type FirmwareAdapter } from './adapter.ts';
 import * as registered from './registered.ts';
 import { checkSourceTime } from './source-time.ts';

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.ts';
-import { SkyhaulError } from '../src/errors.ts';
+import { SkyhaulError } from '../src/common/errors.ts';
 import AjvModule from 'ajv';
 import type { DecodeMeta, FirmwareAdapter } from './adapter.ts';
 import { READING_FLAGS, RECEIPT_TIME_FLOOR_MS, adapterNames, adapters, getAdapter, safeDecode, schemaRef, toIncomingRecord, validateAdapterOptions } from './index.ts';

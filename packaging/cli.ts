@@ -5,8 +5,8 @@
 import { statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { optionsUsage, parseChoice, parseCommand, parseNumber, type NumberRule, type OptionSpecs, type OptionValues } from '../src/cli/args.ts';
-import { isSkyhaulError } from '../src/errors.ts';
+import { optionsUsage, parseChoice, parseCommand, parseNumber, type NumberRule, type OptionSpecs, type OptionValues } from '../src/common/args.ts';
+import { isSkyhaulError } from '../src/common/errors.ts';
 
 export type Log = (line: string) => void;
 

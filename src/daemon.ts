@@ -21,17 +21,17 @@ import { ClockMonitor, buildTimeFloor, monotonicMs } from './common/clock.ts';
 import { PulsarAdmin } from './forward/pulsar/admin.ts';
 import { BrokerSettingsChecker, defaultBookieHttpUrl, longestTtl } from './forward/pulsar/broker-settings.ts';
 import { ReplicationMonitor } from './forward/replication.ts';
-import { AlarmManager, type Alarm } from './health/alarms.ts';
+import { AlarmManager, clockAlarms, type Alarm } from './health/alarms.ts';
 import { sampleHost, type HostSample } from './health/host.ts';
 import { InstrumentTracker } from './health/instruments.ts';
 import { SkyhaulMetrics } from './health/metrics.ts';
 import { HealthServer } from './health/server.ts';
 import { createInput, type Input, type RecordSink } from './inputs/index.ts';
 import { JobScheduler } from './jobs/scheduler.ts';
-import type { Logger } from './log.ts';
-import { RateMeter } from './rates.ts';
+import type { Logger } from './common/log.ts';
+import { RateMeter } from './common/rates.ts';
 import { Tally } from './common/tally.ts';
-import type { DaemonStatus, HistoryPoint, SelfTestResult } from './status.ts';
+import { assembleStatus, type DaemonStatus, type HistoryPoint, type SelfTestResult } from './status.ts';
 
 export const VERSION = '0.1.0';
 
@@ -344,11 +344,14 @@ export class Daemon extends EventEmitter {
       this.replication = new ReplicationMonitor(admin, forward.replicationCluster, topicsInUse);
       this.replication.start();
     }
+    if (!forward.brokerChecks.enabled) return;
     this.brokerSettings = new BrokerSettingsChecker({
       admin,
       topics: topicsInUse,
       longestTtlMs: () => longestTtl(this.config.streams),
-      bookieHttpUrl: forward.target === 'site' ? defaultBookieHttpUrl(url) : null,
+      outageHorizonMs: forward.brokerChecks.outageHorizonMs,
+      intervalMs: forward.brokerChecks.intervalMs,
+      bookieHttpUrl: forward.target === 'site' ? (forward.brokerChecks.bookieUrl ?? defaultBookieHttpUrl(url)) : null,
       checkJournal: forward.target === 'site',
       logger: wrapLogger(this.logger.child({ component: 'broker-settings' })),
     });
@@ -387,21 +390,6 @@ export class Daemon extends EventEmitter {
       .map((c) => c.oldestIngestTime)
       .filter((t): t is number => t !== null);
     const oldestTime = oldest.length === 0 ? null : Math.min(...oldest);
-    const clockAlarms = [];
-    if (clock.state === 'unsynchronised') {
-      clockAlarms.push({
-        code: 'clock_unsynchronised',
-        message: `the system clock reads ${new Date(clock.wallTime).toISOString()}, before this build (${new Date(clock.floor).toISOString()}): ingest times are wrong until it is set (NTP, RTC); backlog age and TTL ignore them`,
-        since: now,
-      });
-    } else if (clock.state === 'stepped' && clock.lastStep !== null) {
-      clockAlarms.push({
-        code: 'clock_stepped',
-        severity: 'warning' as const,
-        message: `the system clock stepped by ${Math.round(clock.lastStep.deltaMs / 1000)} s at ${new Date(clock.lastStep.at).toISOString()}`,
-        since: now,
-      });
-    }
     this.alarms.evaluate({
       now,
       link: this.forwarder === null ? null : this.forwarder.status().link,
@@ -412,7 +400,7 @@ export class Daemon extends EventEmitter {
         .list()
         .filter((i) => i.stale)
         .map((i) => i.stream),
-      bufferAlarms: [...this.buffer.alarms(), ...clockAlarms, ...(this.brokerSettings?.alarms() ?? [])],
+      bufferAlarms: [...this.buffer.alarms(), ...clockAlarms(clock, now), ...(this.brokerSettings?.alarms() ?? [])],
     });
   }
 
@@ -539,65 +527,23 @@ export class Daemon extends EventEmitter {
   }
 
   status(): DaemonStatus {
-    const now = Date.now();
-    const stats = this.buffer.stats();
-    const streams = this.buffer.streams();
     const forward = this.forwarder?.status() ?? null;
-    const forwardRate = this.forwardRate.perSecond();
-    const alarms = this.alarms.list();
-    const clock = this.clock.status();
-    const ageKnown = (time: number): boolean => clock.state !== 'unsynchronised' && this.clock.trusted(time);
-    return {
-      now,
-      clock,
+    return assembleStatus({
+      now: Date.now(),
+      clock: this.clock,
       site: this.config.site,
       producerId: this.buffer.producerId,
       version: VERSION,
-      uptimeSeconds: Math.round(process.uptime()),
       startup: this.startup,
+      startedAt: this.startedAt,
       readiness: this.readiness(),
-      link: forward?.link ?? {
-        state: 'down',
-        since: this.startedAt,
-        lastError: { code: 'SKY_ERR_CONFIG', message: 'forwarding is off (no forward.url)', at: this.startedAt },
-        lastAckAt: null,
-        reconnectAttempts: 0,
-        nextAttemptAt: null,
-      },
-      transport: forward?.transport ?? null,
+      forward: forward === null ? null : { ...forward, paused: this.forwarder?.isPaused ?? false, counters: this.forwarder!.counters },
       target: this.config.forward.target,
       forwardUrl: this.config.forward.url,
-      paused: this.forwarder?.isPaused ?? false,
-      inFlight: forward?.inFlight ?? 0,
-      forwarding: {
-        reconnects: this.forwarder?.counters.reconnects ?? 0,
-        sendFailures: this.forwarder?.counters.sendFailures ?? 0,
-        bandwidthBytesPerSecond: this.bucket?.bytesPerSecond ?? null,
-        streams: forward?.streams ?? [],
-      },
-      backlog: {
-        records: stats.records,
-        bytes: stats.bytes,
-        quotaBytes: stats.quotaBytes,
-        byPriority: stats.byPriority,
-        streams: streams.map((s) => ({
-          stream: s.stream,
-          priority: s.priority,
-          records: s.records,
-          bytes: s.bytes,
-          // Unknown, not absurd, when the time came from a clock known to be wrong (or is one now).
-          oldestAgeSeconds: s.oldestIngestTime === null || !ageKnown(s.oldestIngestTime) ? null : Math.round((now - s.oldestIngestTime) / 1000),
-          lastSequence: s.nextSequence - 1,
-          ackedSequence: s.ackedSequence,
-        })),
-      },
-      rates: { ingestPerSecond: this.ingestRate.perSecond(), forwardPerSecond: forwardRate },
-      // Only a link that is up drains; the averaged rate lingers for a while after a cut.
-      drainEtaSeconds:
-        stats.records === 0 ? 0 : forward?.link.state === 'up' && forwardRate > 0 ? Math.round(stats.records / forwardRate) : null,
-      drops: this.buffer.drops(),
-      disk: { freeBytes: stats.diskFreeBytes, accepting: stats.accepting },
-      alarms,
+      bandwidthBytesPerSecond: this.bucket?.bytesPerSecond ?? null,
+      buffer: { stats: this.buffer.stats(), streams: this.buffer.streams(), drops: this.buffer.drops() },
+      rates: { ingestPerSecond: this.ingestRate.perSecond(), forwardPerSecond: this.forwardRate.perSecond() },
+      alarms: this.alarms.list(),
       replication: this.replication?.status() ?? null,
       instruments: this.instruments.list(),
       decodeErrors: this.decodeErrors.list(),
@@ -607,7 +553,7 @@ export class Daemon extends EventEmitter {
       jobs: this.jobs?.status() ?? [],
       host: this.host,
       selfTest: this.selfTest,
-    };
+    });
   }
 
   async stop(): Promise<void> {

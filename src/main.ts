@@ -9,15 +9,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeCommand, DECODE_USAGE } from '../firmware-adapters/decode-cli.ts';
 import { adapterNames } from '../firmware-adapters/index.ts';
-import { parseCommand, usageError } from './cli/args.ts';
+import { parseCommand, usageError } from './common/args.ts';
 import { BUFFER_USAGE, bufferCommand } from './cli/buffer.ts';
 import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
-import { isSkyhaulError, SkyhaulError } from './errors.ts';
+import { isSkyhaulError, SkyhaulError } from './common/errors.ts';
 import { SIMULATE_USAGE, simulateCommand, startSimulation, type Simulation } from './simulate/index.ts';
 import { notifyReady, notifyReloading, notifyStopping, startWatchdog } from './systemd/notify.ts';
 import type { Config } from './config/types.ts';
 import { Daemon, VERSION } from './daemon.ts';
-import { createLogger } from './log.ts';
+import { createLogger } from './common/log.ts';
 
 const SYSTEM_CONFIG = '/etc/skyhaul/skyhaul.yaml';
 

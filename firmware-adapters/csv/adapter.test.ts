@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { SkyhaulError } from '../../src/errors.ts';
+import { SkyhaulError } from '../../src/common/errors.ts';
 import { getAdapter } from '../index.ts';
 import { checkReadmeExample, checkSampleConfig, checkSchemas, decodeChecked, expectError, frameAll, fuzzDecoder, fuzzFraming, sampleConfig } from '../testing.ts';
 import { splitCsvLine } from './adapter.ts';

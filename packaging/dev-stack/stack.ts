@@ -22,8 +22,9 @@ export const stackEnvFile = join(stackDir, 'stack.env');
 
 /** Ports sit away from the services' standard ones (6650/8080/1883/3181) so a real install can coexist. */
 export const PULSAR_CLUSTERS = {
-  edge: { brokerPort: 16650, webPort: 18080, bookiePort: 13181 },
-  central: { brokerPort: 26650, webPort: 28080, bookiePort: 23181 },
+  // The edge bookie's HTTP admin sits where a site daemon looks for it (packaging/pulsar/standalone.conf).
+  edge: { brokerPort: 16650, webPort: 18080, bookiePort: 13181, bookieHttpPort: 8000 },
+  central: { brokerPort: 26650, webPort: 28080, bookiePort: 23181, bookieHttpPort: 28000 },
 } as const;
 export type ClusterName = keyof typeof PULSAR_CLUSTERS;
 export const MQTT_PORT = 11883;
@@ -33,7 +34,7 @@ export const REPLICATED_NAMESPACE = `${TENANT}/telemetry`;
 const READY_TIMEOUT_MS = Number(process.env.SKYHAUL_STACK_READY_TIMEOUT_MS ?? 180_000);
 
 // command -> Debian package: brokers and serial pairs for the stack, promtool and Chromium for tests.
-const DEBIAN_PACKAGES: Record<string, string> = { mosquitto: 'mosquitto', socat: 'socat', promtool: 'prometheus', chromium: 'chromium' };
+const DEBIAN_PACKAGES: Record<string, string> = { mosquitto: 'mosquitto', socat: 'socat', promtool: 'prometheus', chromium: 'chromium', faketime: 'faketime' };
 
 /**
  * JVM sizing for a 2-core, 24 GiB machine running two brokers plus the test suite.
@@ -239,7 +240,8 @@ function pulsarService(cluster: ClusterName): Service {
       const conf = template
         .replaceAll('@@CLUSTER@@', cluster)
         .replaceAll('@@BROKER_PORT@@', String(ports.brokerPort))
-        .replaceAll('@@WEB_PORT@@', String(ports.webPort));
+        .replaceAll('@@WEB_PORT@@', String(ports.webPort))
+        .replaceAll('@@BOOKIE_HTTP_PORT@@', String(ports.bookieHttpPort));
       writeFileSync(join(dir, 'standalone.conf'), conf);
       launch(
         service,
@@ -403,20 +405,24 @@ export async function stackUp(options: { timeoutMs?: number } = {}): Promise<UpR
   mkdirSync(stackDir, { recursive: true });
   const all = services();
   const started: string[] = [];
+  const t0 = Date.now();
+  // One after another: two JVMs starting at once on two cores each take longer than both in turn.
   for (const service of all) {
     if (await service.ready()) continue;
     const pid = readPid(service);
-    if (pid !== null && isAlive(pid)) {
+    if (pid === null || !isAlive(pid)) {
+      await assertPortsFree(service);
+      log(`starting ${service.name}`);
+      const begun = Date.now();
+      await service.start();
+      started.push(service.name);
+      await waitReady(service, timeoutMs);
+      log(`${service.name} ready in ${((Date.now() - begun) / 1000).toFixed(1)} s`);
+    } else {
       // Ours, still starting (a concurrent `up`): wait for it rather than starting a twin.
-      continue;
+      await waitReady(service, timeoutMs);
     }
-    await assertPortsFree(service);
-    log(`starting ${service.name}`);
-    await service.start();
-    started.push(service.name);
   }
-  const t0 = Date.now();
-  await Promise.all(all.map((service) => waitReady(service, timeoutMs)));
   await configureReplication();
   mavenClasspath('perf');
   const env = endpoints();

@@ -28,7 +28,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { bundle } from '../build.ts';
-import { usageError } from '../../src/cli/args.ts';
+import { usageError } from '../../src/common/args.ts';
 import { flagsUsage, parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
 import { MANIFEST_ASSET, type AddonEntry, type AddonManifest } from './addons.ts';
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
-import { SkyhaulError } from '../errors.ts';
+import { SkyhaulError } from '../common/errors.ts';
 import { isValidTraceparent } from '../record/record.ts';
 import type { IncomingRecord, TelemetryRecord } from '../record/record.ts';
 import { ROW_OVERHEAD_BYTES, bodyChecksum, finishChecksum, metadataSize, recordChecksum, stableChecksum } from './checksum.ts';

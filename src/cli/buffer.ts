@@ -14,8 +14,8 @@ import { createInterface } from 'node:readline';
 import { RecordBuffer } from '../buffer/index.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
-import { SkyhaulError } from '../errors.ts';
-import { parseCommand, usageError, type OptionSpecs } from './args.ts';
+import { SkyhaulError } from '../common/errors.ts';
+import { parseCommand, usageError, type OptionSpecs } from '../common/args.ts';
 
 export const BUFFER_USAGE = `usage: skyhaul buffer <check|stats|export|replay> (--config FILE | --file BUFFER.sqlite) [options]
   check [--json]                verify every record's checksum, integrity_check, cursors (exit 0 ok, 1 problems, 2 usage)

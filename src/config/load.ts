@@ -9,7 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import AjvModule, { type ErrorObject } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { adapters, validateAdapterOptions } from '../../firmware-adapters/index.ts';
-import { SkyhaulError } from '../errors.ts';
+import { SkyhaulError } from '../common/errors.ts';
 import { configSchema } from './schema.ts';
 import type { Config, RawConfig } from './types.ts';
 import { parseBytes, parseDuration } from './units.ts';
@@ -355,6 +355,12 @@ function normalise(raw: RawConfig, baseDir: string, file: string, locator: Locat
       window: raw.forward.window,
       sendTimeoutMs: parseDuration(raw.forward.sendTimeout),
       maxMessageBytes: raw.forward.maxMessageSize === null ? null : parseBytes(raw.forward.maxMessageSize),
+      brokerChecks: {
+        enabled: raw.forward.brokerChecks.enabled,
+        intervalMs: parseDuration(raw.forward.brokerChecks.interval),
+        outageHorizonMs: parseDuration(raw.forward.brokerChecks.outageHorizon),
+        bookieUrl: raw.forward.brokerChecks.bookieUrl,
+      },
       deadLinkTimeoutMs: parseDuration(raw.forward.deadLinkTimeout),
       backoff: { initialMs: parseDuration(raw.forward.backoff.initial), maxMs: parseDuration(raw.forward.backoff.max) },
       bandwidth: {

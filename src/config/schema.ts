@@ -146,6 +146,26 @@ export const configSchema = {
           },
         },
         sendTimeout: { ...duration, default: '30s' },
+        brokerChecks: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: "Checks of the broker settings exactly-once rests on (de-duplication, its producer window, journal sync, topic deletion, TTL), at start, periodically and when the link returns; each problem is an alarm.",
+          properties: {
+            enabled: { type: 'boolean', default: true },
+            interval: { ...duration, default: '10m' },
+            outageHorizon: {
+              ...duration,
+              default: '7d',
+              description: "The longest outage the site must ride out: the broker must remember this daemon's producers at least this long (or the longest stream TTL, if longer).",
+            },
+            bookieUrl: {
+              type: ['string', 'null'],
+              default: null,
+              description: "The site bookie's HTTP admin, to read its journal settings (the shipped standalone.conf serves it on http://127.0.0.1:8000). null: that address when forward.url is on loopback and target is 'site', otherwise unchecked.",
+            },
+          },
+        },
         maxMessageSize: {
           anyOf: [bytes, { type: 'null' }],
           default: null,

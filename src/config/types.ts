@@ -29,6 +29,7 @@ export interface RawConfig {
     window: { maxMessages: number; maxMessagesPerStream: number };
     sendTimeout: Duration;
     maxMessageSize: Bytes | null;
+    brokerChecks: { enabled: boolean; interval: Duration; outageHorizon: Duration; bookieUrl: string | null };
     deadLinkTimeout: Duration;
     backoff: { initial: Duration; max: Duration };
     bandwidth: { limit: Bytes | null; schedule: Array<{ from: string; to: string; limit: Bytes | null }> };
@@ -79,6 +80,7 @@ export interface Config {
     sendTimeoutMs: number;
     /** null: the transport's default (DEFAULT_MAX_MESSAGE_BYTES). */
     maxMessageBytes: number | null;
+    brokerChecks: { enabled: boolean; intervalMs: number; outageHorizonMs: number; bookieUrl: string | null };
     deadLinkTimeoutMs: number;
     backoff: { initialMs: number; maxMs: number };
     bandwidth: { bytesPerSecond: number | null; schedule: BandwidthWindow[] };

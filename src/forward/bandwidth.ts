@@ -3,7 +3,7 @@
  * (evaluated every minute by node-cron) so a site can leave room for science data at night.
  */
 import cron from 'node-cron';
-import { SkyhaulError } from '../errors.ts';
+import { SkyhaulError } from '../common/errors.ts';
 
 export interface BandwidthWindow {
   /** Local time "HH:MM"; a window may wrap midnight (from 20:00 to 06:00). */

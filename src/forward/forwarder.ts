@@ -28,7 +28,7 @@
 import { EventEmitter } from 'node:events';
 import type { PriorityClass } from '../buffer/index.ts';
 import { PRIORITY_ORDER } from '../buffer/index.ts';
-import { SkyhaulError } from '../errors.ts';
+import { SkyhaulError } from '../common/errors.ts';
 import { toPulsarMessage, type TelemetryRecord } from '../record/record.ts';
 import { Backoff, type BackoffOptions } from '../common/backoff.ts';
 import { monotonicMs } from '../common/clock.ts';

@@ -5,6 +5,7 @@
  * the alarm lane so the data centre hears of it first when the link returns.
  */
 import { EventEmitter } from 'node:events';
+import type { ClockStatus } from '../common/clock.ts';
 
 export interface AlarmThresholds {
   backlogAgeMs: number | null;
@@ -37,6 +38,33 @@ function formatDuration(ms: number): string {
   if (s < 120) return `${s} s`;
   if (s < 7200) return `${Math.round(s / 60)} min`;
   return `${(s / 3600).toFixed(1)} h`;
+}
+
+/**
+ * The clock's alarms: `clock_unsynchronised` (critical: every ingest time is wrong until NTP or
+ * the RTC sets the clock; backlog age and TTL ignore such times) and `clock_stepped` (warning).
+ */
+export function clockAlarms(clock: ClockStatus, now: number): AlarmInputs['bufferAlarms'] {
+  if (clock.state === 'unsynchronised') {
+    return [
+      {
+        code: 'clock_unsynchronised',
+        message: `the system clock reads ${new Date(clock.wallTime).toISOString()}, before this build (${new Date(clock.floor).toISOString()}): ingest times are wrong until it is set (NTP, RTC); backlog age and TTL ignore them`,
+        since: now,
+      },
+    ];
+  }
+  if (clock.state === 'stepped' && clock.lastStep !== null) {
+    return [
+      {
+        code: 'clock_stepped',
+        severity: 'warning',
+        message: `the system clock stepped by ${Math.round(clock.lastStep.deltaMs / 1000)} s at ${new Date(clock.lastStep.at).toISOString()}`,
+        since: now,
+      },
+    ];
+  }
+  return [];
 }
 
 export class AlarmManager extends EventEmitter {

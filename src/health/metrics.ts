@@ -3,6 +3,7 @@
  * stream / input / priority / reason / state. Gauges are read from the daemon's status when
  * scraped; counters that only the status knows as running totals advance by their deltas.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { monotonicMs } from '../common/clock.ts';
 import type { DaemonStatus } from '../status.ts';
@@ -53,6 +54,23 @@ export class SkyhaulMetrics {
       this.lastTotals.set(key, total);
     };
 
+    // Stalls of the event loop (a long synchronous commit, sweep or parse) delay every input,
+    // ack and API answer: measured since the previous scrape.
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    const loopDelay = new Gauge({
+      name: 'skyhaul_event_loop_delay_seconds',
+      help: 'Event-loop delay since the previous scrape, by quantile (0.5, 0.99, 1 = the maximum).',
+      labelNames: ['quantile'],
+      registers: [registry],
+      collect() {
+        if (loop.count === 0) return;
+        loopDelay.set({ quantile: '0.5' }, loop.percentile(50) / 1e9);
+        loopDelay.set({ quantile: '0.99' }, loop.percentile(99) / 1e9);
+        loopDelay.set({ quantile: '1' }, loop.max / 1e9);
+        loop.reset();
+      },
+    });
     new Gauge({ name: 'skyhaul_build_info', help: 'Skyhaul version (value is always 1).', labelNames: ['version'], registers: [registry] }).set({ version }, 1);
     this.ingested = new Counter({
       name: 'skyhaul_records_ingested_total',

@@ -12,7 +12,7 @@ import { dashboardAssets } from './dashboard/assets.ts';
 import type { SkyhaulMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import type { RouteRegistry } from '../inputs/http/input.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../common/log.ts';
 import type { DaemonStatus, HistoryPoint } from '../status.ts';
 
 export interface HealthSource {
@@ -32,6 +32,21 @@ export interface HealthSource {
 /** Actions per client per minute. */
 const ACTION_RATE_PER_MINUTE = 20;
 const SSE_INTERVAL_MS = 1000;
+/**
+ * An event-stream client that has not taken this much of what was written to it is too slow (a
+ * stalled browser tab, a dead link): it is dropped rather than buffered without bound.
+ */
+const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
+
+interface SseClient {
+  reply: FastifyReply;
+  /** Set when the client went away or was dropped: nothing is written to it any more. */
+  gone: boolean;
+}
+
+function frame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
 
 function errorBody(code: string, message: string): { error: { code: string; message: string } } {
   return { error: { code, message } };
@@ -42,10 +57,14 @@ export class HealthServer implements RouteRegistry {
   private address: { host: string; port: number } | null = null;
   private readonly actionLog = new Map<string, number[]>();
   private readonly logger: Logger;
-  private readonly sseClients = new Set<FastifyReply>();
+  private readonly sseClients = new Set<SseClient>();
+  private sseTimer: NodeJS.Timeout | null = null;
+  private readonly onAlarm = (event: { event: 'raised' | 'cleared'; alarm: Alarm }): void => this.broadcast('alarm', event);
+  /** Event-stream clients dropped for not keeping up, since start. */
+  sseDropped = 0;
 
   constructor(
-    private readonly options: { bind: string; port: number; token?: string | undefined },
+    private readonly options: { bind: string; port: number; token?: string | undefined; sseMaxBufferedBytes?: number; sseIntervalMs?: number },
     private readonly source: HealthSource,
     logger: Logger,
   ) {
@@ -174,25 +193,57 @@ export class HealthServer implements RouteRegistry {
     return reply.send({ ok: true, action: name, by: who, at: new Date().toISOString(), ...result });
   }
 
-  /** Server-Sent Events: a `status` event every second and an `alarm` event on each change. */
+  /**
+   * Server-Sent Events: a `status` event every second and an `alarm` event on each change. The
+   * status is computed and serialised once per tick for all clients, and a client that falls
+   * behind by more than SSE_MAX_BUFFERED_BYTES is dropped (it reconnects when it can keep up).
+   */
   private events(request: FastifyRequest, reply: FastifyReply): void {
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const send = (event: string, data: unknown): void => {
-      raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    };
-    raw.write('retry: 2000\n\n');
-    send('status', this.source.status());
-    const timer = setInterval(() => send('status', this.source.status()), SSE_INTERVAL_MS);
-    const onAlarm = (event: { event: 'raised' | 'cleared'; alarm: Alarm }): void => send('alarm', event);
-    this.source.on('alarm', onAlarm);
-    this.sseClients.add(reply);
-    request.raw.on('close', () => {
-      clearInterval(timer);
-      this.source.off('alarm', onAlarm);
-      this.sseClients.delete(reply);
-    });
+    const client: SseClient = { reply, gone: false };
+    raw.on('error', () => this.forget(client));
+    request.raw.on('close', () => this.forget(client));
+    this.write(client, `retry: 2000
+
+${frame('status', this.source.status())}`);
+    if (this.sseClients.size === 0) {
+      this.source.on('alarm', this.onAlarm);
+      this.sseTimer = setInterval(() => this.tick(), this.options.sseIntervalMs ?? SSE_INTERVAL_MS);
+      this.sseTimer.unref();
+    }
+    this.sseClients.add(client);
+  }
+
+  private tick(): void {
+    if (this.sseClients.size === 0) return;
+    this.broadcast('status', this.source.status());
+  }
+
+  private broadcast(event: string, data: unknown): void {
+    const text = frame(event, data);
+    for (const client of this.sseClients) this.write(client, text);
+  }
+
+  private write(client: SseClient, text: string): void {
+    const raw = client.reply.raw;
+    if (client.gone || raw.writableEnded || raw.destroyed) return this.forget(client);
+    if (raw.writableLength > (this.options.sseMaxBufferedBytes ?? SSE_MAX_BUFFERED_BYTES)) {
+      this.sseDropped += 1;
+      this.logger.warn({ buffered: raw.writableLength }, 'event-stream client too slow: dropped');
+      raw.destroy();
+      return this.forget(client);
+    }
+    raw.write(text);
+  }
+
+  private forget(client: SseClient): void {
+    client.gone = true;
+    if (!this.sseClients.delete(client) || this.sseClients.size > 0) return;
+    if (this.sseTimer !== null) clearInterval(this.sseTimer);
+    this.sseTimer = null;
+    this.source.off('alarm', this.onAlarm);
   }
 
   post: RouteRegistry['post'] = (path, handler, options = {}) => {
@@ -213,8 +264,10 @@ export class HealthServer implements RouteRegistry {
   async stop(): Promise<void> {
     if (this.address === null) return;
     this.address = null;
-    for (const client of this.sseClients) client.raw.end();
-    this.sseClients.clear();
+    for (const client of [...this.sseClients]) {
+      this.forget(client);
+      client.reply.raw.end();
+    }
     await this.app.close();
   }
 }

@@ -12,7 +12,7 @@ import {
   type Quarantine,
 } from '../../firmware-adapters/index.ts';
 import type { SourceMark } from '../buffer/index.ts';
-import { isSkyhaulError } from '../errors.ts';
+import { isSkyhaulError } from '../common/errors.ts';
 import type { RecordSink } from './input.ts';
 
 /** What the pipeline tells the daemon (one call each: counted in status and metrics, never reset by a reload). */

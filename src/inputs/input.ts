@@ -4,7 +4,7 @@
  */
 import type { Quarantine } from '../../firmware-adapters/index.ts';
 import type { Committed, SourceMark } from '../buffer/index.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../common/log.ts';
 import type { DecodeReport } from './decoding.ts';
 import type { IncomingRecord } from '../record/record.ts';
 

@@ -4,8 +4,8 @@
  * itself, a failure is logged and shown in status, and nothing a job throws reaches the daemon.
  */
 import cron from 'node-cron';
-import { SkyhaulError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { SkyhaulError } from '../common/errors.ts';
+import type { Logger } from '../common/log.ts';
 
 export interface Job {
   name: string;

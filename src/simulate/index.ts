@@ -9,8 +9,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { parseChoice, parseCommand, parseNumber, usageError, type NumberRule } from '../cli/args.ts';
-import { isSkyhaulError } from '../errors.ts';
+import { parseChoice, parseCommand, parseNumber, usageError, type NumberRule } from '../common/args.ts';
+import { isSkyhaulError } from '../common/errors.ts';
 import { PROFILES } from './profiles.ts';
 import { startSimulation, type SimulationOptions, type SimulationReport } from './simulation.ts';
 

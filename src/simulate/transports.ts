@@ -15,7 +15,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { SerialPort } from 'serialport';
-import { SkyhaulError } from '../errors.ts';
+import { SkyhaulError } from '../common/errors.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

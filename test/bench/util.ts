@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundle } from '../../packaging/build.ts';
-import { optionsUsage, parseCommand, parseNumber, type OptionSpecs } from '../../src/cli/args.ts';
-import { isSkyhaulError } from '../../src/errors.ts';
+import { optionsUsage, parseCommand, parseNumber, type OptionSpecs } from '../../src/common/args.ts';
+import { isSkyhaulError } from '../../src/common/errors.ts';
 import { stackDown, stackUp, type StackEndpoints } from '../../packaging/dev-stack/stack.ts';
 
 export function sleep(ms: number): Promise<void> {

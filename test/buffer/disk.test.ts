@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { isSkyhaulError } from '../../src/errors.ts';
+import { isSkyhaulError } from '../../src/common/errors.ts';
 import { ALARM, ROW_OVERHEAD_BYTES } from '../../src/buffer/index.ts';
 import type { BufferAlarm } from '../../src/buffer/index.ts';
 import { openBuffer, range, rec, sequencesOf, settlesWithin, tempDir } from './helpers.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isSkyhaulError } from '../../src/errors.ts';
+import { isSkyhaulError } from '../../src/common/errors.ts';
 import { ALARM, ROW_OVERHEAD_BYTES } from '../../src/buffer/index.ts';
 import type { BufferAlarm, DropCount, DropReason, PriorityClass, QuotaPolicy, RecordBuffer } from '../../src/buffer/index.ts';
 import { dropTotal, openBuffer, payloadTag, range, rec, sequencesOf, settle, settlesWithin, sleep, tempDir } from './helpers.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isSkyhaulError } from '../../src/errors.ts';
+import { isSkyhaulError } from '../../src/common/errors.ts';
 import type { BufferAlarm, DropCount } from '../../src/buffer/index.ts';
 import { ALARM } from '../../src/buffer/index.ts';
 import { dropTotal, openBuffer, payloadTag, range, rec, sequencesOf, settle, tempDir, withRaw } from './helpers.ts';

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { isSkyhaulError } from '../../src/errors.ts';
+import { isSkyhaulError } from '../../src/common/errors.ts';
 import { ALARM, RecordBuffer, SCHEMA_VERSION } from '../../src/buffer/index.ts';
 import type { BufferAlarm, BufferLogger } from '../../src/buffer/index.ts';
 import { makeBuffer, openBuffer, range, rec, sequencesOf, tempDir, withRaw } from './helpers.ts';

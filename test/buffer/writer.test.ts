@@ -3,7 +3,7 @@ import zlib from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { isSkyhaulError } from '../../src/errors.ts';
+import { isSkyhaulError } from '../../src/common/errors.ts';
 import { recordChecksum } from '../../src/buffer/index.ts';
 import type { CommitInfo } from '../../src/buffer/index.ts';
 import { isValidTraceparent } from '../../src/record/record.ts';

@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RecordBuffer } from '../../src/buffer/index.ts';
-import { SkyhaulError } from '../../src/errors.ts';
+import { SkyhaulError } from '../../src/common/errors.ts';
 import { TokenBucket } from '../../src/forward/bandwidth.ts';
 import { Forwarder, type ForwardSource, type LinkState } from '../../src/forward/forwarder.ts';
 import type { OutgoingMessage, ProducerOptions, PulsarTransport, TransportProducer } from '../../src/forward/pulsar/transport.ts';

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getAdapter, Quarantine } from '../../firmware-adapters/index.ts';
 import type { Committed } from '../../src/buffer/index.ts';
-import { SkyhaulError } from '../../src/errors.ts';
+import { SkyhaulError } from '../../src/common/errors.ts';
 import { MqttInput } from '../../src/inputs/mqtt/input.ts';
 import type { RecordSink } from '../../src/inputs/input.ts';
 import { until } from './helpers.ts';

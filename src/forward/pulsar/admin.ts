@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { SkyhaulError } from '../../errors.ts';
+import { SkyhaulError } from '../../common/errors.ts';
 import type { TransportOptions } from './transport.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { SkyhaulError } from '../../errors.ts';
+import { SkyhaulError } from '../../common/errors.ts';
 import { loadNativeClient, NativeTransport } from './native.ts';
 import type { PulsarTransport, TransportKind, TransportOptions } from './transport.ts';
 import { WebSocketTransport } from './websocket.ts';

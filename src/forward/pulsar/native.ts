@@ -4,7 +4,7 @@
  * WebSocket proxy it takes each message's `sequenceId` as given, so a producer survives gaps.
  */
 import { createRequire } from 'node:module';
-import { SkyhaulError } from '../../errors.ts';
+import { SkyhaulError } from '../../common/errors.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './transport.ts';
 import type {
   OutgoingMessage,

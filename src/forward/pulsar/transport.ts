@@ -12,7 +12,7 @@
  *    `initialSequenceId = first sequence to send - 1` and only ever sends contiguous sequences on
  *    one producer (a gap — records dropped by quota or TTL — means reopening the producer).
  */
-import type { SkyhaulError } from '../../errors.ts';
+import type { SkyhaulError } from '../../common/errors.ts';
 
 export type TransportKind = 'websocket' | 'native';
 

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { SkyhaulError } from '../../errors.ts';
+import { SkyhaulError } from '../../common/errors.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './transport.ts';
 import type {
   OutgoingMessage,

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SkyhaulError } from '../../../src/errors.ts';
+import { SkyhaulError } from '../../../src/common/errors.ts';
 import { availableTransports, createTransport } from '../../../src/forward/pulsar/index.ts';
 import type { OutgoingMessage, PulsarTransport, TransportKind } from '../../../src/forward/pulsar/transport.ts';
 import { deadLinkTiming } from '../../../src/forward/pulsar/websocket.ts';

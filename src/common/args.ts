@@ -14,7 +14,7 @@
  *   - (through `parseNumber`, `parseChoice`) a value that is not a number in range, or not one of the choices.
  */
 import { parseArgs } from 'node:util';
-import { SkyhaulError } from '../errors.ts';
+import { SkyhaulError } from './errors.ts';
 
 /** One option: a string that takes a value, or a boolean flag; `multiple` collects repeats into an array. */
 export interface OptionSpec {

@@ -1,4 +1,4 @@
-import { monotonicMs } from './common/clock.ts';
+import { monotonicMs } from './clock.ts';
 
 /** Events per second over a sliding window of one-second buckets (default 10 s). */
 export class RateMeter {

@@ -1,0 +1,35 @@
+/**
+ * The part boundaries of ARCHITECTURE.md are checked by `npm run lint` (eslint-plugin-boundaries,
+ * eslint.config.js). This shows the rule bites: imports that cross a boundary, linted as if they
+ * were in the tree, are errors; the allowed direction is not.
+ */
+import { ESLint } from 'eslint';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../../packaging/dev-stack/stack.ts';
+
+const eslint = new ESLint({ cwd: repoRoot });
+
+async function boundaryErrors(file: string, source: string): Promise<string[]> {
+  const [result] = await eslint.lintText(source, { filePath: join(repoRoot, file) });
+  return (result?.messages ?? []).filter((m) => m.ruleId === 'boundaries/dependencies').map((m) => m.message);
+}
+
+describe('part boundaries (npm run lint)', () => {
+  it.each([
+    ['src/buffer/extra.ts', "import type { Forwarder } from '../forward/forwarder.ts';\nexport type F = Forwarder;\n", 'buffer', 'forward'],
+    ['src/forward/extra.ts', "import type { MqttInput } from '../inputs/mqtt/input.ts';\nexport type M = MqttInput;\n", 'forward', 'inputs'],
+    ['src/config/extra.ts', "import type { MqttInput } from '../inputs/mqtt/input.ts';\nexport type M = MqttInput;\n", 'config', 'inputs'],
+    ['firmware-adapters/extra.ts', "import type { RecordBuffer } from '../src/buffer/index.ts';\nexport type B = RecordBuffer;\n", 'adapters', 'buffer'],
+    ['src/inputs/extra.ts', "import type { Daemon } from '../daemon.ts';\nexport type D = Daemon;\n", 'inputs', 'root'],
+  ])('%s may not import %s', async (file, source, from, to) => {
+    const errors = await boundaryErrors(file, source);
+    expect(errors.join('\n')).toMatch(new RegExp(`from elements of type "${from}" to elements of type "${to}"`));
+  });
+
+  it('allows what the architecture allows: inputs -> buffer, config -> input schemas, root -> anything', async () => {
+    expect(await boundaryErrors('src/inputs/extra.ts', "import type { Committed } from '../buffer/index.ts';\nexport type C = Committed;\n")).toEqual([]);
+    expect(await boundaryErrors('src/config/extra.ts', "import * as s from '../inputs/schemas.ts';\nexport const x = s;\n")).toEqual([]);
+    expect(await boundaryErrors('src/extra.ts', "import type { Forwarder } from './forward/forwarder.ts';\nexport type F = Forwarder;\n")).toEqual([]);
+  });
+});
