@@ -12,8 +12,13 @@ import { bytes, duration, type InputSchema } from './forms.ts';
 const priority = { type: 'string', enum: ['alarm', 'control', 'telemetry', 'bulk'] } as const;
 const policy = { type: 'string', enum: ['block', 'drop-oldest', 'drop-newest'] } as const;
 
-/** One `oneOf` branch per registered transport, selected by its `type`. */
-const inputForms = (Object.values(inputSchemas) as Array<InputSchema<{ type: string; name: string }>>).map((form) => ({
+/**
+ * One `oneOf` branch per registered transport, selected by its `type`, by type name (a module
+ * namespace's key order differs between loaders; the example configuration must not).
+ */
+const inputForms = (Object.values(inputSchemas) as Array<InputSchema<{ type: string; name: string }>>)
+  .sort((a, b) => a.type.localeCompare(b.type))
+  .map((form) => ({
   additionalProperties: false,
   description: form.options.description,
   ...(form.options.required === undefined ? {} : { required: form.options.required }),

@@ -60,14 +60,15 @@ export class SkyhaulMetrics {
     loop.enable();
     const loopDelay = new Gauge({
       name: 'skyhaul_event_loop_delay_seconds',
-      help: 'Event-loop delay since the previous scrape, by quantile (0.5, 0.99, 1 = the maximum).',
-      labelNames: ['quantile'],
+      // A gauge, not a summary: the label may not be called `quantile` (promtool).
+      help: 'Event-loop delay since the previous scrape, by percentile (50, 99, 100 = the maximum).',
+      labelNames: ['percentile'],
       registers: [registry],
       collect() {
         if (loop.count === 0) return;
-        loopDelay.set({ quantile: '0.5' }, loop.percentile(50) / 1e9);
-        loopDelay.set({ quantile: '0.99' }, loop.percentile(99) / 1e9);
-        loopDelay.set({ quantile: '1' }, loop.max / 1e9);
+        loopDelay.set({ percentile: '50' }, loop.percentile(50) / 1e9);
+        loopDelay.set({ percentile: '99' }, loop.percentile(99) / 1e9);
+        loopDelay.set({ percentile: '100' }, loop.max / 1e9);
         loop.reset();
       },
     });

@@ -27,7 +27,7 @@ describe('field report: check-config on a stray key in an http input', () => {
     const result = skyhaul(['check-config', file]);
     expect(result.status).toBe(2);
     expect(result.stderr).toBe(
-      `${file}: 1 problem(s)\n  ${file}:9: inputs[0].tag_prefix: unknown key 'tag_prefix'; expected one of: type, name, token, maxRecordsPerRequest\n`,
+      `${file}: 1 problem(s)\n  ${file}:9: inputs[0].tag_prefix: unknown key 'tag_prefix'; expected one of: type, name, token, maxRecordsPerRequest, maxRequestSize\n`,
     );
     const json = skyhaul(['check-config', file, '--json']);
     expect(JSON.parse(json.stdout)).toMatchObject({ valid: false, problems: [{ path: 'inputs[0].tag_prefix', line: 9 }] });

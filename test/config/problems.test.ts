@@ -13,7 +13,7 @@ import * as inputSchemas from '../../src/inputs/schemas.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FILE = '/etc/skyhaul/skyhaul.yaml';
-const KNOWN_TYPES = Object.values(inputSchemas).map((s) => s.type);
+const KNOWN_TYPES = Object.values(inputSchemas).map((s) => s.type).sort();
 
 function problems(text: string, env: NodeJS.ProcessEnv = {}): ConfigProblem[] {
   try {
@@ -35,7 +35,7 @@ describe('field report: a stray key in an http input', () => {
   it('is exactly one problem, inputs[0].tag_prefix, on its line (9)', () => {
     const text = readFileSync(join(here, 'fixtures', 'config-stray-key-in-input.yaml'), 'utf8');
     expect(problems(text)).toEqual([
-      { path: 'inputs[0].tag_prefix', line: 9, message: "unknown key 'tag_prefix'; expected one of: type, name, token, maxRecordsPerRequest" },
+      { path: 'inputs[0].tag_prefix', line: 9, message: "unknown key 'tag_prefix'; expected one of: type, name, token, maxRecordsPerRequest, maxRequestSize" },
     ]);
   });
 });
@@ -98,7 +98,7 @@ describe('inputs are checked against the form their type selects', () => {
       { type: 'udp', name: 'u', port: 5005, adapter: 'gill-windsonic', bind: '0.0.0.0', maxDatagramBytes: 65507, receiveBuffer: '16MiB', senders: {}, onlyListedSenders: false, adapterOptions: {} },
       { type: 'tcp', name: 't', host: 'h', port: 10001, adapter: 'unihedron-sqm', connectTimeout: '10s', adapterOptions: {}, backoff: { initial: '500ms', max: '30s' } },
       { type: 'synthetic', name: 'd', profile: 'small', rateScale: 1 },
-      { type: 'http', name: 'h', maxRecordsPerRequest: 5000 },
+      { type: 'http', name: 'h', maxRecordsPerRequest: 5000, maxRequestSize: '8MiB' },
     ]);
   });
 });

@@ -143,6 +143,8 @@ describe('health API', () => {
       'skyhaul_process_cpu_seconds_total',
       'skyhaul_host_memory_available_bytes',
       'skyhaul_build_info',
+      'skyhaul_event_loop_delay_seconds{percentile="99"}',
+      'skyhaul_clock_synchronised',
     ]) {
       expect(body, name).toContain(name);
     }
