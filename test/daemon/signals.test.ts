@@ -31,6 +31,45 @@ async function waitFor<T>(read: () => Promise<T>, ok: (value: T) => boolean, tim
 }
 
 describe('SIGHUP', () => {
+  it('input drop totals survive a reload that rebuilds the input: skyhaul_input_dropped_total keeps counting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skyhaul-hup-drops-'));
+    dirs.push(dir);
+    const port = await freePort();
+    // Only 127.0.0.2 is a known sender: datagrams from 127.0.0.1 are counted as unknown_sender.
+    const udp = (maxDatagramBytes: number): Record<string, unknown> => ({
+      type: 'udp',
+      name: 'mast',
+      bind: '127.0.0.1',
+      port,
+      adapter: 'boltek-ld250',
+      maxDatagramBytes,
+      senders: { '127.0.0.2': 'mast-2' },
+      onlyListedSenders: true,
+    });
+    const daemon = await startDaemon({ dir, config: { site: { id: 'hup-drops' }, forward: { enabled: false }, inputs: [udp(1000)] } });
+    const metric = async (): Promise<number> => {
+      const text = await (await fetch(`${daemon.url}/metrics`)).text();
+      return Number(/^skyhaul_input_dropped_total\{input="mast",reason="unknown_sender"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    try {
+      const socket = createSocket('udp4');
+      const send = (): Promise<void> => new Promise((resolve) => socket.send(nmea('WIMST,0,0,0,0,000.0'), port, '127.0.0.1', () => resolve()));
+      for (let i = 0; i < 3; i++) await send();
+      await waitFor(metric, (n) => n === 3, 5000, 'three unknown-sender drops in /metrics');
+      const config = parse(readFileSync(daemon.configFile, 'utf8')) as { inputs: Array<Record<string, unknown>> };
+      config.inputs[0] = udp(500); // changed: the input is rebuilt, its own counters start at 0
+      writeFileSync(daemon.configFile, stringify(config));
+      daemon.process.kill('SIGHUP');
+      await waitFor(async () => daemon.log(), (log) => log.includes('configuration reloaded'), 5000, 'reload log line');
+      for (let i = 0; i < 2; i++) await send();
+      await waitFor(metric, (n) => n === 5, 5000, 'the total to go on from 3 to 5');
+      expect((await daemon.status()).inputDrops).toContainEqual({ input: 'mast', reason: 'unknown_sender', count: 5 });
+      socket.close();
+    } finally {
+      await daemon.kill('SIGTERM');
+    }
+  });
+
   it('keeps unchanged inputs running, restarts changed ones, keeps the buffer, and refuses an invalid file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'skyhaul-hup-'));
     dirs.push(dir);

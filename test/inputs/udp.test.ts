@@ -12,7 +12,7 @@ afterEach(async () => {
 
 describe('UDP input', () => {
   it('commits good datagrams, maps senders to instruments, counts oversize and bad ones, sets the receive buffer', async () => {
-    const { buffer, context, quarantine, errors } = inputContext();
+    const { buffer, context, quarantine, errors, drops } = inputContext();
     const input = new UdpInput(
       { name: 'lightning', bind: '127.0.0.1', port: 0, maxDatagramBytes: 200, receiveBufferBytes: 4 * 1024 * 1024, senders: {}, onlyListedSenders: false },
       getAdapter('boltek-ld250'),
@@ -32,6 +32,7 @@ describe('UDP input', () => {
 
     await until(() => input.status().committed >= 51 && errors.length >= 1 && input.status().drops.oversize >= 1, 5000, 'datagrams');
     const status = input.status();
+    expect(drops.get('oversize')).toBe(1); // reported to the daemon (skyhaul_input_dropped_total)
     expect(status.drops.oversize).toBe(1);
     expect(status.receiveBufferBytes).toBeGreaterThanOrEqual(4 * 1024 * 1024);
     expect(status.drops.kernelSocket).toBe(0);
@@ -45,7 +46,7 @@ describe('UDP input', () => {
   });
 
   it('counts what the kernel dropped when the socket buffer overflowed, so sent = committed + dropped', async () => {
-    const { buffer, context } = inputContext();
+    const { buffer, context, drops: reported } = inputContext();
     const input = new UdpInput(
       { name: 'burst', bind: '127.0.0.1', port: 0, maxDatagramBytes: 200, receiveBufferBytes: 4096, senders: {}, onlyListedSenders: false },
       getAdapter('boltek-ld250'),
@@ -66,5 +67,44 @@ describe('UDP input', () => {
     expect(drops.kernelSocket).toBeGreaterThan(1000);
     expect(committed + drops.kernelSocket).toBe(2000);
     expect(drops.kernelHostRcvbufErrors).toBeGreaterThanOrEqual(drops.kernelSocket);
+    await until(() => reported.get('kernel_socket_buffer') === drops.kernelSocket, 3000, 'kernel drops reported to the daemon');
+  });
+
+  it('keeps one line framer per sender: partial lines from two senders never complete each other; unknown senders are counted', async () => {
+    const { buffer, context, errors, drops } = inputContext();
+    const input = new UdpInput(
+      { name: 'strikes', bind: '127.0.0.1', port: 0, maxDatagramBytes: 200, receiveBufferBytes: 1024 * 1024, senders: {}, onlyListedSenders: false },
+      getAdapter('boltek-ld250'),
+      context,
+    );
+    await input.start();
+    stops.push(() => input.stop(), () => buffer.close());
+    const a = createSocket('udp4');
+    const b = createSocket('udp4');
+    stops.push(async () => void a.close(), async () => void b.close());
+    const send = (socket: typeof a, data: string): Promise<void> =>
+      new Promise((resolve, reject) => socket.send(data, input.port, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
+    const one = nmea('WIMLI,10,12,45.0');
+    const two = nmea('WIMLI,20,22,90.0');
+    // Each sender sends its sentence in two datagrams, interleaved with the other's.
+    await send(a, one.slice(0, 12));
+    await send(b, two.slice(0, 9));
+    await send(a, one.slice(12));
+    await send(b, two.slice(9));
+    await until(() => input.status().committed >= 2, 5000, 'both sentences');
+    expect(errors).toEqual([]);
+    const stream = buffer.streams().find((s) => s.records > 0)!;
+    expect(recordsOf(buffer, stream.stream).map((r) => r.fields.bearing).sort()).toEqual([45, 90]);
+
+    const listed = new UdpInput(
+      { name: 'listed', bind: '127.0.0.1', port: 0, maxDatagramBytes: 200, receiveBufferBytes: 65536, senders: { '127.0.0.2': 'mast' }, onlyListedSenders: true },
+      getAdapter('boltek-ld250'),
+      context,
+    );
+    await listed.start();
+    stops.push(() => listed.stop());
+    await new Promise<void>((resolve, reject) => a.send(one, listed.port, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
+    await until(() => drops.get('unknown_sender') === 1, 3000, 'the unknown sender counted');
+    expect(listed.status().drops.unknownSender).toBe(1);
   });
 });
