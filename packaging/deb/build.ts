@@ -11,6 +11,8 @@
  *   /usr/lib/sysctl.d/60-skyhaul.conf         net.core.rmem_max for the UDP input's 16 MiB buffer
  *   /etc/skyhaul/skyhaul.yaml                 conffile: the template (no site.id yet) - 0640
  *                                             root:skyhaul after postinst
+ *   /etc/skyhaul-pulsar/standalone.conf       conffile: the site Pulsar's configuration that
+ *                                             exactly-once rests on (packaging/pulsar/)
  *   /usr/share/doc/skyhaul/                   README.md, copyright, examples/skyhaul.example.yaml
  *
  * Maintainer scripts: packaging/deb/{postinst,prerm,postrm}; why the daemon is not started
@@ -36,7 +38,7 @@ const dist = join(repoRoot, 'dist');
 /** Node's architecture names -> Debian's. */
 export const DEB_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'armhf' };
 
-export const CONFFILES = ['/etc/skyhaul/skyhaul.yaml'];
+export const CONFFILES = ['/etc/skyhaul/skyhaul.yaml', '/etc/skyhaul-pulsar/standalone.conf'];
 
 /** What the site computer needs besides the binary when dpkg-shlibdeps is not at hand (amd64, bookworm build). */
 const FALLBACK_DEPENDS = 'libc6 (>= 2.34), libgcc-s1 (>= 3.4), libstdc++6 (>= 11)';
@@ -150,6 +152,7 @@ export async function buildDeb(options: DebBuildOptions = {}): Promise<DebBuildR
     copy(root, 'usr/lib/tmpfiles.d/skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.tmpfiles'), 0o644);
     copy(root, 'usr/lib/sysctl.d/60-skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.sysctl'), 0o644);
     put(root, 'etc/skyhaul/skyhaul.yaml', renderConfig('template'), 0o640);
+    copy(root, 'etc/skyhaul-pulsar/standalone.conf', join(repoRoot, 'packaging', 'pulsar', 'standalone.conf'), 0o644);
     put(root, 'usr/share/doc/skyhaul/examples/skyhaul.example.yaml', renderConfig('example'), 0o644);
     copy(root, 'usr/share/doc/skyhaul/README.md', join(repoRoot, 'systemd', 'README.md'), 0o644);
     put(

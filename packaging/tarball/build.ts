@@ -73,6 +73,7 @@ export async function buildTarball(options: TarballOptions = {}): Promise<Tarbal
     put(root, 'tmpfiles.d/skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.tmpfiles'), 0o644);
     put(root, 'sysctl.d/60-skyhaul.conf', join(repoRoot, 'systemd', 'skyhaul.sysctl'), 0o644);
     put(root, 'config/skyhaul.yaml', { text: renderConfig('template') }, 0o640);
+    put(root, 'config/skyhaul-pulsar.conf', join(repoRoot, 'packaging', 'pulsar', 'standalone.conf'), 0o644);
     put(root, 'config/skyhaul.example.yaml', { text: renderConfig('example') }, 0o644);
     put(root, 'install.sh', join(here, 'install.sh'), 0o755);
     put(root, 'README.md', join(repoRoot, 'systemd', 'README.md'), 0o644);

@@ -49,7 +49,7 @@ if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ] && [ -z "$ROOT" ]; then
 	echo "install.sh: run as root (or with --dry-run)" >&2
 	exit 1
 fi
-for file in bin/skyhaul systemd/skyhaul.service systemd/skyhaul-pulsar.service sysusers.d/skyhaul.conf tmpfiles.d/skyhaul.conf sysctl.d/60-skyhaul.conf config/skyhaul.yaml; do
+for file in bin/skyhaul systemd/skyhaul.service systemd/skyhaul-pulsar.service sysusers.d/skyhaul.conf tmpfiles.d/skyhaul.conf sysctl.d/60-skyhaul.conf config/skyhaul.yaml config/skyhaul-pulsar.conf; do
 	if [ ! -f "$HERE/$file" ]; then
 		echo "install.sh: $HERE/$file is missing: run install.sh from the unpacked tarball" >&2
 		exit 1
@@ -152,6 +152,15 @@ else
 	else
 		echo "+ chown root:skyhaul $ROOT$CONFIG"
 	fi
+fi
+
+# The site Pulsar's configuration (skyhaul-pulsar.service reads it): only when there is none.
+PULSAR_CONFIG=/etc/skyhaul-pulsar/standalone.conf
+if [ -e "$ROOT$PULSAR_CONFIG" ]; then
+	echo "= keeping $ROOT$PULSAR_CONFIG"
+else
+	run install -d -m 0755 "$ROOT/etc/skyhaul-pulsar"
+	run install -m 0644 "$HERE/config/skyhaul-pulsar.conf" "$ROOT$PULSAR_CONFIG"
 fi
 
 # 4. Room for UDP bursts now, not only from the next boot (never lowering a larger value).

@@ -103,6 +103,9 @@ describe('.deb', () => {
     expect(entries.get('/usr/bin/skyhaul')).toBe('-rwxr-xr-x root/root');
     expect(entries.get('/lib/systemd/system/skyhaul.service')).toBe('-rw-r--r-- root/root');
     expect(entries.get('/lib/systemd/system/skyhaul-pulsar.service')).toBe('-rw-r--r-- root/root');
+    // The site Pulsar's configuration that exactly-once rests on (a conffile, see CONFFILES).
+    expect(entries.get('/etc/skyhaul-pulsar/standalone.conf')).toBe('-rw-r--r-- root/root');
+    expect(CONFFILES).toContain('/etc/skyhaul-pulsar/standalone.conf');
     expect(entries.get('/usr/lib/sysusers.d/skyhaul.conf')).toBe('-rw-r--r-- root/root');
     expect(entries.get('/usr/lib/tmpfiles.d/skyhaul.conf')).toBe('-rw-r--r-- root/root');
     expect(entries.get('/usr/lib/sysctl.d/60-skyhaul.conf')).toBe('-rw-r--r-- root/root');
@@ -198,7 +201,7 @@ describe('tarball and install.sh', () => {
 
   it('holds the binary, units, snippets, the template and the example, and install.sh', () => {
     const listing = ok('tar', ['-tvzf', tarball.file]);
-    for (const path of ['bin/skyhaul', 'systemd/skyhaul.service', 'systemd/skyhaul-pulsar.service', 'sysusers.d/skyhaul.conf', 'tmpfiles.d/skyhaul.conf', 'sysctl.d/60-skyhaul.conf', 'config/skyhaul.yaml', 'config/skyhaul.example.yaml', 'install.sh', 'README.md']) {
+    for (const path of ['bin/skyhaul', 'systemd/skyhaul.service', 'systemd/skyhaul-pulsar.service', 'sysusers.d/skyhaul.conf', 'tmpfiles.d/skyhaul.conf', 'sysctl.d/60-skyhaul.conf', 'config/skyhaul.yaml', 'config/skyhaul-pulsar.conf', 'config/skyhaul.example.yaml', 'install.sh', 'README.md']) {
       expect(listing, path).toMatch(new RegExp(`^\\S+ 0/0 .* ${tarball.top}/${path.replace(/\./g, '\\.')}$`, 'm'));
     }
     expect(mode(join(unpacked, 'bin/skyhaul'))).toBe(0o755);
@@ -227,6 +230,7 @@ describe('tarball and install.sh', () => {
     expect([statSync(config).uid, statSync(config).gid, mode(config)]).toEqual([0, gid, 0o640]);
     expect(statSync(join(root, 'var/lib/skyhaul')).uid).toBe(idIn(root, 'passwd', 'skyhaul'));
     expect(readFileSync(join(root, 'etc/sysctl.d/60-skyhaul.conf'), 'utf8')).toMatch(/^net\.core\.rmem_max = \d+$/m);
+    expect(readFileSync(join(root, 'etc/skyhaul-pulsar/standalone.conf'), 'utf8')).toMatch(/^journalSyncData=true$/m);
 
     appendFileSync(config, 'site: { id: mine }\n');
     const passwd = readFileSync(join(root, 'etc/passwd'), 'utf8');

@@ -6,18 +6,13 @@
 import type { FirmwareAdapter, Quarantine } from '../../../firmware-adapters/index.ts';
 import type { DecodeReport } from '../decoding.ts';
 import type { InputContext } from '../input.ts';
+import type { SerialInputSettings } from './schema.ts';
 import { StreamDeviceInput, type DeviceCallbacks, type DeviceConnection } from '../stream-device.ts';
 
-export interface SerialInputConfig {
-  name: string;
-  path: string;
-  baudRate: number;
-  dataBits: 5 | 6 | 7 | 8;
-  parity: 'none' | 'even' | 'odd' | 'mark' | 'space';
-  stopBits: 1 | 1.5 | 2;
-  flowControl: 'none' | 'rtscts' | 'xonxoff';
+/** The validated settings (./schema.ts) with the backoff durations parsed. */
+export type SerialInputConfig = Pick<SerialInputSettings, 'name' | 'path' | 'baudRate' | 'dataBits' | 'parity' | 'stopBits' | 'flowControl'> & {
   backoff: { initialMs: number; maxMs: number };
-}
+};
 
 export class SerialInput extends StreamDeviceInput {
   readonly type = 'serial';
