@@ -9,6 +9,8 @@ import tseslint from 'typescript-eslint';
  * every other part sees only what it needs. Tests are outside these rules.
  */
 const parts = [
+  // Libraries of our own that know nothing of either program (lib/<name>/).
+  { type: 'lib', pattern: 'lib/*' },
   { type: 'record', pattern: 'src/record' },
   { type: 'common', pattern: 'src/common' },
   { type: 'adapters', pattern: 'firmware-adapters' },
@@ -27,6 +29,7 @@ const parts = [
 
 /** part -> the parts it may import (itself always). */
 const allowed = {
+  lib: [],
   record: [],
   common: [],
   adapters: ['record', 'common'],
@@ -34,7 +37,7 @@ const allowed = {
   forward: ['buffer', 'record', 'common'],
   inputs: ['adapters', 'buffer', 'record', 'common', 'config'],
   // The configuration describes the buffer's and the forwarder's settings (their types).
-  config: ['adapters', 'buffer', 'forward', 'common'],
+  config: ['adapters', 'buffer', 'forward', 'common', 'lib'],
   health: ['buffer', 'forward', 'inputs', 'jobs', 'common', 'root'],
   jobs: ['common'],
   systemd: ['common'],
@@ -61,14 +64,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/**/*.ts', 'firmware-adapters/**/*.ts'],
+    files: ['src/**/*.ts', 'firmware-adapters/**/*.ts', 'lib/**/*.ts'],
     ignores: ['**/*.test.ts'],
     plugins: { boundaries },
     settings: {
       // Folders, whole paths only (first match wins: the root folder last).
       'boundaries/elements': parts.map((p) => ({ ...p, partialMatch: false })),
       'boundaries/files': [{ category: 'input-schema', pattern: ['src/inputs/schemas.ts', 'src/inputs/*/schema.ts'] }],
-      'boundaries/include': ['src/**/*.ts', 'firmware-adapters/**/*.ts'],
+      'boundaries/include': ['src/**/*.ts', 'firmware-adapters/**/*.ts', 'lib/**/*.ts'],
       'import/resolver': { typescript: { alwaysTryTypes: true } },
     },
     rules: {

@@ -1,6 +1,7 @@
 /**
  * Skyhaul's dev/test stack without Docker: two Apache Pulsar standalones (clusters `edge` and
- * `central`, geo-replicating `skyhaul/telemetry`), Mosquitto, and socat for virtual serial ports.
+ * `central`, geo-replicating `skyhaul/telemetry`), Mosquitto, socat for virtual serial ports, and
+ * the data centre's Apache Kafka (4.4, KRaft, one combined broker+controller).
  *
  * Everything lives under `<repo>/.stack/`: one folder per service (config, data, log, pid) and
  * `stack.env` with every endpoint. `up` is idempotent (services already answering are kept),
@@ -28,6 +29,7 @@ export const PULSAR_CLUSTERS = {
 } as const;
 export type ClusterName = keyof typeof PULSAR_CLUSTERS;
 export const MQTT_PORT = 11883;
+export const KAFKA_PORTS = { broker: 19092, controller: 19093 } as const;
 export const TENANT = 'skyhaul';
 export const REPLICATED_NAMESPACE = `${TENANT}/telemetry`;
 
@@ -73,6 +75,9 @@ export interface StackEndpoints {
   SKYHAUL_PULSAR_NAMESPACE: string;
   SKYHAUL_MQTT_URL: string;
   SKYHAUL_PULSAR_PERF_CLASSPATH: string;
+  SKYHAUL_KAFKA_BOOTSTRAP: string;
+  /** A file holding Kafka's resolved class path (its tools: ProducerPerformance, TopicCommand). */
+  SKYHAUL_KAFKA_CLASSPATH: string;
 }
 
 export function endpoints(): StackEndpoints {
@@ -87,6 +92,8 @@ export function endpoints(): StackEndpoints {
     SKYHAUL_PULSAR_NAMESPACE: REPLICATED_NAMESPACE,
     SKYHAUL_MQTT_URL: `mqtt://127.0.0.1:${MQTT_PORT}`,
     SKYHAUL_PULSAR_PERF_CLASSPATH: join(stackDir, 'pulsar-perf.classpath'),
+    SKYHAUL_KAFKA_BOOTSTRAP: `127.0.0.1:${KAFKA_PORTS.broker}`,
+    SKYHAUL_KAFKA_CLASSPATH: join(stackDir, 'kafka.classpath'),
   };
 }
 
@@ -201,8 +208,11 @@ async function waitReady(service: Service, timeoutMs: number): Promise<void> {
 
 // --- Pulsar --------------------------------------------------------------------------------------
 
-function mavenClasspath(module: 'broker' | 'perf'): string {
-  const outFile = join(stackDir, module === 'broker' ? 'pulsar-broker.classpath' : 'pulsar-perf.classpath');
+const CLASSPATH_FILES = { broker: 'pulsar-broker.classpath', perf: 'pulsar-perf.classpath', kafka: 'kafka.classpath' } as const;
+const MAVEN_MODULES = { broker: 'pulsar-broker', perf: 'pulsar-testclient', kafka: 'kafka 4.4.0' } as const;
+
+function mavenClasspath(module: keyof typeof CLASSPATH_FILES): string {
+  const outFile = join(stackDir, CLASSPATH_FILES[module]);
   const pom = join(here, module, 'pom.xml');
   // Warm start: reuse the resolved class path while the pom is unchanged and every jar still exists.
   if (existsSync(outFile) && statSync(outFile).mtimeMs >= statSync(pom).mtimeMs) {
@@ -210,7 +220,7 @@ function mavenClasspath(module: 'broker' | 'perf'): string {
     if (cp.split(':').every((jar) => existsSync(jar))) return cp;
   }
   mkdirSync(stackDir, { recursive: true });
-  log(`resolving ${module === 'broker' ? 'pulsar-broker' : 'pulsar-testclient'} from Maven Central (cached in ~/.m2)…`);
+  log(`resolving ${MAVEN_MODULES[module]} from Maven Central (cached in ~/.m2)…`);
   const result = spawnSync('mvn', ['-q', '-B', 'dependency:build-classpath', `-Dmdep.outputFile=${outFile}`], {
     cwd: dirname(pom),
     encoding: 'utf8',
@@ -218,7 +228,7 @@ function mavenClasspath(module: 'broker' | 'perf'): string {
   if (result.error || result.status !== 0) {
     throw new StackError(
       `Maven could not resolve ${pom}: ${result.error?.message ?? ''}\n${(result.stdout ?? '').slice(-4000)}${(result.stderr ?? '').slice(-2000)}`,
-      `pulsar-${module}`,
+      module === 'kafka' ? 'kafka' : `pulsar-${module}`,
     );
   }
   return readFileSync(outFile, 'utf8').trim();
@@ -350,8 +360,52 @@ function mosquittoService(): Service {
   return service;
 }
 
+// --- Kafka ----------------------------------------------------------------------------------------
+
+function kafkaService(): Service {
+  const dir = join(stackDir, 'kafka');
+  const service: Service = {
+    name: 'kafka',
+    endpoint: `127.0.0.1:${KAFKA_PORTS.broker} (controller ${KAFKA_PORTS.controller})`,
+    dir,
+    logFile: join(dir, 'broker.log'),
+    // The readiness line, once the port answers (a port alone may still be the controller's warm-up).
+    ready: async () => (await tcpOpen(KAFKA_PORTS.broker)) && existsSync(join(dir, 'broker.log')) && readFileSync(join(dir, 'broker.log'), 'utf8').includes('Kafka Server started'),
+    async start() {
+      const classpath = mavenClasspath('kafka');
+      const data = join(dir, 'data');
+      mkdirSync(dir, { recursive: true });
+      const conf = readFileSync(join(here, 'kafka', 'server.properties.template'), 'utf8')
+        .replaceAll('@@BROKER_PORT@@', String(KAFKA_PORTS.broker))
+        .replaceAll('@@CONTROLLER_PORT@@', String(KAFKA_PORTS.controller))
+        .replaceAll('@@DATA_DIR@@', data);
+      const properties = join(dir, 'server.properties');
+      writeFileSync(properties, conf);
+      const logConfig = `-Dlog4j2.configurationFile=${join(here, 'kafka', 'log4j2.properties')}`;
+      rmSync(service.logFile, { force: true }); // the readiness line must be this run's
+      if (!existsSync(join(data, 'meta.properties'))) {
+        // KRaft: the storage is formatted once with a cluster id (kafka-storage.sh format).
+        const run = (args: string[]): string => {
+          const r = spawnSync('java', [logConfig, '-cp', classpath, ...args], { encoding: 'utf8' });
+          if (r.status !== 0) throw new StackError(`kafka ${args.slice(0, 2).join(' ')}: ${r.stderr || r.stdout}`, 'kafka');
+          return r.stdout.trim();
+        };
+        const clusterId = run(['kafka.tools.StorageTool', 'random-uuid']).split('\n').pop()!;
+        run(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties, '--standalone']);
+      }
+      launch(
+        service,
+        'java',
+        ['-Xms128m', '-Xmx384m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=50', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', logConfig, '-cp', classpath, 'kafka.Kafka', properties],
+        dir,
+      );
+    },
+  };
+  return service;
+}
+
 export function services(): Service[] {
-  return [pulsarService('edge'), pulsarService('central'), mosquittoService()];
+  return [pulsarService('edge'), pulsarService('central'), kafkaService(), mosquittoService()];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,6 +479,7 @@ export async function stackUp(options: { timeoutMs?: number } = {}): Promise<UpR
   }
   await configureReplication();
   mavenClasspath('perf');
+  mavenClasspath('kafka');
   const env = endpoints();
   writeFileSync(
     stackEnvFile,
@@ -440,7 +495,9 @@ async function assertPortsFree(service: Service): Promise<void> {
   const ports =
     service.name === 'mosquitto'
       ? [MQTT_PORT]
-      : Object.values(PULSAR_CLUSTERS[service.name.replace('pulsar-', '') as ClusterName]);
+      : service.name === 'kafka'
+        ? Object.values(KAFKA_PORTS)
+        : Object.values(PULSAR_CLUSTERS[service.name.replace('pulsar-', '') as ClusterName]);
   for (const port of ports) {
     if (await tcpOpen(port)) {
       throw new StackError(`port ${port} is taken by a process that .stack/ did not start; stop it or free the port`, service.name);
