@@ -7,7 +7,7 @@
  * Pure data, no I/O and no import of an input implementation: the configuration, the example
  * generator and `check-config` load this without loading serialport or mqtt.
  */
-import { DURATION_PATTERN, SIZE_PATTERN } from './units.ts';
+import { DURATION_PATTERN, SIZE_PATTERN } from '../../lib/schema-config/units.ts';
 
 /** A duration as written in the file: milliseconds, or a string; parse with `parseDuration`. */
 export type Duration = number | string;

@@ -32,7 +32,7 @@ export function envOverrides(): Map<string, string[]> {
   return format.overrides;
 }
 import type { Config, RawConfig } from './types.ts';
-import { parseBytes, parseDuration } from './units.ts';
+import { parseBytes, parseDuration } from '../../lib/schema-config/units.ts';
 
 /** Parses and validates configuration text; throws ConfigError listing every problem. */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {

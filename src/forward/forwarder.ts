@@ -509,10 +509,10 @@ export class Forwarder extends EventEmitter {
 
   private onFailure(lane: Lane, error: SkyhaulError): void {
     this.counters.sendFailures += 1;
-    // A producer that opened but failed before its first ack (a refused or oversized message, a
-    // proxy that closes it) is this stream's problem, not the link's: back off alone.
-    const failedAfterOpen = lane.identity !== null && !lane.progressed && error.code !== 'SKY_ERR_LINK_DEAD';
-    const linkLevel = !failedAfterOpen && (error.code === 'SKY_ERR_LINK_DEAD' || isConnectionError(error));
+    // The broker refusing one of this stream's messages (too large, rejected) is this stream's
+    // problem, not the link's: it backs off alone, and its backoff grows until an ack resets it.
+    const messageRefused = error.code === 'SKY_ERR_RECORD_TOO_LARGE' || error.code === 'SKY_ERR_SEND_REJECTED';
+    const linkLevel = !messageRefused && (error.code === 'SKY_ERR_LINK_DEAD' || isConnectionError(error));
     if (linkLevel && this.link.state !== 'paused') {
       const state: LinkStateName = error.code === 'SKY_ERR_LINK_DEAD' ? 'blackholed' : 'down';
       // A black hole stays reported as such until the link works again.

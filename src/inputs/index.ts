@@ -3,7 +3,7 @@
  */
 import { getAdapter } from '../../firmware-adapters/index.ts';
 import type { InputConfig } from '../config/types.ts';
-import { parseBytes, parseDuration } from '../config/units.ts';
+import { parseBytes, parseDuration } from '../../lib/schema-config/units.ts';
 import { HttpInput, type RouteRegistry } from './http/input.ts';
 import type { Input, InputContext } from './input.ts';
 import { MqttInput } from './mqtt/input.ts';

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDebianPackages, repoRoot } from '../../packaging/dev-stack/stack.ts';
 import { parseConfig } from '../../src/config/load.ts';
-import { parseBytes } from '../../src/config/units.ts';
+import { parseBytes } from '../../lib/schema-config/units.ts';
 
 const UNITS = ['skyhaul.service', 'skyhaul-pulsar.service'];
 const systemdDir = join(repoRoot, 'systemd');

@@ -1,6 +1,6 @@
 /**
  * The two unit forms the configuration accepts, as one regular expression each: the schema
- * (src/config/forms.ts) validates with the same pattern the parsers below read with, so a value
+ * (src/config/forms.ts, central/src/config/schema.ts) validates with the same pattern the parsers below read with, so a value
  * the schema accepts always parses.
  */
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

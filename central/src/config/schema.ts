@@ -1,0 +1,110 @@
+/**
+ * The central services' configuration schema: one YAML file for every service (each reads its
+ * own section and the shared connections), with the same conventions as the edge daemon's:
+ * defaults filled, `skyhaul-central check-config FILE` lists every problem with file, line and
+ * path, and every scalar setting can be overridden as `SKYHAUL_CENTRAL_<PATH>`
+ * (`SKYHAUL_CENTRAL_KAFKA_BOOTSTRAP`, `SKYHAUL_CENTRAL_BRIDGE_HTTP_PORT`, …).
+ */
+import { DURATION_PATTERN } from '../../../lib/schema-config/units.ts';
+
+const duration = {
+  'x-expected': 'a duration: milliseconds, or a string such as "250ms", "15s", "30m", "12h", "7d"',
+  anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: DURATION_PATTERN }],
+} as const;
+
+const listen = (port: number, what: string) =>
+  ({
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    description: `Where ${what} listens: /metrics (Prometheus), /healthz, /readyz.`,
+    properties: {
+      bind: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'integer', minimum: 0, maximum: 65535, default: port },
+    },
+  }) as const;
+
+export const centralSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    logging: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { level: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' } },
+    },
+    kafka: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The central Kafka cluster (the durable log every central service reads and writes).',
+      properties: {
+        bootstrap: { type: 'array', items: { type: 'string', pattern: '^[^:\\s]+:\\d+$' }, minItems: 1, default: ['127.0.0.1:9092'], description: 'host:port of one or more brokers.' },
+        clientId: { type: 'string', default: 'skyhaul-central' },
+        replicationFactor: { type: 'integer', minimum: 1, default: 3, description: 'Replicas of every topic the services create (1 on a single-broker dev cluster).' },
+        minInsyncReplicas: { type: 'integer', minimum: 1, default: 2, description: 'min.insync.replicas of those topics: with acks=all, a write is acknowledged once this many replicas have it.' },
+      },
+    },
+    pulsar: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The central Pulsar cluster that the sites geo-replicate into.',
+      properties: {
+        webServiceUrl: { type: 'string', pattern: '^https?://', default: 'http://127.0.0.1:8080', description: 'Web service (admin REST API and the WebSocket API).' },
+        namespace: { type: 'string', pattern: '^[^/]+/[^/]+$', default: 'skyhaul/telemetry', description: 'tenant/namespace holding the site topics (persistent://<namespace>/<site>).' },
+        token: { type: 'string', description: 'JWT for Pulsar token auth.' },
+      },
+    },
+    registry: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'The schema registry (Confluent REST API): the one `skyhaul-central registry` serves, or a Confluent, Apicurio or Karapace registry of your own.',
+      properties: {
+        url: { type: 'string', pattern: '^https?://', default: 'http://127.0.0.1:8081', description: 'What the other services use.' },
+        listen: { ...listen(8081, 'the registry (its REST API too)') },
+        topic: { type: 'string', default: '_schemas', description: 'Compacted topic holding the schemas (as Confluent and Karapace keep them).' },
+        compatibility: {
+          type: 'string',
+          enum: ['NONE', 'BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE'],
+          default: 'BACKWARD_TRANSITIVE',
+          description: 'Global compatibility level (per subject: PUT /config/<subject>).',
+        },
+      },
+    },
+    bridge: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Pulsar -> Kafka, each record once.',
+      properties: {
+        http: listen(9881, 'the bridge'),
+        subscription: { type: 'string', default: 'skyhaul-bridge', description: 'Pulsar Failover subscription shared by every bridge instance.' },
+        priorityLevel: { type: 'integer', minimum: 0, default: 0, description: "This instance's Failover priority (0 highest): the highest-priority connected instance is active on a topic, the others stand by." },
+        topicRefresh: { ...duration, default: '10s', description: 'How often the namespace is listed for new site topics.' },
+        topic: {
+          type: 'string',
+          default: 'skyhaul.raw.{site}',
+          description:
+            "Kafka topic of a record: {site} (its site id) and {family} (its stream's first segment, e.g. weather) are filled in. Per site by default: a site's data has one retention, one ACL and one place to replay from; per family groups an instrument kind across sites.",
+        },
+        partitions: { type: 'integer', minimum: 1, default: 6, description: 'Partitions of each raw topic (key = stream: one stream stays in one partition, in order).' },
+        retention: { ...duration, default: '7d', description: 'How long Kafka keeps raw records for replay.' },
+        stateTopic: { type: 'string', default: 'skyhaul.bridge.state', description: 'Compacted: highest sequence written per (producer_id, stream), in the same transactions as the records.' },
+        deadLetterTopic: { type: 'string', default: 'skyhaul.bridge.dlq', description: 'Records that fail decoding or their schema, with the reason in headers.' },
+        batch: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            maxRecords: { type: 'integer', minimum: 1, maximum: 100000, default: 500, description: 'Records per Kafka transaction at most.' },
+            maxDelay: { ...duration, default: '50ms', description: 'A transaction commits at most this long after its first record.' },
+          },
+        },
+      },
+    },
+  },
+} as const;

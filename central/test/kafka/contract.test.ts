@@ -1,0 +1,91 @@
+/**
+ * The Kafka client interface (central/src/kafka) against the real broker (Kafka 4.4, KRaft, from
+ * the dev stack): topics with their partitions and configuration, transactions that a
+ * read_committed reader sees whole or not at all, zombie fencing by transactional.id, and
+ * reading a topic to its end.
+ */
+import { Admin, Consumer } from '@platformatic/kafka';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KafkaFencedError, KafkaLog } from '../../src/kafka/index.ts';
+import { stackEnv, unique } from '../support/env.ts';
+
+const bootstrap = [stackEnv('SKYHAUL_KAFKA_BOOTSTRAP')];
+const kafka = new KafkaLog({ bootstrap, clientId: 'contract-test' });
+afterAll(() => kafka.close());
+
+describe('KafkaLog (real Kafka)', () => {
+  it('creates topics with explicit partitions and configuration, and leaves existing ones alone', async () => {
+    const name = unique('contract.topic');
+    const spec = { name, partitions: 3, replicationFactor: 1, config: { 'retention.ms': String(7 * 86_400_000), 'min.insync.replicas': '1' } };
+    expect((await kafka.ensureTopics([spec])).created).toEqual([name]);
+    expect(await kafka.ensureTopics([{ ...spec, partitions: 6 }])).toEqual({ created: [], existing: [{ name, partitions: 3 }] });
+    expect(await kafka.partitions(name)).toBe(3);
+    const admin = new Admin({ clientId: 'contract-test-check', bootstrapBrokers: bootstrap });
+    try {
+      const configs = await admin.describeConfigs({ resources: [{ resourceType: 2, resourceName: name, configurationKeys: ['retention.ms'] }] });
+      expect(JSON.stringify(configs)).toContain(String(7 * 86_400_000));
+    } finally {
+      await admin.close();
+    }
+  });
+
+  it('commits a transaction whole: a read_committed reader sees all of it, an aborted one nothing', async () => {
+    const topic = unique('contract.tx');
+    await kafka.ensureTopics([{ name: topic, partitions: 2, replicationFactor: 1, config: {} }]);
+    const producer = await kafka.transactional(unique('contract-tx'));
+    try {
+      await producer.commit([1, 2, 3].map((i) => ({ topic, key: `k${i}`, value: Buffer.from(`v${i}`), headers: { sequence: String(i) } })));
+      const read = await kafka.readToEnd(topic);
+      expect(read.map((r) => [r.key, r.value?.toString(), r.headers.sequence]).sort()).toEqual([
+        ['k1', 'v1', '1'],
+        ['k2', 'v2', '2'],
+        ['k3', 'v3', '3'],
+      ]);
+      // A transaction the broker refuses midway (a record over message.max.bytes) commits nothing at all.
+      await expect(producer.commit([{ topic, key: 'k4', value: Buffer.from('v4'), headers: {} }, { topic, key: 'k5', value: Buffer.alloc(2 * 1024 * 1024, 1), headers: {} }])).rejects.toBeDefined();
+      await producer.commit([{ topic, key: 'k6', value: Buffer.from('v6'), headers: {} }]); // and the producer goes on
+      expect((await kafka.readToEnd(topic)).map((r) => r.key).sort()).toEqual(['k1', 'k2', 'k3', 'k6']);
+    } finally {
+      await producer.close();
+    }
+  });
+
+  it('fences a zombie: once a newer producer took its transactional.id, the older one cannot commit', async () => {
+    const topic = unique('contract.fence');
+    await kafka.ensureTopics([{ name: topic, partitions: 1, replicationFactor: 1, config: {} }]);
+    const id = unique('contract-fence');
+    const zombie = await kafka.transactional(id);
+    await zombie.commit([{ topic, key: 'a', value: Buffer.from('first'), headers: {} }]);
+    const successor = await kafka.transactional(id);
+    try {
+      await expect(zombie.commit([{ topic, key: 'a', value: Buffer.from('late'), headers: {} }])).rejects.toBeInstanceOf(KafkaFencedError);
+      await successor.commit([{ topic, key: 'a', value: Buffer.from('second'), headers: {} }]);
+      expect((await kafka.readToEnd(topic)).map((r) => r.value?.toString())).toEqual(['first', 'second']);
+    } finally {
+      await zombie.close();
+      await successor.close();
+    }
+  });
+
+  it('reads a topic to its end, including one that ends with transaction markers', async () => {
+    const topic = unique('contract.end');
+    await kafka.ensureTopics([{ name: topic, partitions: 3, replicationFactor: 1, config: { 'cleanup.policy': 'compact' } }]);
+    expect(await kafka.readToEnd(topic)).toEqual([]);
+    const producer = await kafka.transactional(unique('contract-end'));
+    try {
+      for (let i = 0; i < 20; i++) await producer.commit([{ topic, key: `key-${i % 7}`, value: Buffer.from(String(i)), headers: {} }]);
+    } finally {
+      await producer.close();
+    }
+    const read = await kafka.readToEnd(topic);
+    expect(read).toHaveLength(20);
+    // A plain read_uncommitted consumer agrees on the count (nothing was aborted).
+    const consumer = new Consumer({ groupId: unique('contract-check'), clientId: 'contract-check', bootstrapBrokers: bootstrap });
+    try {
+      const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic)!;
+      expect(ends.reduce((a, b) => a + b, 0n)).toBe(40n); // 20 records + 20 commit markers
+    } finally {
+      await consumer.close();
+    }
+  });
+});

@@ -1,0 +1,22 @@
+/**
+ * The dev stack's endpoints for central tests (written by `npm run stack:up`, which the global
+ * setup runs): Kafka, both Pulsars. Central tests import nothing else from the edge's test support.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export function stackEnv(name: string): string {
+  if (process.env[name] !== undefined && process.env[name] !== '') return process.env[name]!;
+  const dir = process.env.SKYHAUL_STACK_DIR ?? join(repoRoot, '.stack');
+  const match = new RegExp(`^${name}=(.+)$`, 'm').exec(readFileSync(join(dir, 'stack.env'), 'utf8'));
+  if (match === null) throw new Error(`${name} is not in ${dir}/stack.env (is the dev stack up?)`);
+  return match[1]!;
+}
+
+/** A name no other test or run has used (topics, subjects, sites). */
+export function unique(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+}
