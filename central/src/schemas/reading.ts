@@ -6,10 +6,10 @@
  * no suffix for a `*` stream); its fields, in this order, each only when the JSON Schema has
  * what it carries:
  *
- *   fields             record `<namespace>.Fields`: one field per declared JSON field, sorted by
- *                      JSON name, named by `toAvroName`, type ["null", double|long|string|boolean]
- *                      (JSON number|integer|string|boolean), default null. Null when the payload
- *                      had null or did not have the field.
+ *   fields             record `<namespace>.Fields`, default {}: one field per declared JSON field,
+ *                      sorted by JSON name, named by `toAvroName`, type ["null", double|long|
+ *                      string|boolean] (JSON number|integer|string|boolean), default null. Null
+ *                      when the payload had null or did not have the field.
  *   additional_fields  map of ["null","boolean","double","string"], default {}: the fields an
  *                      open schema (`additionalFields`: json-lines, csv, nut-upsd's unknown
  *                      variables) allows beyond the declared ones, by their JSON names, unmapped.
@@ -255,6 +255,9 @@ function readingAvroSchema(
     fields.push({
       name: 'fields',
       doc: 'Declared fields; null when the payload had null (see null_fields) or did not have the field.',
+      // Every member has a default, so the record has one too: a stream that declares its first
+      // field (or a generic one that starts declaring) still reads data written before.
+      default: {},
       type: {
         type: 'record',
         name: 'Fields',
