@@ -12,7 +12,7 @@
  *   - any other name becomes `_` + an escaped body, so it can never collide with a kept name
  *     (those start with a letter). In the body letters and digits stand for themselves, `_` is
  *     `__`, `.` is `_d`, `-` is `_h`, and any other UTF-16 code unit is `_x` + 4 lower-case hex
- *     digits: `battery.charge` -> `_battery_dcharge`, `_x` -> `___x`, `°C` -> `_x00b0C`.
+ *     digits: `battery.charge` -> `_battery_dcharge`, `_x` -> `___x`, `°C` -> `__x00b0C`.
  *
  * The escape codes are prefix-free, so `fromAvroName(toAvroName(n)) === n` for every string n.
  */
