@@ -60,7 +60,7 @@ export function daemonPayloadKind(subject: string, namespace: string, name: stri
     for (const key of Object.keys(value)) if (!byJson.has(key)) throw new SchemaMismatchError(subject, key, 'additionalProperties', `'${key}' is not a property of this payload`);
     const out: AvroRecordValue = {};
     for (const p of properties) {
-      if (!(p.json in value)) throw new SchemaMismatchError(subject, p.json, 'required', 'missing');
+      if (!Object.hasOwn(value, p.json)) throw new SchemaMismatchError(subject, p.json, 'required', 'missing');
       const v = value[p.json];
       checkScalar(subject, p.json, v, p.type);
       if (p.enum !== null && !p.enum.includes(v as string)) throw new SchemaMismatchError(subject, p.json, 'enum', `${JSON.stringify(v)} is not one of ${p.enum.join(', ')}`);

@@ -115,8 +115,8 @@ export function readingKind(subject: string, namespace: string, schema: JsonSche
     const items = f.items === undefined ? {} : subschema(f.items, `${where}: flags.items`);
     onlyKeywords(items, ['enum', 'type'], `${where}: flags.items`);
     if (f.type !== 'array' || (items.type !== undefined && items.type !== 'string')) throw new CatalogueError(`${where}: flags must be an array of strings`);
+    if (items.enum !== undefined && (!Array.isArray(items.enum) || !items.enum.every((c) => typeof c === 'string'))) throw new CatalogueError(`${where}: flags.items.enum must be strings`);
     const codes = items.enum === undefined ? null : new Set(items.enum as string[]);
-    if (codes !== null && ![...codes].every((c) => typeof c === 'string')) throw new CatalogueError(`${where}: flags.items.enum must be strings`);
     flags = { codes, minItems: typeof f.minItems === 'number' ? f.minItems : 0, unique: f.uniqueItems === true };
   }
   let deviceTime = false;
@@ -132,8 +132,9 @@ export function readingKind(subject: string, namespace: string, schema: JsonSche
   function toAvro(payload: Buffer): AvroRecordValue {
     const value = parseJsonPayload(subject, payload);
     if (!isPlainObject(value)) throw mismatchType(subject, null, value, 'a JSON object');
-    for (const key of Object.keys(value)) if (!(key in properties)) throw new SchemaMismatchError(subject, key, 'additionalProperties', 'not a property of a reading');
-    for (const key of required) if (!(key in value)) throw new SchemaMismatchError(subject, key, 'required', 'missing');
+    // Object.hasOwn, not `in`: a key such as `toString` must not pass for a property.
+    for (const key of Object.keys(value)) if (!Object.hasOwn(properties, key)) throw new SchemaMismatchError(subject, key, 'additionalProperties', 'not a property of a reading');
+    for (const key of required) if (!Object.hasOwn(value, key)) throw new SchemaMismatchError(subject, key, 'required', 'missing');
 
     const fields = value.fields;
     if (!isPlainObject(fields)) throw mismatchType(subject, 'fields', fields, 'an object');
