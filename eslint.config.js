@@ -25,6 +25,17 @@ const parts = [
   { type: 'cli', pattern: 'src/cli' },
   // The composition root: src/daemon.ts, src/main.ts, src/status.ts.
   { type: 'root', pattern: 'src' },
+  // central/ (ARCHITECTURE.md, central): shares only src/record and lib/ with the edge; one
+  // folder per concern, and the services do not import each other.
+  { type: 'central-config', pattern: 'central/src/config' },
+  { type: 'central-service', pattern: 'central/src/service' },
+  { type: 'central-kafka', pattern: 'central/src/kafka' },
+  { type: 'central-pulsar', pattern: 'central/src/pulsar' },
+  { type: 'central-schemas', pattern: 'central/src/schemas' },
+  { type: 'central-registry', pattern: 'central/src/registry' },
+  { type: 'central-bridge', pattern: 'central/src/bridge' },
+  // central/src/main.ts: starts whichever service is asked for.
+  { type: 'central-root', pattern: 'central/src' },
 ];
 
 /** part -> the parts it may import (itself always). */
@@ -43,7 +54,15 @@ const allowed = {
   systemd: ['common'],
   simulate: ['adapters', 'common', 'record'],
   cli: ['buffer', 'config', 'common'],
-  root: parts.map((p) => p.type),
+  root: parts.filter((p) => !p.type.startsWith('central')).map((p) => p.type),
+  'central-config': [],
+  'central-service': ['central-config'],
+  'central-kafka': [],
+  'central-pulsar': [],
+  'central-schemas': ['record'],
+  'central-registry': ['central-config', 'central-service', 'central-kafka', 'central-schemas'],
+  'central-bridge': ['central-config', 'central-service', 'central-kafka', 'central-pulsar', 'central-schemas', 'record'],
+  'central-root': parts.filter((p) => p.type.startsWith('central')).map((p) => p.type),
 };
 
 /** Input option schemas are pure data the configuration composes; input implementations are not. */
@@ -64,14 +83,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/**/*.ts', 'firmware-adapters/**/*.ts', 'lib/**/*.ts'],
+    files: ['src/**/*.ts', 'firmware-adapters/**/*.ts', 'lib/**/*.ts', 'central/src/**/*.ts'],
     ignores: ['**/*.test.ts'],
     plugins: { boundaries },
     settings: {
       // Folders, whole paths only (first match wins: the root folder last).
       'boundaries/elements': parts.map((p) => ({ ...p, partialMatch: false })),
       'boundaries/files': [{ category: 'input-schema', pattern: ['src/inputs/schemas.ts', 'src/inputs/*/schema.ts'] }],
-      'boundaries/include': ['src/**/*.ts', 'firmware-adapters/**/*.ts', 'lib/**/*.ts'],
+      'boundaries/include': ['src/**/*.ts', 'firmware-adapters/**/*.ts', 'lib/**/*.ts', 'central/src/**/*.ts'],
       'import/resolver': { typescript: { alwaysTryTypes: true } },
     },
     rules: {

@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 const include = ['test/**/*.test.ts', 'firmware-adapters/**/*.test.ts', 'central/test/**/*.test.ts'];
-const exclusive = ['test/**/*.exclusive.test.ts'];
+const exclusive = ['test/**/*.exclusive.test.ts', 'central/test/**/*.exclusive.test.ts'];
 
 export default defineConfig({
   test: {

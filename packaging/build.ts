@@ -8,11 +8,14 @@
  * check stays false, and the SEA entry calls main() itself).
  */
 import { build, type Plugin } from 'esbuild';
+import { chmodSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BUNDLE = join(root, 'dist', 'skyhaul.mjs');
+/** The data-centre services (central/src/main.ts), one executable ES module: /usr/bin/skyhaul-central. */
+export const CENTRAL_BUNDLE = join(root, 'dist', 'skyhaul-central.mjs');
 
 /** Packages whose native addons keep them out of the ES module bundle. */
 const NATIVE_EXTERNALS = ['better-sqlite3', 'serialport', '@serialport/*', 'pulsar-client'];
@@ -29,6 +32,8 @@ export interface BundleOptions {
   plugins?: Plugin[];
   /** Source map (default 'linked' for esm, none for cjs: a SEA has nowhere to find one). */
   sourcemap?: boolean | 'linked' | 'inline';
+  /** A `#!/usr/bin/env node` first line, so the file runs as a program (esm only). */
+  executable?: boolean;
 }
 
 const ESM_BANNER = [
@@ -59,7 +64,7 @@ export async function bundle(options: BundleOptions = {}): Promise<string> {
     plugins: options.plugins ?? [],
     // ESM: CommonJS dependencies (pino, fastify, node-cron) use require and __dirname; give the
     // ES module both. CJS: the other way round, import.meta.url from __filename.
-    banner: { js: format === 'esm' ? ESM_BANNER : CJS_BANNER },
+    banner: { js: format === 'esm' ? `${options.executable === true ? '#!/usr/bin/env node\n' : ''}${ESM_BANNER}` : CJS_BANNER },
     // The build time is the clock floor (src/common/clock.ts): no correct clock is earlier.
     define: {
       __SKYHAUL_BUILD_TIME__: JSON.stringify(new Date().toISOString()),
@@ -67,11 +72,14 @@ export async function bundle(options: BundleOptions = {}): Promise<string> {
     },
     logLevel: 'warning',
   });
+  if (options.executable === true) chmodSync(outfile, 0o755);
   return outfile;
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const t0 = performance.now();
   const out = await bundle();
-  process.stdout.write(`built ${out} in ${Math.round(performance.now() - t0)} ms\n`);
+  // Central has no native addon: nothing stays external.
+  const central = await bundle({ entry: join(root, 'central', 'src', 'main.ts'), outfile: CENTRAL_BUNDLE, external: [], executable: true });
+  process.stdout.write(`built ${out} and ${central} in ${Math.round(performance.now() - t0)} ms\n`);
 }

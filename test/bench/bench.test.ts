@@ -52,6 +52,10 @@ describe('bench harness', () => {
     expect(n('udp_ingest_ratio_to_raw')).toBeCloseTo(n('udp_ingest_records_per_s') / n('udp_raw_datagrams_per_s'), 9);
     expect(n('mqtt_ingest_ratio_to_plain')).toBeCloseTo(n('mqtt_ingest_records_per_s') / n('mqtt_plain_subscriber_per_s'), 9);
     expect(n('large_sustained_ratio_to_nominal')).toBeCloseTo(n('large_sustained_records_per_s') / n('large_nominal_msg_per_s'), 9);
+    // Central: the bridge beside the slower of its two baselines; latencies measured, p50 ≤ p99.
+    for (const key of ['bridge_records_per_s', 'kafka_producer_perf_records_per_s', 'pulsar_consume_records_per_s', 'bridge_rss_mb', 'edge_to_kafka_latency_p50_ms']) expect(n(key), key).toBeGreaterThan(0);
+    expect(n('bridge_ratio')).toBeCloseTo(n('bridge_records_per_s') / Math.min(n('kafka_producer_perf_records_per_s'), n('pulsar_consume_records_per_s')), 9);
+    expect(n('edge_to_kafka_latency_p50_ms')).toBeLessThanOrEqual(n('edge_to_kafka_latency_p99_ms'));
     // --quick runs the large profile at a tenth of its ≈ 30,000 msg/s.
     expect(n('large_nominal_msg_per_s')).toBeGreaterThan(2500);
     // Every target has a pass/fail marker computed from the figure.

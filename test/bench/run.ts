@@ -9,6 +9,9 @@
  *   UDP ingest through the daemon (loss-free rate)     vs  a bare UDP socket, same sweep
  *   MQTT QoS 1 ingest through the daemon               vs  a plain mqtt.js QoS 1 subscriber
  *   the simulator's `large` profile into the daemon    vs  its nominal rate and fixed targets
+ *   central: the Pulsar->Kafka bridge on a backlog     vs  Kafka's ProducerPerformance and a plain
+ *                                                           Pulsar consumer (the slower of the two)
+ *   central: edge -> Kafka latency, observatory rate   vs  a fixed target (p50 ≤ 1 s)
  *
  * usage: npm run bench -- [--out FILE] [--quick] [--backlog N] [--ingest-seconds S] [--no-build]
  *
@@ -22,6 +25,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { measureBridge, measureEdgeToKafkaLatency, type BridgeBenchResult, type LatencyBenchResult } from './central.ts';
 import { measureBigBacklog, measureDrain, measureEmptyStart } from './drain.ts';
 import { measureHttpIngest } from './http-ingest.ts';
 import { measureDecode, measureLargeProfile, measureMqttIngest, measureUdpIngest, type LargeProfileResult, type UdpBenchResult } from './inputs.ts';
@@ -39,6 +43,9 @@ export const TARGETS = {
   large_commit_p99_ms: { op: '<=', value: 25 },
   large_cpu_cores: { op: '<=', value: 1 },
   large_sustained_ratio_to_nominal: { op: '>=', value: 0.95 },
+  bridge_ratio: { op: '>=', value: 0.5 },
+  // The Rubin Observatory's summit-to-data-centre replication runs at about 1 s.
+  edge_to_kafka_latency_p50_ms: { op: '<=', value: 1000 },
 } as const;
 
 /** Keys every run writes as finite numbers (the vitest harness test checks them). */
@@ -73,6 +80,13 @@ export const REQUIRED_KEYS = [
   'large_lost_records',
   'large_commit_p99_ms',
   'large_cpu_cores',
+  'bridge_records_per_s',
+  'kafka_producer_perf_records_per_s',
+  'pulsar_consume_records_per_s',
+  'bridge_ratio',
+  'bridge_rss_mb',
+  'edge_to_kafka_latency_p50_ms',
+  'edge_to_kafka_latency_p99_ms',
 ] as const;
 
 interface Sizes {
@@ -98,12 +112,15 @@ interface Sizes {
   largeMs: number;
   /** The quick run scales the large profile down: it only proves the harness, beside other tests. */
   largeRateScale: number;
+  bridgeRecords: number;
+  latencyMs: number;
+  latencyRateScale: number;
 }
 
 function sizes(quick: boolean, backlog: number | undefined, ingestSeconds: number | undefined): Sizes {
   const base: Sizes = quick
-    ? { ingestMs: 1500, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 2000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 10_000, drainBacklog: 10_000, drainStreams: 20, bigBacklog: 50_000, bigStreams: 50, restarts: 2, holdMs: 500, bigDrainMs: 1500, decodeMs: 200, udpRates: [1000, 5000], udpStepMs: 1000, mqttMessages: 5000, largeMs: 5000, largeRateScale: 0.1 }
-    : { ingestMs: 10_000, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 10_000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 200_000, drainBacklog: 200_000, drainStreams: 20, bigBacklog: 5_000_000, bigStreams: 50, restarts: 3, holdMs: 5000, bigDrainMs: 20_000, decodeMs: 1000, udpRates: [5000, 10_000, 20_000, 40_000, 80_000], udpStepMs: 3000, mqttMessages: 100_000, largeMs: 30_000, largeRateScale: 1 };
+    ? { ingestMs: 1500, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 2000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 10_000, drainBacklog: 10_000, drainStreams: 20, bigBacklog: 50_000, bigStreams: 50, restarts: 2, holdMs: 500, bigDrainMs: 1500, decodeMs: 200, udpRates: [1000, 5000], udpStepMs: 1000, mqttMessages: 5000, largeMs: 5000, largeRateScale: 0.1, bridgeRecords: 5000, latencyMs: 3000, latencyRateScale: 0.05 }
+    : { ingestMs: 10_000, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 10_000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 200_000, drainBacklog: 200_000, drainStreams: 20, bigBacklog: 5_000_000, bigStreams: 50, restarts: 3, holdMs: 5000, bigDrainMs: 20_000, decodeMs: 1000, udpRates: [5000, 10_000, 20_000, 40_000, 80_000], udpStepMs: 3000, mqttMessages: 100_000, largeMs: 30_000, largeRateScale: 1, bridgeRecords: 100_000, latencyMs: 30_000, latencyRateScale: 1 };
   if (backlog !== undefined) base.bigBacklog = backlog;
   if (ingestSeconds !== undefined) {
     base.ingestMs = ingestSeconds * 1000;
@@ -198,6 +215,10 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     const udp = await measureUdpIngest({ dir: work, rates: size.udpRates, stepMs: size.udpStepMs }, cleanup);
     const mqtt = await measureMqttIngest({ dir: work, mqttUrl: env.SKYHAUL_MQTT_URL, messages: size.mqttMessages, runId }, cleanup);
     const large = await measureLargeProfile({ dir: work, mqttUrl: env.SKYHAUL_MQTT_URL, durationMs: size.largeMs, rateScale: size.largeRateScale }, cleanup);
+    log(`central: bridge on a backlog of ${size.bridgeRecords}`);
+    const bridge = await measureBridge({ env, records: size.bridgeRecords, runId, dir: work }, cleanup);
+    log(`central: edge -> Kafka latency, observatory profile × ${size.latencyRateScale}, ${size.latencyMs} ms`);
+    const latency = await measureEdgeToKafkaLatency({ env, runId, rateScale: size.latencyRateScale, durationMs: size.latencyMs, dir: work }, cleanup);
 
     const result: Record<string, unknown> = {
       ingest_records_per_s: ingest.recordsPerSecond,
@@ -237,6 +258,13 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       large_lost_records: large.lost,
       large_commit_p99_ms: large.commitP99Ms,
       large_cpu_cores: large.daemonCpuCores,
+      bridge_records_per_s: bridge.bridgeRecordsPerSecond,
+      kafka_producer_perf_records_per_s: bridge.kafkaProducerPerfRecordsPerSecond,
+      pulsar_consume_records_per_s: bridge.pulsarConsumeRecordsPerSecond,
+      bridge_ratio: bridge.ratio,
+      bridge_rss_mb: bridge.bridgeRssMbPeak,
+      edge_to_kafka_latency_p50_ms: latency.p50Ms,
+      edge_to_kafka_latency_p99_ms: latency.p99Ms,
     };
     const targets: Record<string, { target: string; value: number; pass: boolean }> = {};
     for (const [key, t] of Object.entries(TARGETS)) {
@@ -244,7 +272,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       targets[key] = { target: `${t.op} ${t.value}`, value, pass: t.op === '>=' ? value >= t.value : value <= t.value };
     }
     result.targets = targets;
-    result.details = { fsync, raw, ingest, saturated, http, perf: { unbatched: perfUnbatched, batched: perfBatched }, drain, big, emptyStart, replicationWaitMs, decode, udp, mqtt, large };
+    result.details = { fsync, raw, ingest, saturated, http, perf: { unbatched: perfUnbatched, batched: perfBatched }, drain, big, emptyStart, replicationWaitMs, decode, udp, mqtt, large, bridge, latency };
     result.meta = {
       run: runId,
       quick,
@@ -279,6 +307,8 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     fsync: { p50Ms: number; p99Ms: number };
     udp: UdpBenchResult;
     large: LargeProfileResult;
+    bridge: BridgeBenchResult;
+    latency: LatencyBenchResult;
   };
   const rows: Array<[string, string, string, string]> = [
     ['ingest (RecordBuffer.append, 64 appenders)', `${round(n('ingest_records_per_s'), 0)} rec/s`, `raw SQLite ${round(n('sqlite_raw_records_per_s'), 0)} rec/s`, ''],
@@ -305,6 +335,10 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     ['  lost (sent − committed)', `${n('large_lost_records')}`, `of ${d.large.sent}; UDP kernel drops ${d.large.udpKernelDrops}`, mark('large_lost_records')],
     ['  commit p99 (per record)', `${round(n('large_commit_p99_ms'), 2)} ms`, `p50 ${round(d.large.commitP50Ms, 2)} ms (histogram)`, mark('large_commit_p99_ms')],
     ['  daemon CPU', `${round(n('large_cpu_cores'), 2)} cores`, `simulator late ticks ${d.large.simulatorLateTicks}`, mark('large_cpu_cores')],
+    [`bridge, ${d.bridge.records} × ${d.bridge.payloadBytes} B, exactly-once`, `${round(n('bridge_records_per_s'), 0)} rec/s`, `Kafka ProducerPerformance ${round(n('kafka_producer_perf_records_per_s'), 0)}/s, Pulsar consume ${round(n('pulsar_consume_records_per_s'), 0)}/s`, ''],
+    ['  bridge / slower baseline', `${round(n('bridge_ratio'), 3)}`, '', mark('bridge_ratio')],
+    ['  bridge RSS peak', `${round(n('bridge_rss_mb'), 1)} MB`, '', ''],
+    [`edge → Kafka latency, observatory × ${d.latency.rateScale}`, `p50 ${round(n('edge_to_kafka_latency_p50_ms'), 0)} ms`, `p99 ${round(n('edge_to_kafka_latency_p99_ms'), 0)} ms, max ${round(d.latency.maxMs, 0)} ms over ${d.latency.records} records`, mark('edge_to_kafka_latency_p50_ms')],
   ];
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['figure', 'value', 'baseline / detail', 'target'][i]!.length));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'mqtt';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { PULSAR_CLUSTERS, repoRoot, stackStatus } from '../../packaging/dev-stack/stack.ts';
+import { KAFKA_PORTS, PULSAR_CLUSTERS, repoRoot, stackStatus } from '../../packaging/dev-stack/stack.ts';
 import { adminGet, RawWsProducer, WsConsumer } from '../support/pulsar.ts';
 import { createSerialPair } from '../support/serial-pair.ts';
 import { requireEnv, uniqueTopic } from '../support/stack-env.ts';
@@ -16,7 +16,7 @@ import { requireEnv, uniqueTopic } from '../support/stack-env.ts';
 describe('dev stack', () => {
   it('reports every service ready with its endpoint', async () => {
     const statuses = await stackStatus();
-    expect(statuses.map((s) => s.name).sort()).toEqual(['mosquitto', 'pulsar-central', 'pulsar-edge']);
+    expect(statuses.map((s) => s.name).sort()).toEqual(['kafka', 'mosquitto', 'pulsar-central', 'pulsar-edge']);
     for (const status of statuses) {
       expect(status.ready, `${status.name} ready`).toBe(true);
       expect(status.endpoint).toMatch(/127\.0\.0\.1:\d+/);
@@ -127,7 +127,7 @@ describe('dev stack', () => {
     const services = compose.services;
     const brokerPom = readFileSync(`${repoRoot}/packaging/dev-stack/broker/pom.xml`, 'utf8');
     const pulsarVersion = /<pulsar\.version>([^<]+)</.exec(brokerPom)?.[1];
-    expect(Object.keys(services)).toEqual(expect.arrayContaining(['pulsar-edge', 'pulsar-central', 'mosquitto', 'pulsar-setup']));
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(['pulsar-edge', 'pulsar-central', 'kafka', 'mosquitto', 'pulsar-setup']));
     for (const [cluster, ports] of Object.entries(PULSAR_CLUSTERS)) {
       const service = services[`pulsar-${cluster}`]!;
       expect(service.image).toBe(`apachepulsar/pulsar:${pulsarVersion}`);
@@ -137,6 +137,13 @@ describe('dev stack', () => {
       expect(service.environment?.PULSAR_PREFIX_webSocketServiceEnabled).toBe('true');
     }
     expect(services.mosquitto!.ports).toContain('127.0.0.1:11883:1883');
+    // Kafka: the version the native stack's jars come from, the same port, KRaft, no topic by accident.
+    const kafkaVersion = /<kafka\.version>([^<]+)</.exec(readFileSync(`${repoRoot}/packaging/dev-stack/kafka/pom.xml`, 'utf8'))?.[1];
+    const native = readFileSync(`${repoRoot}/packaging/dev-stack/kafka/server.properties.template`, 'utf8');
+    expect(services.kafka!.image).toBe(`apache/kafka:${kafkaVersion}`);
+    expect(services.kafka!.ports).toContain(`127.0.0.1:${KAFKA_PORTS.broker}:${KAFKA_PORTS.broker}`);
+    expect(services.kafka!.environment?.KAFKA_PROCESS_ROLES).toBe(/^process\.roles=(.+)$/m.exec(native)?.[1]);
+    expect(services.kafka!.environment?.KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe(/^auto\.create\.topics\.enable=(.+)$/m.exec(native)?.[1]);
     expect(JSON.stringify(services['pulsar-setup']!.command)).toContain('skyhaul/telemetry');
   });
 });

@@ -5,7 +5,7 @@
  * warning; `systemd-analyze security --offline`; sysusers and tmpfiles applied to a scratch root.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,10 @@ import { ensureDebianPackages, repoRoot } from '../../packaging/dev-stack/stack.
 import { parseConfig } from '../../src/config/load.ts';
 import { parseBytes } from '../../lib/schema-config/units.ts';
 
-const UNITS = ['skyhaul.service', 'skyhaul-pulsar.service'];
+const UNITS = ['skyhaul.service', 'skyhaul-pulsar.service', 'skyhaul-central@.service'];
+/** Templates are checked through their instances (systemd-analyze verify skips a bare template's body). */
+const CENTRAL_INSTANCES = ['skyhaul-central@registry.service', 'skyhaul-central@bridge.service'];
+const VERIFIED = [...UNITS.filter((u) => !u.endsWith('@.service')), ...CENTRAL_INSTANCES];
 const systemdDir = join(repoRoot, 'systemd');
 const dirs: string[] = [];
 let root = '';
@@ -81,6 +84,7 @@ function scratchRoot(): string {
       chmodSync(stub, 0o755);
     }
   }
+  for (const instance of CENTRAL_INSTANCES) symlinkSync('skyhaul-central@.service', join(dir, 'etc/systemd/system', instance));
   return dir;
 }
 
@@ -91,7 +95,7 @@ beforeAll(() => {
 }, 600_000);
 
 describe('systemd units', () => {
-  it.each(UNITS)('%s passes systemd-analyze verify with no warning at all', (unit) => {
+  it.each(VERIFIED)('%s passes systemd-analyze verify with no warning at all', (unit) => {
     const result = analyze(['verify', `--root=${root}`, `etc/systemd/system/${unit}`]);
     expect(result.stderr + result.stdout).toBe('');
     expect(result.status).toBe(0);
@@ -102,6 +106,7 @@ describe('systemd units', () => {
       ['bad-key.service', unitText('skyhaul.service').replace('ProtectSystem=strict', 'ProtectSytem=strict')],
       ['bad-value.service', unitText('skyhaul.service').replace('DevicePolicy=closed', 'DevicePolicy=clsd')],
       ['bad-exec.service', unitText('skyhaul.service').replace('ExecStart=/usr/bin/skyhaul', 'ExecStart=/usr/bin/skyhaul-missing')],
+      ['bad-central@x.service', unitText('skyhaul-central@.service').replace('ProtectSystem=strict', 'ProtectSytem=strict')],
     ];
     for (const [name, text] of bad) {
       writeFileSync(join(root, 'etc/systemd/system', name!), text!);
@@ -164,6 +169,24 @@ describe('systemd units', () => {
     const exposure = Number(match![1]);
     console.log(`systemd-analyze security: skyhaul.service exposure ${exposure}`);
     expect(exposure).toBeLessThanOrEqual(3);
+  });
+
+  it('skyhaul-central@.service runs one central service per instance on the shared file, stateless and sandboxed (exposure "OK" or better)', () => {
+    const text = unitText('skyhaul-central@.service');
+    const one = (key: string): string | undefined => values(text, key).at(-1);
+    expect(one('ExecStart')).toBe('/usr/bin/skyhaul-central %i --config /etc/skyhaul-central/central.yaml');
+    expect(one('Restart')).toBe('on-failure');
+    expect(one('RestartPreventExitStatus')).toBe('2');
+    expect(one('DynamicUser')).toBe('yes');
+    expect(one('ConfigurationDirectory')).toBe('skyhaul-central');
+    expect(directives(text).some(([k]) => k === 'MemoryDenyWriteExecute')).toBe(false);
+    for (const instance of CENTRAL_INSTANCES) {
+      const result = analyze(['security', '--offline=true', `--root=${root}`, instance]);
+      const match = /Overall exposure level for \S+: (\d+(?:\.\d+)?)/.exec(result.stdout);
+      expect(match, result.stdout + result.stderr).not.toBeNull();
+      console.log(`systemd-analyze security: ${instance} exposure ${match![1]}`);
+      expect(Number(match![1])).toBeLessThanOrEqual(2);
+    }
   });
 
   it('skyhaul-pulsar.service runs bin/pulsar standalone with absolute data paths, skipped when Pulsar is not installed', () => {

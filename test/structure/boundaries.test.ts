@@ -22,14 +22,19 @@ describe('part boundaries (npm run lint)', () => {
     ['src/config/extra.ts', "import type { MqttInput } from '../inputs/mqtt/input.ts';\nexport type M = MqttInput;\n", 'config', 'inputs'],
     ['firmware-adapters/extra.ts', "import type { RecordBuffer } from '../src/buffer/index.ts';\nexport type B = RecordBuffer;\n", 'adapters', 'buffer'],
     ['src/inputs/extra.ts', "import type { Daemon } from '../daemon.ts';\nexport type D = Daemon;\n", 'inputs', 'root'],
+    // central/ shares only src/record and lib/ with the edge, and its services stay apart.
+    ['central/src/bridge/extra.ts', "import type { RecordBuffer } from '../../../src/buffer/index.ts';\nexport type B = RecordBuffer;\n", 'central-bridge', 'buffer'],
+    ['central/src/registry/extra.ts', "import type { TopicBridge } from '../bridge/topic.ts';\nexport type T = TopicBridge;\n", 'central-registry', 'central-bridge'],
+    ['src/forward/extra.ts', "import type { KafkaLog } from '../../central/src/kafka/index.ts';\nexport type K = KafkaLog;\n", 'forward', 'central-kafka'],
   ])('%s may not import %s', async (file, source, from, to) => {
     const errors = await boundaryErrors(file, source);
     expect(errors.join('\n')).toMatch(new RegExp(`from elements of type "${from}" to elements of type "${to}"`));
   });
 
-  it('allows what the architecture allows: inputs -> buffer, config -> input schemas, root -> anything', async () => {
+  it('allows what the architecture allows: inputs -> buffer, config -> input schemas, root -> anything, central bridge -> record', async () => {
     expect(await boundaryErrors('src/inputs/extra.ts', "import type { Committed } from '../buffer/index.ts';\nexport type C = Committed;\n")).toEqual([]);
     expect(await boundaryErrors('src/config/extra.ts', "import * as s from '../inputs/schemas.ts';\nexport const x = s;\n")).toEqual([]);
     expect(await boundaryErrors('src/extra.ts', "import type { Forwarder } from './forward/forwarder.ts';\nexport type F = Forwarder;\n")).toEqual([]);
+    expect(await boundaryErrors('central/src/bridge/extra.ts', "import type { TelemetryRecord } from '../../../src/record/record.ts';\nexport type R = TelemetryRecord;\n")).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ type Duration = number | string;
 
 interface RawCentral {
   logging: { level: string };
-  kafka: { bootstrap: string[]; clientId: string; replicationFactor: number; minInsyncReplicas: number };
+  kafka: { bootstrap: string[] | string; clientId: string; replicationFactor: number; minInsyncReplicas: number };
   pulsar: { webServiceUrl: string; namespace: string; token?: string };
   registry: { url: string; listen: { bind: string; port: number }; topic: string; compatibility: string };
   bridge: {
@@ -38,7 +38,7 @@ export interface Listen {
 /** The validated configuration, durations in ms. */
 export interface CentralConfig {
   logging: { level: string };
-  kafka: RawCentral['kafka'];
+  kafka: { bootstrap: string[]; clientId: string; replicationFactor: number; minInsyncReplicas: number };
   pulsar: RawCentral['pulsar'];
   registry: { url: string; listen: Listen; topic: string; compatibility: string };
   bridge: {
@@ -63,7 +63,7 @@ export function parseCentralConfig(text: string, file: string, env: NodeJS.Proce
   const b = data.bridge;
   return {
     logging: data.logging,
-    kafka: data.kafka,
+    kafka: { ...data.kafka, bootstrap: typeof data.kafka.bootstrap === 'string' ? data.kafka.bootstrap.split(',') : data.kafka.bootstrap },
     pulsar: data.pulsar,
     registry: data.registry,
     bridge: {

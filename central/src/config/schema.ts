@@ -7,6 +7,8 @@
  */
 import { DURATION_PATTERN } from '../../../lib/schema-config/units.ts';
 
+const HOST_PORT = '^[^:,\\s]+:\\d+$';
+
 const duration = {
   'x-expected': 'a duration: milliseconds, or a string such as "250ms", "15s", "30m", "12h", "7d"',
   anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: DURATION_PATTERN }],
@@ -41,7 +43,15 @@ export const centralSchema = {
       default: {},
       description: 'The central Kafka cluster (the durable log every central service reads and writes).',
       properties: {
-        bootstrap: { type: 'array', items: { type: 'string', pattern: '^[^:\\s]+:\\d+$' }, minItems: 1, default: ['127.0.0.1:9092'], description: 'host:port of one or more brokers.' },
+        bootstrap: {
+          'x-expected': "host:port of one or more brokers: a list, or one string 'host:port,host:port' (Kafka's bootstrap.servers form, for SKYHAUL_CENTRAL_KAFKA_BOOTSTRAP)",
+          anyOf: [
+            { type: 'array', items: { type: 'string', pattern: HOST_PORT }, minItems: 1 },
+            { type: 'string', pattern: `^${HOST_PORT.slice(1, -1)}(,${HOST_PORT.slice(1, -1)})*$` },
+          ],
+          default: ['127.0.0.1:9092'],
+          description: 'Brokers to bootstrap from (bootstrap.servers).',
+        },
         clientId: { type: 'string', default: 'skyhaul-central' },
         replicationFactor: { type: 'integer', minimum: 1, default: 3, description: 'Replicas of every topic the services create (1 on a single-broker dev cluster).' },
         minInsyncReplicas: { type: 'integer', minimum: 1, default: 2, description: 'min.insync.replicas of those topics: with acks=all, a write is acknowledged once this many replicas have it.' },

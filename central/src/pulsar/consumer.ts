@@ -31,6 +31,12 @@ export interface ConsumerOptions {
   consumerName: string;
   priorityLevel?: number;
   receiverQueueSize?: number;
+  /**
+   * Where a subscription that does not exist yet starts (default 'Earliest': a site topic's first
+   * records are published before any bridge has discovered the topic). The WebSocket API's
+   * `subscriptionInitialPosition`, Pulsar ≥ 3.3 (apache/pulsar#23013).
+   */
+  initialPosition?: 'Earliest' | 'Latest';
   token?: string;
   deadLinkTimeoutMs?: number;
 }
@@ -44,6 +50,7 @@ function wsUrl(options: ConsumerOptions): string {
     consumerName: options.consumerName,
     receiverQueueSize: String(options.receiverQueueSize ?? 1000),
     priorityLevel: String(options.priorityLevel ?? 0),
+    subscriptionInitialPosition: options.initialPosition ?? 'Earliest',
   });
   return `${base}/ws/v2/consumer/persistent/${match[1]}/${match[2]}/${encodeURIComponent(match[3]!)}/${encodeURIComponent(options.subscription)}?${query}`;
 }
