@@ -74,6 +74,13 @@ interface Field {
 }
 
 const isUnion = (t: avro.Type): boolean => t.typeName === 'union' || t.typeName.startsWith('union:');
+const COMPLEX = new Set(['record', 'error', 'array', 'map', 'enum', 'fixed']);
+/** Same kind of type, and for named types the same unqualified name: the branch that evolved. */
+function sameKind(a: avro.Type, b: avro.Type): boolean {
+  if (a.typeName !== b.typeName) return false;
+  const name = (t: avro.Type): string | undefined => (t as { name?: string }).name?.split('.').pop();
+  return name(a) === name(b);
+}
 
 /**
  * Why `reader` cannot read `writer`'s data (empty when it can), worded from the older schema to
@@ -87,11 +94,17 @@ export function explain(reader: avro.Type, writer: avro.Type, direction: Directi
   const r = reader as avro.Type & { fields?: Field[]; name?: string; aliases?: string[]; symbols?: string[]; itemsType?: avro.Type; valuesType?: avro.Type; types?: avro.Type[]; size?: number };
   const w = writer as typeof r;
 
-  if (isUnion(writer)) {
-    // Every branch the writer may have used must be readable.
-    const problems = (w.types ?? []).flatMap((branch) => explain(reader, branch, direction, path));
-    if (problems.length > 0) return problems;
-  } else if (isUnion(reader)) {
+  if (isUnion(writer) || isUnion(reader)) {
+    // A union changed: where a branch that cannot be read is a record, array, map or enum that the
+    // other side also has, the change is inside it (a nested field): name that; else the union itself.
+    const writerBranches = isUnion(writer) ? (w.types ?? []) : [writer];
+    const readerBranches = isUnion(reader) ? (r.types ?? []) : [reader];
+    const failing = writerBranches.filter((branch) => readerBranches.every((target) => canRead(target, branch) !== null));
+    const nested = failing.flatMap((branch) => {
+      const target = readerBranches.find((candidate) => sameKind(candidate, branch));
+      return target !== undefined && COMPLEX.has(branch.typeName) ? explain(target, branch, direction, path) : [];
+    });
+    if (nested.length > 0) return nested;
     return [{ field: path, rule: `type changed from ${describe(older)} to ${describe(newer)}` }];
   }
   if (r.typeName === w.typeName && (r.typeName === 'record' || r.typeName === 'error')) {

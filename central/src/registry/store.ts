@@ -43,8 +43,8 @@
  *   2. it reads the topic to its end (so ids and versions are computed from everything committed,
  *      including what the other instance wrote);
  *   3. it validates, checks compatibility and picks id/version from memory;
- *   4. it commits the records in one transaction (fenced meanwhile: back to 1, three tries, then
- *      50002 to the client);
+ *   4. it commits the records in one transaction (fenced meanwhile: a short jittered pause, then
+ *      back to 1; eight tries, then 50002 to the client);
  *   5. it waits until its follower has applied its own last record, then answers.
  * So there is one writer at a time (the newest holder of the transactional.id), a write sent to
  * the other instance is not refused but makes that instance the writer, and memory is only ever
@@ -84,6 +84,9 @@ export interface VersionEntry {
   id: number;
   deleted: boolean;
 }
+
+/** Tries of one write while another instance keeps taking the writer role (then 50002). */
+const WRITE_ATTEMPTS = 8;
 
 /** Header on the last record of each transaction: the write it belongs to (who waits for it). */
 const WRITE_HEADER = 'skyhaul-registry-write';
@@ -360,7 +363,12 @@ export class SchemaStore {
           return result;
         } catch (error) {
           if (error instanceof RegistryError) throw error;
-          if (error instanceof KafkaFencedError && attempt < 3) continue;
+          if (error instanceof KafkaFencedError && attempt < WRITE_ATTEMPTS) {
+            // The other instance took the writer role for a write of its own: let it finish
+            // (jittered, growing pause, so two instances do not keep fencing each other), then take it back.
+            await new Promise((resolve) => setTimeout(resolve, attempt * (50 + Math.random() * 200)));
+            continue;
+          }
           if (error instanceof KafkaFencedError) throw new RegistryError(500, ErrorCode.OPERATION_TIMEOUT, `another registry instance kept taking the writer role of ${this.topic}: try again`, { cause: error });
           throw new RegistryError(500, ErrorCode.STORE_ERROR, `Kafka store error: ${(error as Error).message}`, { cause: error });
         }
