@@ -228,23 +228,23 @@ class Comparison {
       const a = w[name];
       const b = r[name];
       if (typeof b !== 'number') return;
-      if (typeof a !== 'number' || a > b) this.add(field, `${name} ${typeof a === 'number' ? this.change(String(a), String(b)) : this.narrowed(name)}`);
+      if (typeof a !== 'number' || a > b) this.add(field, typeof a === 'number' ? `${name} ${this.change(String(a), String(b))}` : this.narrowed(name));
     };
     const lower = (name: string): void => {
       const a = w[name];
       const b = r[name];
       if (typeof b !== 'number') return;
-      if (typeof a !== 'number' || a < b) this.add(field, `${name} ${typeof a === 'number' ? this.change(String(a), String(b)) : this.narrowed(name)}`);
+      if (typeof a !== 'number' || a < b) this.add(field, typeof a === 'number' ? `${name} ${this.change(String(a), String(b))}` : this.narrowed(name));
     };
     const same = (name: string): void => {
       if (r[name] === undefined || sortedJson(r[name]) === sortedJson(w[name])) return;
-      this.add(field, `${name} ${w[name] === undefined ? this.narrowed(name) : this.change(JSON.stringify(w[name]), JSON.stringify(r[name]))}`);
+      this.add(field, w[name] === undefined ? this.narrowed(name) : `${name} ${this.change(JSON.stringify(w[name]), JSON.stringify(r[name]))}`);
     };
     for (const name of ['maxLength', 'maximum', 'exclusiveMaximum', 'maxItems', 'maxProperties']) upper(name);
     for (const name of ['minLength', 'minimum', 'exclusiveMinimum', 'minItems', 'minProperties']) lower(name);
     for (const name of ['pattern', 'format']) same(name);
     if (typeof r.multipleOf === 'number' && !(typeof w.multipleOf === 'number' && Number.isInteger(w.multipleOf / r.multipleOf))) {
-      this.add(field, `multipleOf ${typeof w.multipleOf === 'number' ? this.change(String(w.multipleOf), String(r.multipleOf)) : this.narrowed('multipleOf')}`);
+      this.add(field, typeof w.multipleOf === 'number' ? `multipleOf ${this.change(String(w.multipleOf), String(r.multipleOf))}` : this.narrowed('multipleOf'));
     }
     if (r.uniqueItems === true && w.uniqueItems !== true) this.add(field, this.narrowed('uniqueItems'));
 
