@@ -15,9 +15,10 @@
 import { AvroDeserializer, AvroSerializer, Compatibility, JsonDeserializer, JsonSerializer, SchemaRegistryClient, SerdeType } from '@confluentinc/schemaregistry';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KafkaLog } from '../../src/kafka/index.ts';
 import { avroSchemaFor } from '../../src/schemas/index.ts';
 import { unique } from '../support/env.ts';
-import { call, startRegistry, type RunningRegistry } from './support.ts';
+import { bootstrap, call, startRegistry, type RunningRegistry } from './support.ts';
 
 const PTU = 'skyhaul.adapter.vaisala-wxt.v1.ptu';
 type AvroRecord = { type: 'record'; fields: Array<{ name: string; type: unknown; default?: unknown; doc?: string }> } & Record<string, unknown>;
@@ -282,6 +283,35 @@ describe('registry state lives in Kafka', () => {
       expect(next).toBe(Math.max(idA1, idA2) + 1);
     } finally {
       await restarted.close();
+    }
+  });
+
+  it('a schema committed by another writer just before a registration is counted when the next id is picked', async () => {
+    const own = await startRegistry(unique('registry-catchup'));
+    const kafka = new KafkaLog({ bootstrap: [bootstrap], clientId: 'registry-catchup-test' });
+    const foreign = await kafka.transactional(unique('registry-catchup-foreign')); // another writer, not fencing this one
+    try {
+      const client = confluentClient(own.url);
+      const first = await client.register(subjectOf('catchup-a'), { schemaType: 'JSON', schema: JSON.stringify({ type: 'string' }) });
+      const elsewhere = subjectOf('catchup-b');
+      const foreignId = first + 100;
+      await foreign.commit([
+        {
+          topic: own.service.store.topic,
+          key: JSON.stringify({ keytype: 'SCHEMA', subject: elsewhere, version: 1, magic: 1 }),
+          value: Buffer.from(JSON.stringify({ subject: elsewhere, version: 1, id: foreignId, schema: '{"type":"number"}', schemaType: 'JSON', deleted: false })),
+          headers: {},
+        },
+      ]);
+      // Registered right after that commit: the next id comes after the foreign one. (The write
+      // reads the topic to its end before picking; the follower alone usually lags by only a few
+      // ms, so this shows the outcome rather than isolating that step.)
+      expect(await client.register(subjectOf('catchup-c'), { schemaType: 'JSON', schema: JSON.stringify({ type: 'boolean' }) })).toBe(foreignId + 1);
+      expect((await call(own.url, 'GET', `/subjects/${elsewhere}/versions/1`)).body).toMatchObject({ id: foreignId });
+    } finally {
+      await foreign.close();
+      await kafka.close();
+      await own.close();
     }
   });
 
