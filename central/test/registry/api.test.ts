@@ -7,8 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaLog } from '../../src/kafka/index.ts';
+import { RegistryService } from '../../src/registry/service.ts';
+import { createContext, serveHttp } from '../../src/service/runner.ts';
 import { unique } from '../support/env.ts';
-import { bootstrap, call, startRegistry, type RunningRegistry } from './support.ts';
+import { bootstrap, call, registryConfig, startRegistry, type RunningRegistry } from './support.ts';
 
 let registry: RunningRegistry;
 let url: string;
@@ -167,6 +169,26 @@ describe('registry REST API (Confluent API reference)', () => {
       await kafka.close();
     }
     expect(await call(url, 'GET', `/schemas/ids/${id}`)).toMatchObject({ status: 404, body: { error_code: 40403 } });
+  });
+
+  it('answers 503 (not ready) until the topic has been read, as the runner serves HTTP before start(); stop() is safe twice', async () => {
+    const config = registryConfig(unique('registry-notready'));
+    const context = createContext('registry', 'warn');
+    const service = new RegistryService(config, context);
+    const { app, port } = await serveHttp(service, context, config.registry.listen);
+    try {
+      const early = `http://127.0.0.1:${port}`;
+      expect(await call(early, 'GET', '/readyz')).toMatchObject({ status: 503, body: { ready: false, reasons: [expect.stringContaining('to its end')] } });
+      expect(await call(early, 'GET', '/subjects')).toMatchObject({ status: 503, body: { error_code: 50301 } });
+      await service.start();
+      expect(await call(early, 'GET', '/readyz')).toMatchObject({ status: 200, body: { ready: true } });
+      expect(await call(early, 'GET', '/subjects')).toMatchObject({ status: 200, body: [] });
+    } finally {
+      await service.stop();
+      await service.stop();
+      await app.close();
+    }
+    expect(service.readiness()).toEqual({ ready: false, reasons: ['stopped'] });
   });
 
   it('reports readiness and metrics: requests by route and status, schemas, subjects', async () => {
