@@ -38,11 +38,12 @@
  * fencing). Each instance takes that id at start (so a newly started instance fences the writer
  * before it) and follows the topic all the time, so every instance serves reads of everything
  * committed. A write on any instance:
- *   1. if this instance's producer was fenced, it takes the id back (initialising a new producer
+ *   1. it reads the topic to its end, validates, checks compatibility; a request that changes
+ *      nothing (the same schema again) is answered here, without the writer role;
+ *   2. if this instance's producer was fenced, it takes the id back (initialising a new producer
  *      fences the other instance; Kafka completes or aborts that instance's open transaction first);
- *   2. it reads the topic to its end (so ids and versions are computed from everything committed,
- *      including what the other instance wrote);
- *   3. it validates, checks compatibility and picks id/version from memory;
+ *   3. it reads the topic to its end again (so ids and versions are computed from everything
+ *      committed, including what the other instance wrote) and picks id/version from memory;
  *   4. it commits the records in one transaction (fenced meanwhile: a short jittered pause, then
  *      back to 1; eight tries, then 50002 to the client);
  *   5. it waits until its follower has applied its own last record, then answers.
@@ -346,10 +347,15 @@ export class SchemaStore {
       if (this.closed) throw new RegistryError(503, ErrorCode.NOT_READY, 'the registry is stopping');
       for (let attempt = 1; ; attempt++) {
         try {
-          if (this.producer === null || this.producer.isFenced) await this.acquireWriter(true);
           await this.follower!.caughtUp();
-          const { records, result } = plan(this.state);
-          if (records.length === 0) return result;
+          let { records, result } = plan(this.state);
+          if (records.length === 0) return result; // nothing to write (the same schema again): no need of the writer role
+          if (this.producer === null || this.producer.isFenced) {
+            await this.acquireWriter(true);
+            await this.follower!.caughtUp();
+            ({ records, result } = plan(this.state));
+            if (records.length === 0) return result;
+          }
           const token = randomUUID();
           const applied = new Promise<void>((resolve) => this.pending.set(token, resolve));
           const out: OutRecord[] = records.map((r, i) => ({ ...r, topic: this.topic, headers: i === records.length - 1 ? { [WRITE_HEADER]: token } : ({} as Record<string, string>) }));
