@@ -11,6 +11,9 @@
  *    (Kafka's zombie fencing): its commits then fail with `KafkaFencedError`.
  *  - `readToEnd(topic)`: everything committed in a topic, every partition from the start to its
  *    last stable offset (read_committed), e.g. a compacted state topic at start-up.
+ *  - `follow(topic, onRecord)`: the same from the start, then every record as it is committed
+ *    (a state topic that other instances write too); `caughtUp()` waits until everything
+ *    committed before the call has been handed over.
  */
 import { randomUUID } from 'node:crypto';
 import { Admin, Consumer, Producer, ProduceAcks } from '@platformatic/kafka';
@@ -166,6 +169,18 @@ export class TransactionalProducer {
   }
 }
 
+/** A read_committed reader that stays at the end of a topic (KafkaLog.follow). */
+export interface Follower {
+  /**
+   * Resolves once every record committed before the call (each partition up to its last stable
+   * offset then) has been handed to `onRecord`; rejects after `timeoutMs` (default 30 s) or when
+   * the follower fails or closes.
+   */
+  caughtUp(timeoutMs?: number): Promise<void>;
+  /** Stops reading; safe twice. */
+  close(): Promise<void>;
+}
+
 export class KafkaLog {
   private readonly admin: Admin;
 
@@ -287,6 +302,90 @@ export class KafkaLog {
     } finally {
       await consumer.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * Hands every committed record of `topic` to `onRecord` (read_committed, each partition in
+   * offset order, from the start), then each new one as it is committed, until closed. A fetch
+   * error stops the follower: `onError` is called once and `caughtUp()` rejects from then on.
+   */
+  async follow(topic: string, onRecord: (record: InRecord) => void, onError: (error: Error) => void = () => undefined): Promise<Follower> {
+    const consumer = new Consumer({
+      groupId: `skyhaul-follower-${randomUUID()}`,
+      clientId: `${this.options.clientId}-follower`,
+      bootstrapBrokers: this.options.bootstrap,
+      isolationLevel: READ_COMMITTED,
+      maxWaitTime: 100,
+    });
+    let failure: Error | null = null;
+    const waiters = new Set<{ check: () => void; fail: (error: Error) => void }>();
+    let stream: Awaited<ReturnType<typeof consumer.consume>>;
+    try {
+      stream = await consumer.consume({ topics: [topic], mode: 'earliest', isolationLevel: READ_COMMITTED, autocommit: false, maxWaitTime: 100 });
+    } catch (error) {
+      await consumer.close().catch(() => undefined);
+      throw error;
+    }
+    const checkAll = (): void => {
+      for (const waiter of waiters) waiter.check();
+    };
+    const failAll = (error: Error, report: boolean): void => {
+      if (failure !== null) return;
+      failure = error;
+      for (const waiter of waiters) waiter.fail(error);
+      if (report) onError(error);
+    };
+    stream.on('data', (m) => {
+      onRecord({
+        topic,
+        partition: m.partition,
+        offset: m.offset,
+        key: m.key?.toString() ?? '',
+        value: m.value === undefined || m.value === null || m.value.length === 0 ? null : m.value,
+        headers: headersOf(m.headers),
+        timestamp: Number(m.timestamp),
+      });
+      checkAll();
+    });
+    stream.on('fetch', checkAll);
+    stream.on('offsets', checkAll);
+    stream.on('error', (error: Error) => failAll(error, true));
+    let closed: Promise<void> | null = null;
+    return {
+      caughtUp: async (timeoutMs = 30_000) => {
+        if (failure !== null) throw failure;
+        const ends = (await consumer.listOffsets({ topics: [topic], isolationLevel: READ_COMMITTED })).get(topic) ?? [];
+        const done = (): boolean => ends.every((end, partition) => end === 0n || (stream.offsetsToFetch.get(`${topic}:${partition}`) ?? 0n) >= end);
+        await new Promise<void>((resolve, reject) => {
+          const waiter = {
+            check: () => {
+              if (!done()) return;
+              finish();
+              resolve();
+            },
+            fail: (error: Error) => {
+              finish();
+              reject(error);
+            },
+          };
+          const timer = setTimeout(() => waiter.fail(new Error(`${topic}: not caught up with its end within ${timeoutMs} ms`)), timeoutMs);
+          const finish = (): void => {
+            clearTimeout(timer);
+            waiters.delete(waiter);
+          };
+          waiters.add(waiter);
+          waiter.check();
+        });
+      },
+      close: () => {
+        closed ??= (async () => {
+          failAll(new Error(`follower of ${topic} closed`), false);
+          await stream.close().catch(() => undefined);
+          await consumer.close().catch(() => undefined);
+        })();
+        return closed;
+      },
+    };
   }
 
   async close(): Promise<void> {
