@@ -1,7 +1,7 @@
 /**
  * The central path's benchmarks, each beside a baseline from the same run:
  *
- *   bridge_records_per_s       a backlog of vaisala-wxt readings (≈ 200 B payloads) in the central
+ *   bridge_records_per_s       a backlog of vaisala-wxt ptu readings (≈ 200 B payloads) in the central
  *                              Pulsar, through the bridge (child process, production settings:
  *                              transactions, de-duplication state, Avro through the registry) into
  *                              Kafka; from its first Kafka commit to its last
@@ -64,9 +64,8 @@ async function kafkaProducerPerf(env: StackEndpoints, topic: string, records: nu
     '--num-records', String(records),
     '--record-size', String(recordBytes),
     '--throughput', '-1',
-    '--command-property', `bootstrap.servers=${env.SKYHAUL_KAFKA_BOOTSTRAP}`,
-    '--command-property', 'acks=all',
-    '--command-property', 'enable.idempotence=true',
+    // One flag, several key=value (a repeated flag keeps only its last).
+    '--command-property', `bootstrap.servers=${env.SKYHAUL_KAFKA_BOOTSTRAP}`, 'acks=all', 'enable.idempotence=true',
   ];
   const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const remove = cleanup.add('kafka-producer-perf', () => {
@@ -113,7 +112,15 @@ export async function measureBridge(options: { env: StackEndpoints; records: num
   const site = `bench-${runId}`;
   const topic = `persistent://${namespace}/${site}`;
   const producerId = `bench-${runId}`;
-  const batch = Array.from({ length: records }, (_, i) => reading(site, producerId, `weather/mast${i % STREAMS}/ptu`, Math.floor(i / STREAMS) + 1, 10 + (i % 100) / 10));
+  // A full WXT ptu reading (all four fields with their units): about 200 bytes.
+  const batch = Array.from({ length: records }, (_, i) => {
+    const r = reading(site, producerId, `weather/mast${i % STREAMS}/ptu`, Math.floor(i / STREAMS) + 1, 10 + (i % 100) / 10);
+    const payload = {
+      fields: { air_temperature: 10 + (i % 100) / 10, relative_humidity: 40.2, air_pressure: 744.1, internal_temperature: 12.3 },
+      units: { air_temperature: 'Cel', relative_humidity: '%', air_pressure: 'hPa', internal_temperature: 'Cel' },
+    };
+    return { ...r, payload: Buffer.from(JSON.stringify(payload)) };
+  });
   const payloadBytes = Math.round(batch.reduce((n, r) => n + r.payload.length, 0) / batch.length);
 
   log(`bridge: loading ${records} records (${payloadBytes} B payloads) into the central Pulsar`);

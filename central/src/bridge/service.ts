@@ -91,7 +91,9 @@ export class BridgeService implements Service {
         name: bridge.stateTopic,
         partitions: 6,
         replicationFactor: kafka.replicationFactor,
-        config: { 'cleanup.policy': 'compact', 'min.insync.replicas': String(kafka.minInsyncReplicas) },
+        // Every batch rewrites its streams' keys: roll segments often and clean early, so the
+        // state an activating bridge reads stays near one record per (producer, stream).
+        config: { 'cleanup.policy': 'compact', 'min.insync.replicas': String(kafka.minInsyncReplicas), 'segment.ms': String(10 * 60_000), 'min.cleanable.dirty.ratio': '0.1' },
       },
       {
         name: bridge.deadLetterTopic,

@@ -206,6 +206,8 @@ export class TopicBridge {
     const out: OutRecord[] = [];
     const pending = new Map<string, number>();
     const dead = new Map<string, number>();
+    // One log line per distinct refusal per batch, not one per record.
+    const refusals = new Set<string>();
     let duplicates = 0;
     let gaps = 0;
     const ingestTimes: number[] = [];
@@ -234,6 +236,7 @@ export class TopicBridge {
         }
         out.push(this.deadLetter(message, error.reason, error.message));
         dead.set(error.reason, (dead.get(error.reason) ?? 0) + 1);
+        refusals.add(error.message);
         // A dead-lettered record is handled: its sequence counts as written, so a redelivery
         // does not dead-letter it twice.
         pending.set(key, record.sequence);
@@ -282,6 +285,7 @@ export class TopicBridge {
     if (duplicates > 0) this.events.deduplicated(this.topic, duplicates);
     if (gaps > 0) this.events.gap(this.topic, gaps);
     for (const [reason, n] of dead) this.events.deadLettered(reason, n);
+    for (const refusal of refusals) this.logger.warn({ topic: this.topic, deadLetterTopic: this.options.deadLetterTopic }, `dead-lettered: ${refusal}`);
     const produced = new Map<string, number>();
     for (const r of out) if (r.topic !== this.options.stateTopic && r.topic !== this.options.deadLetterTopic) produced.set(r.topic, (produced.get(r.topic) ?? 0) + 1);
     for (const [topic, n] of produced) this.events.produced(topic, n);

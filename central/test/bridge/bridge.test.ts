@@ -5,7 +5,7 @@
  * subscription with the active one killed; an incompatible schema change dead-lettered.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { PROPERTY, type TelemetryRecord } from '../../../src/record/record.ts';
 import { avroSchemaFor } from '../../src/schemas/index.ts';
@@ -27,9 +27,16 @@ afterAll(async () => {
   for (const h of handles) await h.kill('SIGTERM');
 });
 
-async function bridge(extra: Record<string, unknown> = {}): Promise<CentralHandle> {
-  const handle = await startCentral('bridge', centralConfig({ namespace, registryUrl: registry.url, bridge: { batch: { maxRecords: 200, maxDelay: '20ms' }, ...extra } }));
-  handles.push(handle);
+// Every bridge subscribes to every topic of the namespace: a test's bridges stop with it, so the
+// next test's topics are served only by the instances it starts.
+const testHandles: CentralHandle[] = [];
+afterEach(async () => {
+  for (const h of testHandles.splice(0)) await h.kill('SIGTERM');
+});
+
+async function bridge(extra: Record<string, unknown> = {}, registryUrl = registry.url): Promise<CentralHandle> {
+  const handle = await startCentral('bridge', centralConfig({ namespace, registryUrl, bridge: { batch: { maxRecords: 200, maxDelay: '20ms' }, ...extra } }));
+  testHandles.push(handle);
   return handle;
 }
 
@@ -112,9 +119,15 @@ describe('bridge', () => {
         if (published % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
+    // Each kill lands while the bridge is running (ready, consuming and committing), at a random
+    // moment of its work: before, during or after a transaction, before or after its Pulsar acks.
+    let producedBeforeKills = 0;
     for (let kill = 0; kill < 10; kill++) {
-      await new Promise((resolve) => setTimeout(resolve, 300 + Math.random() * 900));
+      // Ready (subscribed) to active (fenced, state read, first commit) takes about 1-2 s here.
+      await new Promise((resolve) => setTimeout(resolve, 500 + Math.random() * 3000));
+      producedBeforeKills += metricValue(await b.metrics().catch(() => ''), 'skyhaul_central_bridge_produced_total');
       await b.restart(); // SIGKILL and start again, on the same subscription
+      await b.waitReady();
     }
     running = false;
     await flow;
@@ -124,9 +137,11 @@ describe('bridge', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const final = await readRaw(`skyhaul.raw.${site}`, registry.url);
     const report = checkOnceInOrder(final, new Map(streams.map((s) => [`${producerId}|${s}`, perStream])));
-    console.log(`bridge kill -9 x10: ${published} published, ${seen.length} then ${final.length} in Kafka, ${JSON.stringify(report)}`);
+    console.log(`bridge kill -9 x10: ${published} published, ${producedBeforeKills} committed by the processes killed, ${seen.length} then ${final.length} in Kafka, ${JSON.stringify(report)}`);
     expect(report).toEqual({ duplicates: 0, missing: 0, outOfOrder: 0 });
     expect(final).toHaveLength(published);
+    // The kills interrupted real work: the killed processes had committed records between them.
+    expect(producedBeforeKills).toBeGreaterThan(0);
   }, 300_000);
 
   it('two instances share the subscription: the active one killed mid-stream, the other takes over, nothing lost or duplicated', async () => {
@@ -164,8 +179,7 @@ describe('bridge', () => {
     const client = new SchemaRegistry({ host: own.url });
     await client.register({ type: SchemaType.AVRO, schema: JSON.stringify(older) }, { subject, compatibility: 'BACKWARD_TRANSITIVE' as never });
     const deadLetterTopic = unique('dlq');
-    const b = await startCentral('bridge', centralConfig({ namespace, registryUrl: own.url, bridge: { deadLetterTopic, batch: { maxRecords: 50, maxDelay: '20ms' } } }));
-    handles.push(b);
+    const b = await bridge({ deadLetterTopic, batch: { maxRecords: 50, maxDelay: '20ms' } }, own.url);
     const publisher = await CentralPublisher.open(topic, `${producerId}/mixed`);
     for (let i = 1; i <= 5; i++) await publisher.send(reading(site, producerId, 'weather/wxt/ptu', i, i));
     // Records of another subject still flow.

@@ -7,7 +7,7 @@ export async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean
   for (;;) {
     const value = await read();
     if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last read: ${Array.isArray(value) ? `${value.length} items` : JSON.stringify(value)?.slice(0, 300)})`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

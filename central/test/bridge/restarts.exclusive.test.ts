@@ -65,7 +65,10 @@ describe('bridge across server restarts', () => {
     const streams = ['weather/a/ptu', 'weather/b/ptu'];
     const raw = `skyhaul.raw.${site}`;
 
+    const phase = (what: string): void => console.log(`${new Date().toISOString()} ${what}`);
+    phase(`bridge log: ${bridge.logFile}`);
     await publish(topic, producerId, streams, 1, 100);
+    phase('published 1..100');
     await until(() => readRaw(raw, registry.url), (s) => s.length >= 200, 'the first 200 records');
 
     // Kafka goes away while records keep arriving in Pulsar; the bridge must hold them (not ack,
@@ -75,7 +78,9 @@ describe('bridge across server restarts', () => {
     await stackDown(['kafka']);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     await stackUp();
+    phase('Kafka back');
     await duringKafka;
+    phase('published 101..400');
     await until(() => readRaw(raw, registry.url), (s) => s.length >= 800, 'the records sent around the Kafka restart', 180_000);
 
     // The central Pulsar goes away mid-stream: the bridge's consumer reconnects by itself; the
@@ -84,12 +89,14 @@ describe('bridge across server restarts', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     await stackDown(['pulsar-central']);
     await stackUp();
+    phase('central Pulsar back');
     await duringPulsar;
+    phase('published 401..700');
     const seen = await until(() => readRaw(raw, registry.url), (s) => s.length >= 1400, 'the records sent around the Pulsar restart', 240_000);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const final = await readRaw(raw, registry.url);
     const report = checkOnceInOrder(final, new Map(streams.map((s) => [`${producerId}|${s}`, 700])));
-    console.log(`bridge across restarts: ${seen.length} then ${final.length} in Kafka, ${JSON.stringify(report)}, bridge log warnings ${(bridge.log().match(/"level":40/g) ?? []).length}`);
+    console.log(`bridge across restarts: ${seen.length} then ${final.length} in Kafka, ${JSON.stringify(report)}, bridge log warnings ${(bridge.log().match(/"level":"warn"/g) ?? []).length}, Kafka commits over 1 s ${metricValue(await bridge.metrics(), 'skyhaul_central_bridge_kafka_commit_seconds_count') - metricValue(await bridge.metrics(), 'skyhaul_central_bridge_kafka_commit_seconds_bucket', { le: '1' })}`);
     expect(report).toEqual({ duplicates: 0, missing: 0, outOfOrder: 0 });
     expect(final).toHaveLength(1400);
     // The bridge process is the one started at the beginning: it resumed, nobody restarted it.

@@ -4,7 +4,7 @@
  * read_committed reader sees whole or not at all, zombie fencing by transactional.id, and
  * reading a topic to its end.
  */
-import { Admin, Consumer } from '@platformatic/kafka';
+import { Admin, Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KafkaFencedError, KafkaLog } from '../../src/kafka/index.ts';
 import { stackEnv, unique } from '../support/env.ts';
@@ -48,6 +48,40 @@ describe('KafkaLog (real Kafka)', () => {
     } finally {
       await producer.close();
     }
+  });
+
+  it('skips every aborted transaction of one producer, however many share a fetch (patched client: patches/@platformatic+kafka+1.35.0.patch)', async () => {
+    // One transactional.id that commits and aborts in turn, as the bridge does across kill -9s
+    // and refused batches. The unpatched 1.35 reader let all but the last aborted transaction of
+    // a producer through as committed, and crashed on an ABORT marker whose transaction began
+    // before the fetch offset (platformatic/kafka#391).
+    const topic = unique('contract.aborts');
+    await kafka.ensureTopics([{ name: topic, partitions: 1, replicationFactor: 1, config: {} }]);
+    // The client itself, to leave records of aborted transactions in the log (as a bridge killed
+    // mid-transaction does: its successor's InitProducerId aborts them).
+    const producer = new Producer({ clientId: 'contract-aborts', bootstrapBrokers: bootstrap, idempotent: true, transactionalId: unique('contract-aborts'), acks: ProduceAcks.ALL, producerId: -1n, producerEpoch: -1, retryDelay: 20, retries: 50 });
+    try {
+      for (let i = 1; i <= 4; i++) {
+        const commit = await producer.beginTransaction();
+        await commit.send({ messages: [{ topic, key: Buffer.from(`committed-${i}`), value: Buffer.from('c') }] });
+        await commit.commit();
+        if (i === 4) break;
+        const abort = await producer.beginTransaction();
+        await abort.send({ messages: [{ topic, key: Buffer.from(`aborted-${i}`), value: Buffer.from('a') }] });
+        await abort.abort();
+      }
+    } finally {
+      await producer.close();
+    }
+    expect((await kafka.readToEnd(topic)).map((r) => r.key)).toEqual(['committed-1', 'committed-2', 'committed-3', 'committed-4']);
+    const followed: string[] = [];
+    const follower = await kafka.follow(topic, (r) => followed.push(r.key));
+    try {
+      await follower.caughtUp();
+    } finally {
+      await follower.close();
+    }
+    expect(followed).toEqual(['committed-1', 'committed-2', 'committed-3', 'committed-4']);
   });
 
   it('fences a zombie: once a newer producer took its transactional.id, the older one cannot commit', async () => {

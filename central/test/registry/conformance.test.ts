@@ -286,24 +286,30 @@ describe('registry state lives in Kafka', () => {
     }
   });
 
-  it('a schema committed by another writer just before a registration is counted when the next id is picked', async () => {
+  it('a schema another writer appended just before a registration is counted when the next id is picked', async () => {
     const own = await startRegistry(unique('registry-catchup'));
     const kafka = new KafkaLog({ bootstrap: [bootstrap], clientId: 'registry-catchup-test' });
-    const foreign = await kafka.transactional(unique('registry-catchup-foreign')); // another writer, not fencing this one
+    // Another writer outside the registry's transactional.id (a tool, a registry of another make),
+    // writing plainly with acks=all: once acknowledged, the record is below the last stable offset.
+    // (A transactional writer's commit markers land asynchronously after its commit returns, so
+    // a read_committed reader may not see it at once; the registry's own instances share one
+    // transactional.id, whose takeover waits for those markers.)
+    const foreign = kafka.producer();
     try {
       const client = confluentClient(own.url);
       const first = await client.register(subjectOf('catchup-a'), { schemaType: 'JSON', schema: JSON.stringify({ type: 'string' }) });
       const elsewhere = subjectOf('catchup-b');
       const foreignId = first + 100;
-      await foreign.commit([
-        {
-          topic: own.service.store.topic,
-          key: JSON.stringify({ keytype: 'SCHEMA', subject: elsewhere, version: 1, magic: 1 }),
-          value: Buffer.from(JSON.stringify({ subject: elsewhere, version: 1, id: foreignId, schema: '{"type":"number"}', schemaType: 'JSON', deleted: false })),
-          headers: {},
-        },
-      ]);
-      // Registered right after that commit: the next id comes after the foreign one. (The write
+      await foreign.send({
+        messages: [
+          {
+            topic: own.service.store.topic,
+            key: Buffer.from(JSON.stringify({ keytype: 'SCHEMA', subject: elsewhere, version: 1, magic: 1 })),
+            value: Buffer.from(JSON.stringify({ subject: elsewhere, version: 1, id: foreignId, schema: '{"type":"number"}', schemaType: 'JSON', deleted: false })),
+          },
+        ],
+      });
+      // Registered right after that write: the next id comes after the foreign one. (The write
       // reads the topic to its end before picking; the follower alone usually lags by only a few
       // ms, so this shows the outcome rather than isolating that step.)
       expect(await client.register(subjectOf('catchup-c'), { schemaType: 'JSON', schema: JSON.stringify({ type: 'boolean' }) })).toBe(foreignId + 1);

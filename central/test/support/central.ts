@@ -5,7 +5,7 @@
  * wrote, as a downstream consumer would (read_committed, values through the registry).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -46,8 +46,20 @@ export interface CentralHandle {
   metrics(): Promise<string>;
 }
 
+// Each service's directory (config and log) goes when the test process ends, unless
+// SKYHAUL_TEST_KEEP_DIRS=1 (to read the logs after a failure).
+const serviceDirs: string[] = [];
+process.once('exit', () => {
+  if (process.env.SKYHAUL_TEST_KEEP_DIRS === '1') return;
+  for (const dir of serviceDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** Writes a config file and starts `service` on it (the service's HTTP port chosen free). */
-export async function startCentral(service: 'registry' | 'bridge', config: Record<string, unknown>, dir = mkdtempSync(join(tmpdir(), `skyhaul-${service}-`))): Promise<CentralHandle> {
+export async function startCentral(service: 'registry' | 'bridge', config: Record<string, unknown>, dir?: string): Promise<CentralHandle> {
+  if (dir === undefined) {
+    dir = mkdtempSync(join(tmpdir(), `skyhaul-${service}-`));
+    serviceDirs.push(dir);
+  }
   const port = await freePort();
   const section = service === 'registry' ? { registry: { ...((config.registry as object) ?? {}), listen: { bind: '127.0.0.1', port } } } : { bridge: { ...((config.bridge as object) ?? {}), http: { bind: '127.0.0.1', port } } };
   const file = join(dir, `${service}.yaml`);
@@ -143,6 +155,7 @@ export class CentralPublisher {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
+    ws.on('error', () => undefined); // a later failure shows as 'close' to whoever waits
     return new CentralPublisher(ws);
   }
 
@@ -150,14 +163,21 @@ export class CentralPublisher {
     const message = toPulsarMessage(record);
     const context = Math.random().toString(36).slice(2);
     return new Promise((resolve, reject) => {
+      const onClose = (): void => {
+        this.ws.off('message', onMessage);
+        reject(new Error('the producer socket closed before the ack'));
+      };
       const onMessage = (data: WebSocket.RawData): void => {
         const ack = JSON.parse(data.toString()) as { result: string; context?: string; errorMsg?: string };
         if (ack.context !== context) return;
         this.ws.off('message', onMessage);
+        this.ws.off('close', onClose);
         if (ack.result === 'ok') resolve();
         else reject(new Error(`publish failed: ${ack.result} ${ack.errorMsg ?? ''}`));
       };
       this.ws.on('message', onMessage);
+      this.ws.once('close', onClose);
+      if (this.ws.readyState !== WebSocket.OPEN) return onClose();
       this.ws.send(JSON.stringify({ payload: message.payload.toString('base64'), properties: message.properties, key: message.key, context }));
     });
   }
@@ -199,6 +219,12 @@ export class CentralPublisher {
         pump();
       };
       this.ws.on('message', onMessage);
+      this.ws.once('close', () => {
+        if (acked === records.length || failed) return;
+        failed = true;
+        this.ws.off('message', onMessage);
+        reject(new Error(`the producer socket closed with ${records.length - acked} sends unacknowledged`));
+      });
       if (records.length === 0) resolve();
       else pump();
     });
@@ -226,7 +252,7 @@ export function reading(siteId: string, producerId: string, stream: string, sequ
   };
 }
 
-/** What a downstream consumer sees in a raw topic: each record decoded back, with its Kafka coordinates. */
+/** What a downstream consumer sees in a raw topic: each record decoded back, with its Kafka coordinates ([] before the topic exists). */
 export interface KafkaSeen {
   record: TelemetryRecord;
   partition: number;
@@ -238,7 +264,14 @@ export async function readRaw(topic: string, registryUrl: string): Promise<Kafka
   const kafka = new KafkaLog({ bootstrap: [stackEnv('SKYHAUL_KAFKA_BOOTSTRAP')], clientId: 'test-reader' });
   const registry = new SchemaRegistry({ host: registryUrl });
   try {
-    const records = await kafka.readToEnd(topic);
+    let records: InRecord[];
+    try {
+      records = await kafka.readToEnd(topic);
+    } catch (error) {
+      // The bridge creates a raw topic with its first commit: before that there is nothing to see.
+      if (/Unknown topic/i.test((error as Error).message)) return [];
+      throw error;
+    }
     const out: KafkaSeen[] = [];
     for (const r of records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset))) {
       const decoded = await registry.decode(r.value!);
