@@ -3,13 +3,13 @@
  * it, restart it, or read its status over HTTP. Config is written to a file in the test's dir.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { repoRoot } from '../../packaging/dev-stack/stack.ts';
 import type { DaemonStatus } from '../../src/status.ts';
+import { freePort, killChild, readLog } from './processes.ts';
 
 export type { DaemonStatus };
 
@@ -22,23 +22,7 @@ export const TSX_LOADER = pathToFileURL(join(repoRoot, 'node_modules/tsx/dist/lo
  */
 export const DAEMON_BUNDLE = join(repoRoot, 'dist', 'skyhaul.mjs');
 
-/**
- * A TCP port to give a daemon: from 61000-65535, above Linux's ephemeral range (32768-60999), so
- * that no outgoing connection (a Pulsar or MQTT client elsewhere on the machine) can take it
- * between this check and the daemon's bind, as port 0 from the ephemeral range allowed.
- */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 61_000 + Math.floor(Math.random() * 4535);
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no free TCP port in 61000-65535');
-}
+export { freePort };
 
 export interface DaemonHandle {
   readonly dir: string;
@@ -122,25 +106,13 @@ export async function startDaemon(options: { dir: string; config: Record<string,
       const body = (await res.json()) as { committed?: PushResult['committed'] };
       return { status: res.status, committed: body.committed ?? [] };
     },
-    async kill(signal = 'SIGKILL') {
-      const child = handle.process;
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      child.kill(signal);
-      return exited;
-    },
+    kill: (signal = 'SIGKILL') => killChild(handle.process, signal),
     async restart() {
       await handle.kill('SIGKILL');
       spawnedAt = Date.now();
       handle.process = spawnDaemon();
     },
-    log() {
-      try {
-        return readFileSync(logFile, 'utf8');
-      } catch {
-        return '';
-      }
-    },
+    log: () => readLog(logFile),
   };
   if (options.wait !== false) await handle.waitReady();
   return handle;

@@ -34,6 +34,12 @@ afterEach(async () => {
   for (const h of testHandles.splice(0)) await h.kill('SIGTERM');
 });
 
+/** A site of the test's own: its central Pulsar topic and an edge producer id. */
+function newSite(): { site: string; topic: string; producerId: string } {
+  const site = unique('site');
+  return { site, topic: `persistent://${namespace}/${site}`, producerId: `edge-${randomUUID().replaceAll('-', '').slice(0, 16)}` };
+}
+
 async function bridge(extra: Record<string, unknown> = {}, registryUrl = registry.url): Promise<CentralHandle> {
   const handle = await startCentral('bridge', centralConfig({ namespace, registryUrl, bridge: { batch: { maxRecords: 200, maxDelay: '20ms' }, ...extra } }));
   testHandles.push(handle);
@@ -42,9 +48,7 @@ async function bridge(extra: Record<string, unknown> = {}, registryUrl = registr
 
 describe('bridge', () => {
   it('writes each record once, in order per stream, with every property in the headers and the value in the Confluent wire format', async () => {
-    const site = unique('site');
-    const topic = `persistent://${namespace}/${site}`;
-    const producerId = `edge-${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+    const { site, topic, producerId } = newSite();
     const publisher = await CentralPublisher.open(topic, `${producerId}/all`);
     const sent: TelemetryRecord[] = [];
     for (let i = 1; i <= 50; i++) {
@@ -80,9 +84,7 @@ describe('bridge', () => {
   }, 180_000);
 
   it('writes a record re-published to central Pulsar (as after the edge broker forgot its de-duplication state) exactly once, counted as de-duplicated', async () => {
-    const site = unique('site');
-    const topic = `persistent://${namespace}/${site}`;
-    const producerId = `edge-${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+    const { site, topic, producerId } = newSite();
     const b = await bridge();
     const first = await CentralPublisher.open(topic, `${producerId}/wx`);
     for (let i = 1; i <= 10; i++) await first.send(reading(site, producerId, 'weather/wxt/ptu', i, i));
@@ -100,9 +102,7 @@ describe('bridge', () => {
   }, 120_000);
 
   it('survives kill -9 at random moments (10 times) during a steady flow: nothing lost, nothing twice', async () => {
-    const site = unique('site');
-    const topic = `persistent://${namespace}/${site}`;
-    const producerId = `edge-${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+    const { site, topic, producerId } = newSite();
     const b = await bridge();
     const streams = ['weather/a/ptu', 'weather/b/ptu', 'weather/c/ptu', 'weather/d/ptu'];
     const publisher = await CentralPublisher.open(topic, `${producerId}/flow`);
@@ -145,9 +145,7 @@ describe('bridge', () => {
   }, 300_000);
 
   it('two instances share the subscription: the active one killed mid-stream, the other takes over, nothing lost or duplicated', async () => {
-    const site = unique('site');
-    const topic = `persistent://${namespace}/${site}`;
-    const producerId = `edge-${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+    const { site, topic, producerId } = newSite();
     const a = await bridge({ priorityLevel: 0 });
     const standby = await bridge({ priorityLevel: 1 });
     const publisher = await CentralPublisher.open(topic, `${producerId}/flow`);
@@ -165,10 +163,58 @@ describe('bridge', () => {
     expect(metricValue(await standby.metrics(), 'skyhaul_central_bridge_produced_total', { topic: `skyhaul.raw.${site}` })).toBeGreaterThan(0);
   }, 180_000);
 
+  it('a gap in a stream is counted and logged, never hidden; the records after it are written', async () => {
+    const { site, topic, producerId } = newSite();
+    const b = await bridge();
+    const publisher = await CentralPublisher.open(topic, `${producerId}/gap`);
+    for (const sequence of [1, 2, 3, 7, 8, 10]) await publisher.send(reading(site, producerId, 'weather/wxt/ptu', sequence, sequence));
+    publisher.close();
+    const seen = await until(() => readRaw(`skyhaul.raw.${site}`, registry.url), (s) => s.length >= 6, 'the six records');
+    expect(seen.map((s) => s.record.sequence)).toEqual([1, 2, 3, 7, 8, 10]);
+    expect(metricValue(await b.metrics(), 'skyhaul_central_bridge_gap_sequences_total', { topic })).toBe(4);
+    expect(b.log()).toMatch(/"missing":3,"before":7.*gap in a stream's sequences/);
+  }, 120_000);
+
+  it('the registry away: records wait, unacknowledged and not dead-lettered, and land once it is back', async () => {
+    const { site, topic, producerId } = newSite();
+    const own = await startCentral('registry', { ...centralConfig({ namespace }), registry: { topic: unique('_schemas') } });
+    handles.push(own);
+    const b = await bridge({}, own.url);
+    await own.kill('SIGKILL');
+    const publisher = await CentralPublisher.open(topic, `${producerId}/wait`);
+    for (let i = 1; i <= 20; i++) await publisher.send(reading(site, producerId, 'weather/wxt/ptu', i, i));
+    publisher.close();
+    await until(() => Promise.resolve(b.log()), (log) => /record must wait \(registry unavailable\)/.test(log), 'the bridge to notice the registry is away');
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(await readRaw(`skyhaul.raw.${site}`, registry.url)).toEqual([]);
+    const waiting = await b.metrics();
+    expect(metricValue(waiting, 'skyhaul_central_bridge_dead_letters_total')).toBe(0);
+    expect(metricValue(waiting, 'skyhaul_central_bridge_consumed_total', { topic })).toBe(0);
+    await own.restart();
+    await own.waitReady();
+    const seen = await until(() => readRaw(`skyhaul.raw.${site}`, own.url), (s) => s.length >= 20, 'the 20 records after the registry came back', 120_000);
+    expect(seen.map((s) => s.record.sequence)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  }, 180_000);
+
+  it('SIGTERM drains: the transaction in flight commits, the process exits 0, and a successor goes on without loss or duplicate', async () => {
+    const { site, topic, producerId } = newSite();
+    const b = await bridge();
+    const publisher = await CentralPublisher.open(topic, `${producerId}/drain`);
+    await publisher.sendAll(Array.from({ length: 2000 }, (_, i) => reading(site, producerId, 'weather/wxt/ptu', i + 1, i / 10)));
+    await until(() => b.metrics(), (m) => metricValue(m, 'skyhaul_central_bridge_produced_total') > 0, 'the first commit');
+    expect(await b.kill('SIGTERM')).toBe(0);
+    expect(b.log()).toMatch(/"msg":"stopped"/);
+    const successor = await bridge();
+    await publisher.sendAll(Array.from({ length: 500 }, (_, i) => reading(site, producerId, 'weather/wxt/ptu', 2001 + i, i / 10)));
+    publisher.close();
+    const final = await until(() => readRaw(`skyhaul.raw.${site}`, registry.url), (s) => s.length >= 2500, 'all 2500 records', 120_000);
+    expect(checkOnceInOrder(final, new Map([[`${producerId}|weather/wxt/ptu`, 2500]]))).toEqual({ duplicates: 0, missing: 0, outOfOrder: 0 });
+    expect(final).toHaveLength(2500);
+    expect(metricValue(await successor.metrics(), 'skyhaul_central_bridge_produced_total')).toBeGreaterThan(0);
+  }, 180_000);
+
   it('an incompatible schema change: registration refused naming the subject and the field; its records land in the dead-letter topic with the reason, the bridge goes on', async () => {
-    const site = unique('site');
-    const topic = `persistent://${namespace}/${site}`;
-    const producerId = `edge-${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+    const { site, topic, producerId } = newSite();
     // A registry of its own, where an earlier (incompatible) version of the subject exists.
     const own = await startCentral('registry', { ...centralConfig({ namespace }), registry: { topic: unique('_schemas') } });
     handles.push(own);

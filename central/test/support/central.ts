@@ -5,8 +5,7 @@
  * wrote, as a downstream consumer would (read_committed, values through the registry).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,24 +15,11 @@ import { stringify } from 'yaml';
 import { fromPulsarMessage, toPulsarMessage, type TelemetryRecord } from '../../../src/record/record.ts';
 import { KafkaLog, type InRecord } from '../../src/kafka/index.ts';
 import { fromAvroValue } from '../../src/schemas/index.ts';
+import { freePort, killChild, readLog } from '../../../test/support/processes.ts';
 import { stackEnv } from './env.ts';
 
 const centralRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TSX = pathToFileURL(join(centralRoot, '..', 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-
-/** A TCP port above Linux's ephemeral range, free now. */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 61_000 + Math.floor(Math.random() * 4535);
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no free port');
-}
 
 export interface CentralHandle {
   url: string;
@@ -86,24 +72,12 @@ export async function startCentral(service: 'registry' | 'bridge', config: Recor
       }
       throw new Error(`${service} not ready within ${timeoutMs} ms:\n${handle.log().slice(-3000)}`);
     },
-    async kill(signal = 'SIGKILL') {
-      const child = handle.process;
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      child.kill(signal);
-      return exited;
-    },
+    kill: (signal = 'SIGKILL') => killChild(handle.process, signal),
     async restart() {
       await handle.kill('SIGKILL');
       handle.process = spawnIt();
     },
-    log: () => {
-      try {
-        return readFileSync(logFile, 'utf8');
-      } catch {
-        return '';
-      }
-    },
+    log: () => readLog(logFile),
     metrics: async () => (await fetch(`${url}/metrics`)).text(),
   };
   await handle.waitReady();

@@ -1,6 +1,7 @@
 /**
  * The dev stack's endpoints for central tests (written by `npm run stack:up`, which the global
- * setup runs): Kafka, both Pulsars. Central tests import nothing else from the edge's test support.
+ * setup runs): Kafka, both Pulsars. Of the edge's test support, central tests share only
+ * test/support/processes.ts (and the one system test, central/test/e2e, the daemon and the simulator).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
