@@ -275,7 +275,14 @@ export class TopicBridge {
         await this.stepBack();
         return 'stepped-back';
       }
-      this.logger.warn({ topic: this.topic, err: (error as Error).message }, 'Kafka transaction failed; retrying the batch');
+      // The outcome is unknown (the commit may have reached the coordinator) and the client may
+      // still hold the transaction open (its abort failed too while Kafka was away): let this
+      // producer go. The retry re-activates: the new InitProducerId settles whatever was in
+      // flight, and the state read after it says which of these records are already in Kafka.
+      this.logger.warn({ topic: this.topic, err: (error as Error).message }, 'Kafka transaction failed; retrying the batch with a fresh producer');
+      const broken = this.producer;
+      this.producer = null;
+      await broken.close().catch(() => undefined);
       return 'retry';
     }
     const now = Date.now();

@@ -376,6 +376,12 @@ export class SchemaStore {
             continue;
           }
           if (error instanceof KafkaFencedError) throw new RegistryError(500, ErrorCode.OPERATION_TIMEOUT, `another registry instance kept taking the writer role of ${this.topic}: try again`, { cause: error });
+          // Kafka failed mid-write (away, restarting): the client may still hold the transaction
+          // open, so the next write takes the writer role afresh (its InitProducerId settles the
+          // one in flight, and the read to the end that follows shows what it left).
+          const broken = this.producer;
+          this.producer = null;
+          await broken?.close().catch(() => undefined);
           throw new RegistryError(500, ErrorCode.STORE_ERROR, `Kafka store error: ${(error as Error).message}`, { cause: error });
         }
       }
