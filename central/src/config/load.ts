@@ -3,6 +3,7 @@
  * `SKYHAUL_CENTRAL_<PATH>`, every problem at once) into the typed `CentralConfig`.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { ConfigProblems, SchemaConfig, type ConfigProblem } from '../../../lib/schema-config/index.ts';
 import { parseDuration } from '../../../lib/schema-config/units.ts';
 import { centralSchema } from './schema.ts';
@@ -16,6 +17,28 @@ interface RawCentral {
   kafka: { bootstrap: string[] | string; clientId: string; replicationFactor: number; minInsyncReplicas: number };
   pulsar: { webServiceUrl: string; namespace: string; token?: string };
   registry: { url: string; listen: { bind: string; port: number }; topic: string; compatibility: string };
+  objectStore: { endpoint?: string; region: string; bucket: string; accessKeyId: string; secretAccessKey: string; forcePathStyle: boolean };
+  etl: {
+    http: { bind: string; port: number };
+    groupId: string;
+    instanceId?: string;
+    sourceTopics: string;
+    topicRefresh: Duration;
+    curatedTopic: string;
+    aggregatesTopic: string;
+    stateTopic: string;
+    deadLetterTopic: string;
+    partitions: number;
+    retention: Duration;
+    aggregatesRetention: Duration;
+    window: Duration;
+    allowedLateness: Duration;
+    siteRegistry?: string;
+    units: Record<string, string>;
+    exactlyOnce: boolean;
+    stuckTransaction: Duration;
+    batch: { maxRecords: number; maxDelay: Duration };
+  };
   bridge: {
     http: { bind: string; port: number };
     subscription: string;
@@ -41,6 +64,28 @@ export interface CentralConfig {
   kafka: { bootstrap: string[]; clientId: string; replicationFactor: number; minInsyncReplicas: number };
   pulsar: RawCentral['pulsar'];
   registry: { url: string; listen: Listen; topic: string; compatibility: string };
+  objectStore: RawCentral['objectStore'];
+  etl: {
+    http: Listen;
+    groupId: string;
+    instanceId: string;
+    sourceTopics: RegExp;
+    topicRefreshMs: number;
+    curatedTopic: string;
+    aggregatesTopic: string;
+    stateTopic: string;
+    deadLetterTopic: string;
+    partitions: number;
+    retentionMs: number;
+    aggregatesRetentionMs: number;
+    windowMs: number;
+    allowedLatenessMs: number;
+    siteRegistry?: string;
+    units: Record<string, string>;
+    exactlyOnce: boolean;
+    stuckTransactionMs: number;
+    batch: { maxRecords: number; maxDelayMs: number };
+  };
   bridge: {
     http: Listen;
     subscription: string;
@@ -61,11 +106,40 @@ const format = new SchemaConfig<RawCentral>(centralSchema, 'SKYHAUL_CENTRAL');
 export function parseCentralConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): CentralConfig {
   const { data } = format.parse(text, file, env);
   const b = data.bridge;
+  const e = data.etl;
+  let sourceTopics: RegExp;
+  try {
+    sourceTopics = new RegExp(e.sourceTopics);
+  } catch (error) {
+    throw new ConfigProblems(file, [{ path: 'etl.sourceTopics', line: null, message: `not a regular expression: ${(error as Error).message}` }]);
+  }
   return {
     logging: data.logging,
     kafka: { ...data.kafka, bootstrap: typeof data.kafka.bootstrap === 'string' ? data.kafka.bootstrap.split(',') : data.kafka.bootstrap },
     pulsar: data.pulsar,
     registry: data.registry,
+    objectStore: data.objectStore,
+    etl: {
+      http: e.http,
+      groupId: e.groupId,
+      instanceId: e.instanceId ?? hostname(),
+      sourceTopics,
+      topicRefreshMs: parseDuration(e.topicRefresh),
+      curatedTopic: e.curatedTopic,
+      aggregatesTopic: e.aggregatesTopic,
+      stateTopic: e.stateTopic,
+      deadLetterTopic: e.deadLetterTopic,
+      partitions: e.partitions,
+      retentionMs: parseDuration(e.retention),
+      aggregatesRetentionMs: parseDuration(e.aggregatesRetention),
+      windowMs: parseDuration(e.window),
+      allowedLatenessMs: parseDuration(e.allowedLateness),
+      ...(e.siteRegistry === undefined ? {} : { siteRegistry: e.siteRegistry }),
+      units: e.units,
+      exactlyOnce: e.exactlyOnce,
+      stuckTransactionMs: parseDuration(e.stuckTransaction),
+      batch: { maxRecords: e.batch.maxRecords, maxDelayMs: parseDuration(e.batch.maxDelay) },
+    },
     bridge: {
       http: b.http,
       subscription: b.subscription,

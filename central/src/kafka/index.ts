@@ -14,9 +14,14 @@
  *  - `follow(topic, onRecord)`: the same from the start, then every record as it is committed
  *    (a state topic that other instances write too); `caughtUp()` waits until everything
  *    committed before the call has been handed over.
+ *  - `groupReader(...)`: a member of a consumer group (read_committed, positions from the group's
+ *    committed offsets) whose records a transactional producer commits together with their
+ *    offsets: `producer.commit(out, { reader, consumed })` is Kafka's consume-transform-produce
+ *    (KIP-98 TxnOffsetCommit, fenced by the group generation per KIP-447).
  */
 import { randomUUID } from 'node:crypto';
-import { Admin, Consumer, Producer, ProduceAcks } from '@platformatic/kafka';
+import { EventEmitter } from 'node:events';
+import { Admin, Consumer, Producer, ProduceAcks, type Message } from '@platformatic/kafka';
 
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 
@@ -127,11 +132,17 @@ export class TransactionalProducer {
     }
   }
 
-  /** Writes `records` in one transaction (serialised with earlier calls). Throws KafkaFencedError once fenced. */
-  commit(records: OutRecord[]): Promise<void> {
+  /**
+   * Writes `records` in one transaction (serialised with earlier calls), with, when `consumed` is
+   * given, the group offsets after those records (each partition's last one + 1): they commit or
+   * abort together. Throws KafkaFencedError once fenced by a newer producer; any other error
+   * (including a stale group generation after a rebalance: ILLEGAL_GENERATION, 22) means nothing
+   * of the transaction was committed.
+   */
+  commit(records: OutRecord[], consumed?: { reader: GroupReader; records: GroupRecord[] }): Promise<void> {
     const run = async (): Promise<void> => {
       if (this.fenced) throw new KafkaFencedError(`transactional id ${this.transactionalId} was fenced by a newer producer`);
-      if (records.length === 0) return;
+      if (records.length === 0 && (consumed?.records.length ?? 0) === 0) return;
       let transaction: Transaction;
       try {
         transaction = this.next ?? (await this.producer.beginTransaction());
@@ -140,7 +151,11 @@ export class TransactionalProducer {
       }
       this.next = null;
       try {
-        await transaction.send({ messages: records.map(toMessage), acks: ProduceAcks.ALL });
+        if (records.length > 0) await transaction.send({ messages: records.map(toMessage), acks: ProduceAcks.ALL });
+        if (consumed !== undefined && consumed.records.length > 0) {
+          await transaction.addConsumer(consumed.reader.consumer);
+          for (const last of lastPerPartition(consumed.records)) await transaction.addOffset(last);
+        }
         await transaction.commit();
       } catch (error) {
         if (!transaction.completed) await transaction.abort().catch(() => undefined);
@@ -179,6 +194,175 @@ export interface Follower {
   caughtUp(timeoutMs?: number): Promise<void>;
   /** Stops reading; safe twice. */
   close(): Promise<void>;
+}
+
+/** A record read by a GroupReader: an InRecord that can also be committed as an offset. */
+export interface GroupRecord extends InRecord {
+  /** The client's message (its group metadata goes into TxnOffsetCommit). */
+  readonly message: Message;
+}
+
+type GroupConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
+
+type MessageStream = Awaited<ReturnType<GroupConsumer['consume']>>;
+
+/** Each partition's record with the highest offset (what to commit: its offset + 1). */
+function lastPerPartition(records: GroupRecord[]): Message[] {
+  const last = new Map<string, GroupRecord>();
+  for (const r of records) {
+    const key = `${r.topic}:${r.partition}`;
+    const seen = last.get(key);
+    if (seen === undefined || r.offset > seen.offset) last.set(key, r);
+  }
+  return [...last.values()].map((r) => r.message);
+}
+
+export interface GroupReaderOptions {
+  groupId: string;
+  topics: string[];
+  /** Ms without a heartbeat before the group coordinator drops this member (Kafka's session.timeout.ms). */
+  sessionTimeoutMs?: number;
+  /** Records buffered ahead of the caller before fetching pauses. */
+  highWater?: number;
+}
+
+/**
+ * A member of a consumer group reading `topics` (read_committed). Positions come from the group's
+ * committed offsets (earliest where none): after a rebalance the client re-reads them for every
+ * assigned partition, waiting for offsets an unfinished transaction holds (RequireStable, patched
+ * in); after a failed transaction the caller calls `rewind()` to do the same without leaving the
+ * group (which would make every other member rebalance).
+ *
+ * Events: 'assigned' (positions were (re)set from the group's committed offsets: at open, after
+ * a rebalance, after a rewind; what was committed by any member before is settled by then, so the
+ * caller reloads whatever state follows the assignment before its next batch), 'error' (the
+ * reader is broken: close it and open another).
+ *
+ * Records the client fetched before a rebalance may still be handed over after it: a batch that
+ * holds any of them fails its commit (stale generation), and the caller rewinds. Nothing is
+ * dropped here on a rebalance: dropping records the client already counted as read would lose them.
+ */
+export class GroupReader extends EventEmitter {
+  readonly consumer: GroupConsumer;
+  private stream: MessageStream | null = null;
+  private buffer: GroupRecord[] = [];
+  private wake: (() => void) | null = null;
+  private closed = false;
+  private paused = false;
+
+  constructor(
+    private readonly kafka: KafkaOptions,
+    readonly options: GroupReaderOptions,
+  ) {
+    super();
+    this.consumer = new Consumer({
+      groupId: options.groupId,
+      clientId: `${kafka.clientId}-group`,
+      bootstrapBrokers: kafka.bootstrap,
+      isolationLevel: READ_COMMITTED,
+      autocommit: false,
+      maxWaitTime: 100,
+      sessionTimeout: options.sessionTimeoutMs ?? 20_000,
+      heartbeatInterval: Math.max(500, Math.floor((options.sessionTimeoutMs ?? 20_000) / 6)),
+      timeout: kafka.timeoutMs ?? 30_000,
+    });
+  }
+
+  /** The partitions assigned to this member now (`topic:partition`). */
+  get assignment(): string[] {
+    return (this.consumer.assignments ?? []).flatMap((a) => a.partitions.map((p) => `${a.topic}:${p}`));
+  }
+
+  async open(): Promise<void> {
+    const stream = await this.consumer.consume({ topics: this.options.topics, mode: 'committed', fallbackMode: 'earliest', isolationLevel: READ_COMMITTED, autocommit: false, maxWaitTime: 100 });
+    this.stream = stream;
+    this.buffer = [];
+    stream.on('data', (m: Message) => {
+      if (this.stream !== stream) return;
+      this.buffer.push({
+        topic: m.topic,
+        partition: m.partition,
+        offset: m.offset,
+        key: m.key?.toString() ?? '',
+        value: m.value === undefined || m.value === null || m.value.length === 0 ? null : m.value,
+        headers: headersOf(m.headers),
+        timestamp: Number(m.timestamp),
+        message: m,
+      });
+      if (!this.paused && this.buffer.length >= (this.options.highWater ?? 5000)) {
+        this.paused = true;
+        stream.pause();
+      }
+      this.wake?.();
+    });
+    stream.on('offsets', () => {
+      if (this.stream === stream) this.emit('assigned');
+    });
+    stream.on('error', (error: Error) => {
+      if (this.stream === stream && !this.closed) this.emit('error', error);
+    });
+  }
+
+  /**
+   * Up to `max` records: waits until one is there (at most `maxDelayMs` more for a fuller batch
+   * once the first arrived, and at most `idleMs` in all when nothing comes); [] on timeout.
+   */
+  async take(max: number, maxDelayMs: number, idleMs = 1000): Promise<GroupRecord[]> {
+    const deadline = performance.now() + idleMs;
+    while (this.buffer.length === 0 && !this.closed && performance.now() < deadline) await this.sleep(deadline - performance.now());
+    if (this.buffer.length > 0 && this.buffer.length < max) {
+      const until = performance.now() + maxDelayMs;
+      while (this.buffer.length < max && !this.closed && performance.now() < until) await this.sleep(until - performance.now());
+    }
+    const out = this.buffer.splice(0, max);
+    if (this.paused && this.buffer.length < (this.options.highWater ?? 5000) / 2) {
+      this.paused = false;
+      this.stream?.resume();
+    }
+    return out;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, Math.max(1, ms));
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Commits the group offsets after `records` (each partition's last + 1) outside any transaction:
+   * at-least-once consumers only.
+   */
+  async commitOffsets(records: GroupRecord[]): Promise<void> {
+    const offsets = lastPerPartition(records).map((m) => ({ topic: m.topic, partition: m.partition, offset: m.offset + 1n, leaderEpoch: -1 }));
+    if (offsets.length > 0) await this.consumer.commit({ offsets });
+  }
+
+  /** Drops what is buffered and reads again from the group's committed offsets (staying in the group). */
+  async rewind(): Promise<void> {
+    const old = this.stream;
+    this.stream = null;
+    this.buffer = [];
+    this.paused = false;
+    await old?.close().catch(() => undefined);
+    if (!this.closed) await this.open();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wake?.();
+    const stream = this.stream;
+    this.stream = null;
+    await stream?.close().catch(() => undefined);
+    await this.consumer.close().catch(() => undefined);
+  }
 }
 
 export class KafkaLog {
@@ -248,6 +432,16 @@ export class KafkaLog {
     const tx = new TransactionalProducer(producer, transactionalId);
     await tx.init();
     return tx;
+  }
+
+  /** Every topic name of the cluster (internal ones left out). */
+  async listTopics(): Promise<string[]> {
+    return this.admin.listTopics();
+  }
+
+  /** A consumer-group member (see GroupReader); `open()` it to start reading. */
+  groupReader(options: GroupReaderOptions): GroupReader {
+    return new GroupReader(this.options, options);
   }
 
   /** An idempotent producer (acks=all) outside transactions. */

@@ -6,7 +6,7 @@
  */
 import { Admin, Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KafkaFencedError, KafkaLog } from '../../src/kafka/index.ts';
+import { KafkaFencedError, KafkaLog, type GroupReader, type GroupRecord } from '../../src/kafka/index.ts';
 import { stackEnv, unique } from '../support/env.ts';
 
 const bootstrap = [stackEnv('SKYHAUL_KAFKA_BOOTSTRAP')];
@@ -121,5 +121,98 @@ describe('KafkaLog (real Kafka)', () => {
     } finally {
       await consumer.close();
     }
+  });
+});
+
+describe('consume-transform-produce (GroupReader + TransactionalProducer, real Kafka)', () => {
+  async function fill(topic: string, n: number): Promise<void> {
+    await kafka.ensureTopics([{ name: topic, partitions: 2, replicationFactor: 1, config: {} }]);
+    const producer = await kafka.transactional(unique('ctp-fill'));
+    try {
+      await producer.commit(Array.from({ length: n }, (_, i) => ({ topic, key: `k${i % 5}`, value: Buffer.from(String(i)), headers: { i: String(i) } })));
+    } finally {
+      await producer.close();
+    }
+  }
+
+  async function takeAll(reader: GroupReader, n: number): Promise<GroupRecord[]> {
+    const out: GroupRecord[] = [];
+    for (let i = 0; i < 100 && out.length < n; i++) out.push(...(await reader.take(n - out.length, 50, 500)));
+    return out;
+  }
+
+  it('commits the output and the group offsets in one transaction: a later member of the group starts after them', async () => {
+    const input = unique('ctp.in');
+    const output = unique('ctp.out');
+    await fill(input, 40);
+    await kafka.ensureTopics([{ name: output, partitions: 1, replicationFactor: 1, config: {} }]);
+    const group = unique('ctp-group');
+    const reader = kafka.groupReader({ groupId: group, topics: [input] });
+    await reader.open();
+    const producer = await kafka.transactional(unique('ctp'));
+    try {
+      const got = await takeAll(reader, 40);
+      expect(got.map((r) => Number(r.value!.toString())).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      await producer.commit(got.map((r) => ({ topic: output, key: r.key, value: r.value, headers: {} })), { reader, records: got });
+    } finally {
+      await producer.close();
+      await reader.close();
+    }
+    expect(await kafka.readToEnd(output)).toHaveLength(40);
+    const later = kafka.groupReader({ groupId: group, topics: [input] });
+    await later.open();
+    try {
+      expect(await later.take(100, 50, 3000)).toEqual([]);
+    } finally {
+      await later.close();
+    }
+  });
+
+  it('a failed transaction commits neither output nor offsets; rewind() reads the same records again', async () => {
+    const input = unique('ctp.in');
+    const output = unique('ctp.out');
+    await fill(input, 10);
+    await kafka.ensureTopics([{ name: output, partitions: 1, replicationFactor: 1, config: {} }]);
+    const reader = kafka.groupReader({ groupId: unique('ctp-group'), topics: [input] });
+    await reader.open();
+    const producer = await kafka.transactional(unique('ctp'));
+    try {
+      const got = await takeAll(reader, 10);
+      const oversize = { topic: output, key: 'x', value: Buffer.alloc(2 * 1024 * 1024, 1), headers: {} };
+      await expect(producer.commit([...got.map((r) => ({ topic: output, key: r.key, value: r.value, headers: {} })), oversize], { reader, records: got })).rejects.toBeDefined();
+      await reader.rewind();
+      const again = await takeAll(reader, 10);
+      expect(again.map((r) => r.offset).sort()).toEqual(got.map((r) => r.offset).sort());
+      await producer.commit(again.map((r) => ({ topic: output, key: r.key, value: r.value, headers: {} })), { reader, records: again });
+    } finally {
+      await producer.close();
+      await reader.close();
+    }
+    expect(await kafka.readToEnd(output)).toHaveLength(10);
+  });
+
+  it('a member whose group moved on (another joined) cannot commit offsets of its stale generation', async () => {
+    const input = unique('ctp.in');
+    const output = unique('ctp.out');
+    await fill(input, 20);
+    await kafka.ensureTopics([{ name: output, partitions: 1, replicationFactor: 1, config: {} }]);
+    const group = unique('ctp-group');
+    const a = kafka.groupReader({ groupId: group, topics: [input] });
+    await a.open();
+    const producer = await kafka.transactional(unique('ctp'));
+    const b = kafka.groupReader({ groupId: group, topics: [input] });
+    try {
+      const got = await takeAll(a, 20);
+      await b.open();
+      // B's join moves the group to a new generation; A's records carry the old one.
+      for (let i = 0; i < 100 && b.assignment.length === 0; i++) await b.take(1, 10, 100).then((r) => expect(r.length).toBeGreaterThanOrEqual(0));
+      expect(b.assignment.length).toBeGreaterThan(0);
+      await expect(producer.commit(got.map((r) => ({ topic: output, key: r.key, value: r.value, headers: {} })), { reader: a, records: got })).rejects.toBeDefined();
+    } finally {
+      await producer.close();
+      await a.close();
+      await b.close();
+    }
+    expect(await kafka.readToEnd(output)).toEqual([]);
   });
 });
