@@ -69,7 +69,7 @@ export class EtlService implements Service {
   private createMetrics() {
     const registers = [this.context.metrics];
     const state = this.state;
-    const self = this;
+    const isStuck = (): boolean => this.stuck;
     return {
       consumed: new Counter({ name: 'skyhaul_central_etl_consumed_total', help: 'Raw records handled (curated, de-duplicated or dead-lettered), by raw topic.', labelNames: ['topic'], registers }),
       curated: new Counter({ name: 'skyhaul_central_etl_curated_total', help: 'Curated records committed, by curated topic.', labelNames: ['topic'], registers }),
@@ -87,7 +87,7 @@ export class EtlService implements Service {
         help: 'Whether a transaction has been open longer than etl.stuckTransaction (1) or not (0).',
         registers,
         collect(this: Gauge) {
-          this.set(self.stuck ? 1 : 0);
+          this.set(isStuck() ? 1 : 0);
         },
       }),
       openWindows: new Gauge({

@@ -116,7 +116,7 @@ describe('ETL', () => {
     (config.etl as Record<string, unknown>).siteRegistry = sites;
     const e = await etl(config);
 
-    const curated = await until(() => readDecoded<CuratedReading>(t.curated(site)), (c) => c.length >= 41, 'the curated records', 120_000);
+    await until(() => readDecoded<CuratedReading>(t.curated(site)), (c) => c.length >= 41, 'the curated records', 120_000);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const final = await readDecoded<CuratedReading>(t.curated(site));
     expect(final).toHaveLength(41);
