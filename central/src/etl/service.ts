@@ -310,8 +310,8 @@ export class EtlService implements Service {
         this.producer ??= await this.kafka.transactional(`skyhaul-etl:${this.config.etl.groupId}:${this.config.etl.instanceId}`);
         await this.producer.commit(out, { reader, records: batch });
       } else {
-        this.producer ??= await this.kafka.transactional(`skyhaul-etl-alo:${this.config.etl.groupId}:${this.config.etl.instanceId}`);
-        await this.producer.commit(out);
+        // At least once: a crash between the two writes repeats the batch's output.
+        await this.kafka.send(out);
         await reader.commitOffsets(batch);
       }
       this.state.apply();

@@ -449,6 +449,15 @@ export class KafkaLog {
     return new Producer({ clientId: this.options.clientId, bootstrapBrokers: this.options.bootstrap, idempotent: true, acks: ProduceAcks.ALL });
   }
 
+  private plain: Producer | null = null;
+
+  /** Writes `records` with this log's idempotent producer (acks=all), outside any transaction. */
+  async send(records: OutRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    this.plain ??= this.producer();
+    await this.plain.send({ messages: records.map(toMessage), acks: ProduceAcks.ALL });
+  }
+
   /**
    * Every committed record of `topic`, each partition from its start up to its last stable offset
    * at the time of the call (transactions still open then are not waited for: their records are
@@ -583,6 +592,8 @@ export class KafkaLog {
   }
 
   async close(): Promise<void> {
+    await this.plain?.close().catch(() => undefined);
+    this.plain = null;
     await this.admin.close().catch(() => undefined);
   }
 }
