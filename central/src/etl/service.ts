@@ -153,11 +153,15 @@ export class EtlService implements Service {
           await this.pause(1000);
           continue;
         }
+        const batch = await this.reader.take(this.config.etl.batch.maxRecords, this.config.etl.batch.maxDelayMs, 500);
+        // After take(), not before: the assignment may have changed while it waited, and the
+        // records it returned from then on belong to partitions whose state this instance has
+        // not read yet. (Records fetched before the change carry the old generation: their
+        // batch cannot commit, and is read again.)
         if (this.reloadState) {
           this.reloadState = false;
           this.state.load(await this.kafka.readToEnd(this.config.etl.stateTopic));
         }
-        const batch = await this.reader.take(this.config.etl.batch.maxRecords, this.config.etl.batch.maxDelayMs, 500);
         if (batch.length === 0) continue;
         await this.processBatch(batch);
         this.retryMs = RETRY_MIN_MS;
