@@ -3,6 +3,7 @@
  *
  *   registry       the schema registry (Confluent REST API), schemas kept in Kafka
  *   bridge         Pulsar -> Kafka, each record once
+ *   archive        Kafka curated topics -> the object store (Parquet), each record once
  *   check-config   validate the configuration file (exit 0 valid, 2 invalid)
  *   version
  *
@@ -29,6 +30,10 @@ const SERVICES: Record<string, { listen: (c: CentralConfig) => Listen; create: (
   bridge: {
     listen: (c) => c.bridge.http,
     create: async (config, context) => new (await import('./bridge/service.ts')).BridgeService(config, context),
+  },
+  archive: {
+    listen: (c) => c.archive.http,
+    create: async (config, context) => new (await import('./archive/service.ts')).ArchiveService(config, context),
   },
 };
 

@@ -398,7 +398,13 @@ export class GroupReader {
     }
     this.assignedPartitions = partitions;
     this.generation = generation;
-    await this.handler.assigned(generation, partitions);
+    try {
+      await this.handler.assigned(generation, partitions);
+    } catch (error) {
+      // The handler could not take the assignment (its store away): offer it again after the pause.
+      this.rejoined = true;
+      throw error;
+    }
   }
 
   /** Moves positions below the log start up to it (after OFFSET_OUT_OF_RANGE), reporting each gap. */
@@ -494,8 +500,10 @@ export class GroupReader {
             }
           }
           if (next === position && records.length === 0) continue;
-          this.positions.set(key, next);
+          // The position moves only once the handler took the batch: one that throws (its registry
+          // away) gets the same records again after the pause.
           await this.handler.batch({ generation, topic, partition: part.partitionIndex, records, next, lastStable: part.lastStableOffset });
+          if (generation === this.generation && !this.rejoined) this.positions.set(key, next);
         }
       }
     }
