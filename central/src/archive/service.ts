@@ -281,9 +281,12 @@ export class ArchiveService implements Service {
         if (state.covered > coveredBefore) this.m.covered.inc({ topic: batch.topic });
         else this.bufferedBytes += value.length + RECORD_OVERHEAD_BYTES;
       }
+      for (const c of closed.splice(0)) this.startFlush(key, c);
+      // The cap holds after every record, not only after the batch (a fetch brings up to 1 MiB per
+      // partition). Waiting here is safe: nothing below can fail, and the reader is serial.
+      if (this.bufferedBytes > this.config.archive.memoryCapBytes) await this.holdMemory();
     }
     state.advance(batch.next);
-    for (const c of closed) this.startFlush(key, c);
     await this.holdMemory();
     this.scheduleCommit();
   }
