@@ -4,6 +4,7 @@
  *   registry       the schema registry (Confluent REST API), schemas kept in Kafka
  *   bridge         Pulsar -> Kafka, each record once
  *   etl            raw records -> curated records and 1-minute aggregates, each once
+ *   archive        Kafka curated topics -> the object store (Parquet), each record once
  *   check-config   validate the configuration file (exit 0 valid, 2 invalid)
  *   version
  *
@@ -34,6 +35,10 @@ const SERVICES: Record<string, { listen: (c: CentralConfig) => Listen; create: (
   etl: {
     listen: (c) => c.etl.http,
     create: async (config, context) => new (await import('./etl/service.ts')).EtlService(config, context),
+  },
+  archive: {
+    listen: (c) => c.archive.http,
+    create: async (config, context) => new (await import('./archive/service.ts')).ArchiveService(config, context),
   },
 };
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ConfigProblems, SchemaConfig, type ConfigProblem } from '../../../lib/schema-config/index.ts';
-import { parseDuration } from '../../../lib/schema-config/units.ts';
+import { parseBytes, parseDuration } from '../../../lib/schema-config/units.ts';
 import { centralSchema } from './schema.ts';
 
 export { ConfigProblems, formatProblem, type ConfigProblem } from '../../../lib/schema-config/index.ts';
@@ -50,6 +50,19 @@ interface RawCentral {
     stateTopic: string;
     deadLetterTopic: string;
     batch: { maxRecords: number; maxDelay: Duration };
+  };
+  archive: {
+    http: { bind: string; port: number };
+    groupId: string;
+    topics: string[];
+    topicPattern: string;
+    topicRefresh: Duration;
+    prefix: string;
+    format: 'parquet' | 'jsonl.gz';
+    rotation: { maxRecords: number; maxBytes: number | string; interval: Duration };
+    memoryCap: number | string;
+    maxInFlight: number;
+    fetchMaxBytes: number | string;
   };
 }
 
@@ -98,6 +111,21 @@ export interface CentralConfig {
     deadLetterTopic: string;
     batch: { maxRecords: number; maxDelayMs: number };
   };
+  /** The archiver: sizes in bytes, durations in ms. */
+  archive: {
+    http: Listen;
+    groupId: string;
+    topics: string[];
+    /** null: no pattern. */
+    topicPattern: RegExp | null;
+    topicRefreshMs: number;
+    prefix: string;
+    format: 'parquet' | 'jsonl.gz';
+    rotation: { maxRecords: number; maxBytes: number; intervalMs: number };
+    memoryCapBytes: number;
+    maxInFlight: number;
+    fetchMaxBytes: number;
+  };
 }
 
 const format = new SchemaConfig<RawCentral>(centralSchema, 'SKYHAUL_CENTRAL');
@@ -112,6 +140,15 @@ export function parseCentralConfig(text: string, file: string, env: NodeJS.Proce
     sourceTopics = new RegExp(e.sourceTopics);
   } catch (error) {
     throw new ConfigProblems(file, [{ path: 'etl.sourceTopics', line: null, message: `not a regular expression: ${(error as Error).message}` }]);
+  }
+  const a = data.archive;
+  let topicPattern: RegExp | null = null;
+  if (a.topicPattern !== '') {
+    try {
+      topicPattern = new RegExp(a.topicPattern);
+    } catch (error) {
+      throw new ConfigProblems(file, [{ path: 'archive.topicPattern', line: null, message: `not a regular expression: ${(error as Error).message}` }]);
+    }
   }
   return {
     logging: data.logging,
@@ -151,6 +188,19 @@ export function parseCentralConfig(text: string, file: string, env: NodeJS.Proce
       stateTopic: b.stateTopic,
       deadLetterTopic: b.deadLetterTopic,
       batch: { maxRecords: b.batch.maxRecords, maxDelayMs: parseDuration(b.batch.maxDelay) },
+    },
+    archive: {
+      http: a.http,
+      groupId: a.groupId,
+      topics: a.topics,
+      topicPattern,
+      topicRefreshMs: parseDuration(a.topicRefresh),
+      prefix: a.prefix,
+      format: a.format,
+      rotation: { maxRecords: a.rotation.maxRecords, maxBytes: parseBytes(a.rotation.maxBytes), intervalMs: parseDuration(a.rotation.interval) },
+      memoryCapBytes: parseBytes(a.memoryCap),
+      maxInFlight: a.maxInFlight,
+      fetchMaxBytes: parseBytes(a.fetchMaxBytes),
     },
   };
 }

@@ -5,13 +5,18 @@
  * path, and every scalar setting can be overridden as `SKYHAUL_CENTRAL_<PATH>`
  * (`SKYHAUL_CENTRAL_KAFKA_BOOTSTRAP`, `SKYHAUL_CENTRAL_BRIDGE_HTTP_PORT`, …).
  */
-import { DURATION_PATTERN } from '../../../lib/schema-config/units.ts';
+import { DURATION_PATTERN, SIZE_PATTERN } from '../../../lib/schema-config/units.ts';
 
 const HOST_PORT = '^[^:,\\s]+:\\d+$';
 
 const duration = {
   'x-expected': 'a duration: milliseconds, or a string such as "250ms", "15s", "30m", "12h", "7d"',
   anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: DURATION_PATTERN }],
+} as const;
+
+const size = {
+  'x-expected': 'a size: bytes, or a string such as "512KiB", "64MiB", "1GiB"',
+  anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: SIZE_PATTERN }],
 } as const;
 
 const listen = (port: number, what: string) =>
@@ -93,7 +98,7 @@ export const centralSchema = {
       properties: {
         endpoint: { type: 'string', pattern: '^https?://', description: 'The S3 API; omit for AWS S3 itself.' },
         region: { type: 'string', default: 'us-east-1' },
-        bucket: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$', default: 'skyhaul-lake' },
+        bucket: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$', default: 'skyhaul-lake', description: 'Created at start when missing.' },
         accessKeyId: { type: 'string', default: '' },
         secretAccessKey: { type: 'string', default: '', description: 'Set it with SKYHAUL_CENTRAL_OBJECT_STORE_SECRET_ACCESS_KEY rather than in the file; never logged.' },
         forcePathStyle: { type: 'boolean', default: true, description: 'http://host/bucket/key addressing (what self-hosted servers need).' },
@@ -163,6 +168,35 @@ export const centralSchema = {
             maxDelay: { ...duration, default: '50ms', description: 'A transaction commits at most this long after its first record.' },
           },
         },
+      },
+    },
+    archive: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Kafka curated topics -> the object store (Parquet, Hive layout), each record once, by deterministic keys.',
+      properties: {
+        http: listen(9883, 'the archiver'),
+        groupId: { type: 'string', default: 'skyhaul-archive', description: 'Kafka consumer group shared by every archiver instance.' },
+        topics: { type: 'array', items: { type: 'string' }, default: [], description: 'Topics archived by exact name (e.g. the audit topic), besides those matching topicPattern.' },
+        topicPattern: { type: 'string', default: '^skyhaul\\.curated\\.', description: 'Regular expression: every topic whose name matches is archived; "" for none.' },
+        topicRefresh: { ...duration, default: '30s', description: 'How often the cluster is listed for new matching topics.' },
+        prefix: { type: 'string', pattern: '^([^/].*/)?$', default: '', description: 'Key prefix of everything the archiver writes ("" or ending in /).' },
+        format: { type: 'string', enum: ['parquet', 'jsonl.gz'], default: 'parquet', description: 'Apache Parquet (SNAPPY) or gzip-compressed JSON lines.' },
+        rotation: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'When an object is cut: all by the partition\'s record sequence, never the wall clock.',
+          properties: {
+            maxRecords: { type: 'integer', minimum: 1, maximum: 10000000, default: 100000, description: 'Records per object at most.' },
+            maxBytes: { ...size, default: '32MiB', description: 'Bytes of Kafka record values per object at most.' },
+            interval: { ...duration, default: '10m', description: 'An object closes once the partition shows a record (or an ETL heartbeat) this much later in ingest time than its first record.' },
+          },
+        },
+        memoryCap: { ...size, default: '256MiB', description: 'Buffered record bytes (all partitions, plus objects being written) at most; past it the largest groups are written early.' },
+        maxInFlight: { type: 'integer', minimum: 1, maximum: 64, default: 4, description: 'Objects being written at once at most.' },
+        fetchMaxBytes: { ...size, default: '8MiB', description: 'Bytes per Kafka fetch at most.' },
       },
     },
   },

@@ -112,12 +112,15 @@ export class ObjectStore {
     }
   }
 
-  /** Every key under `prefix`, in the store's (lexicographic) order. */
-  async list(prefix: string, pageSize = 1000): Promise<StoredObject[]> {
+  /**
+   * Every key under `prefix`, in the store's (lexicographic) order; with `startAfter`, only the keys
+   * after it (ListObjectsV2 StartAfter).
+   */
+  async list(prefix: string, pageSize = 1000, startAfter?: string): Promise<StoredObject[]> {
     const out: StoredObject[] = [];
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: pageSize, ContinuationToken: token }));
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: pageSize, ContinuationToken: token, ...(token === undefined && startAfter !== undefined ? { StartAfter: startAfter } : {}) }));
       for (const item of page.Contents ?? []) if (item.Key !== undefined) out.push({ key: item.Key, size: item.Size ?? 0 });
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
