@@ -33,6 +33,7 @@
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { CentralConfig } from '../config/load.ts';
+import { HEARTBEAT_KIND, HEARTBEAT_TIME_HEADER, RECORD_KIND_HEADER } from '../curated/index.ts';
 import { KafkaLog, type AssignedPartition, type GroupBatch, type GroupFetcher, type InRecord } from '../kafka/index.ts';
 import { ObjectStore } from '../objectstore/index.ts';
 import type { Service, ServiceContext } from '../service/runner.ts';
@@ -44,10 +45,6 @@ import { PartitionState, type Closed, type Group, type KnownObject } from './par
 
 /** Heap bytes a buffered record costs beyond its value (the object and array slot around it); counted against the memory cap. */
 export const RECORD_OVERHEAD_BYTES = 96;
-/** Header naming a record that is not a reading. */
-export const RECORD_KIND_HEADER = 'record_kind';
-export const HEARTBEAT_KIND = 'heartbeat';
-export const HEARTBEAT_TIME_HEADER = 'heartbeat_time';
 
 const CONTENT_TYPE = { parquet: 'application/vnd.apache.parquet', 'jsonl.gz': 'application/x-ndjson' } as const;
 
