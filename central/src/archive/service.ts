@@ -208,6 +208,11 @@ export class ArchiveService implements Service {
         if (head !== null && (head.size !== entry.bytes || head.metadata.sha256 !== entry.sha256)) {
           throw new Conflict(`object ${entry.key} holds ${head.size} bytes with sha256 ${head.metadata.sha256 ?? '(none)'}, its manifest entry ${item.key} says ${entry.bytes} bytes, ${entry.sha256}`);
         }
+        if (head === null && BigInt(entry.first_offset) < start) {
+          // Its first records come before where this partition starts reading: it cannot be re-formed
+          // from here. Only an operator's deletion leads here (commits never pass a missing object).
+          this.context.logger.error({ object: entry.key, first_offset: entry.first_offset, start: start.toString() }, `object missing and its first offset ${entry.first_offset} is before the start ${start}: reset the group to offset ${entry.first_offset} or earlier to re-form it (docs/runbooks/reprocess-time-range.md)`);
+        }
         out.push({ entry, durable: head !== null });
       }
     };
