@@ -15,7 +15,7 @@ import { parseBytes } from '../../lib/schema-config/units.ts';
 
 const UNITS = ['skyhaul.service', 'skyhaul-pulsar.service', 'skyhaul-central@.service'];
 /** Templates are checked through their instances (systemd-analyze verify skips a bare template's body). */
-const CENTRAL_INSTANCES = ['skyhaul-central@registry.service', 'skyhaul-central@bridge.service'];
+const CENTRAL_INSTANCES = ['skyhaul-central@registry.service', 'skyhaul-central@bridge.service', 'skyhaul-central@etl.service', 'skyhaul-central@archive.service'];
 const VERIFIED = [...UNITS.filter((u) => !u.endsWith('@.service')), ...CENTRAL_INSTANCES];
 const systemdDir = join(repoRoot, 'systemd');
 const dirs: string[] = [];

@@ -40,6 +40,10 @@ export interface SmokeOptions {
   durationMs: number;
   /** How long the WAN link is cut (starts 10 % into the traffic). */
   wanCutMs: number;
+  /** Run the reprocessing runbook at the end; default true. */
+  reprocess?: boolean;
+  /** Kill the bridge and the archiver (-9) once each; default true (false: a latency measurement). */
+  kills?: boolean;
   /** Bad records published at the site (they travel the whole way and must end in a dead-letter topic). */
   badRecords: number;
   dir: string;
@@ -256,20 +260,28 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
     cleanups.push(async () => clearInterval(watchLake));
     const at = (fraction: number): Promise<void> => sleep(Math.max(0, t0 + fraction * options.durationMs - Date.now()));
     await at(0.1);
-    wan.cut();
-    log('WAN cut');
     const cutAt = Date.now();
+    if (options.wanCutMs > 0) {
+      wan.cut();
+      log('WAN cut');
+    }
     await at(0.3);
-    await bridge.kill('SIGKILL');
-    kills.push(`bridge at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    bridge = await startCentral('bridge', bridgeConfig, serviceDir('bridge'));
+    if (options.kills !== false) {
+      await bridge.kill('SIGKILL');
+      kills.push(`bridge at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      bridge = await startCentral('bridge', bridgeConfig, serviceDir('bridge'));
+    }
     await sleep(Math.max(0, cutAt + options.wanCutMs - Date.now()));
-    wan.restore();
-    log('WAN restored');
+    if (options.wanCutMs > 0) {
+      wan.restore();
+      log('WAN restored');
+    }
     await at(0.8);
-    await archiver.kill('SIGKILL');
-    kills.push(`archiver at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    archiver = await startCentral('archive', archiveConfig, serviceDir('archive'));
+    if (options.kills !== false) {
+      await archiver.kill('SIGKILL');
+      kills.push(`archiver at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      archiver = await startCentral('archive', archiveConfig, serviceDir('archive'));
+    }
     await at(1);
     const sim: SimulationReport = await simulation.stop();
     const trafficSeconds = (Date.now() - t0) / 1000;
@@ -312,11 +324,13 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
     const lakeStore = storeOf(archiveConfig);
     cleanups.push(async () => lakeStore.close());
     const before = await objectSet(lakeStore);
-    await archiver.kill('SIGTERM');
-    const victims = [...before.keys()].sort().filter((_, i) => i % 7 === 3).slice(0, 5);
-    for (const key of victims) await lakeStore.delete(key);
-    resetGroupToEarliest(env, `smoke-${id}-archive`);
-    archiver = await startCentral('archive', archiveConfig, serviceDir('archive'));
+    const victims = options.reprocess === false ? [] : [...before.keys()].sort().filter((k, i) => k.startsWith('site=') && i % 7 === 3).slice(0, 5);
+    if (victims.length > 0) {
+      await archiver.kill('SIGTERM');
+      for (const key of victims) await lakeStore.delete(key);
+      resetGroupToEarliest(env, `smoke-${id}-archive`);
+      archiver = await startCentral('archive', archiveConfig, serviceDir('archive'));
+    }
     const after = await waitFor('the deleted objects re-formed', () => objectSet(lakeStore), (s) => s.size >= before.size, 300_000);
     const identical = after.size === before.size && [...before].every(([k, v]) => after.get(k) === v);
     log(`reprocess: ${victims.length} objects deleted, ${victims.filter((k) => after.has(k)).length} re-formed, object set ${identical ? 'identical' : 'DIFFERENT'}`);

@@ -201,7 +201,9 @@ export class EtlService implements Service {
         records.push({ topic, partition, key: '', value: null, headers: { [RECORD_KIND_HEADER]: HEARTBEAT_KIND, [HEARTBEAT_TIME_HEADER]: String(now) }, timestamp: now });
       }
     }
-    await this.kafka.send(records);
+    // One topic per request: @platformatic/kafka 1.35 failed to parse a produce response covering
+    // hundreds of partitions (seen with 1,000 in the bench).
+    for (const topic of curated) await this.kafka.send(records.filter((r) => r.topic === topic));
     this.metrics.heartbeats.inc(records.length);
   }
 
