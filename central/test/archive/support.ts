@@ -87,6 +87,11 @@ export class CuratedProducer {
     }
   }
 
+  /** Writes the readings without a transaction (idempotent producer, acks=all), `batch` per request: bulk loads over many partitions. */
+  async sendPlain(topic: string, items: Array<{ partition: number; reading: CuratedReading }>, batch = 500): Promise<void> {
+    for (let i = 0; i < items.length; i += batch) await this.kafka.send(await Promise.all(items.slice(i, i + batch).map((x) => this.record(topic, x.partition, x.reading))));
+  }
+
   /** The ETL's heartbeat for an idle partition (the shape the archiver reads). */
   async heartbeat(topic: string, partition: number, time: number): Promise<void> {
     await this.producer.commit([{ topic, partition, key: '', value: null, headers: { record_kind: 'heartbeat', heartbeat_time: String(time) } }]);
