@@ -8,6 +8,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/archive/encode.ts';
@@ -169,4 +170,31 @@ describe('archive', () => {
     expect((await manifest(store)).length).toBe(entries.length);
     expect(await again.kill('SIGTERM')).toBe(0);
   }, 240_000);
+
+  it('archive.format jsonl.gz: the same layout and manifest, each object gzip-compressed JSON lines of the curated records', async () => {
+    const site = unique('site');
+    const topic = `skyhaul.curated.${site}`;
+    await producer.createTopic(topic, 1);
+    const items = Array.from({ length: 40 }, (_, i) => ({ partition: 0, reading: curated(site, 'edge-2', 'weather/wxt/ptu', i + 1, T0 + i * 10_000, PTU) }));
+    await producer.send(topic, items);
+    await producer.heartbeat(topic, 0, T0 + 41 * 10_000 + 5 * 60_000);
+    const jsonStore = testStore();
+    await jsonStore.ensureBucket();
+    const archive = await startCentral('archive', archiveConfig(registry.url, jsonStore, { topics: [topic], format: 'jsonl.gz', rotation: { maxRecords: 25, interval: '5m' } }));
+    handles.push(archive);
+    const entries = await until(() => manifest(jsonStore), (e) => e.reduce((n, x) => n + x.records, 0) >= 40, 'every record archived');
+    expect(entries.map((e) => e.records).sort()).toEqual([15, 25]);
+    const lines = [];
+    for (const e of entries.sort((a, b) => Number(BigInt(a.first_offset) - BigInt(b.first_offset)))) {
+      expect(e.key).toMatch(new RegExp(`^site=${site}/stream=weather%2Fwxt%2Fptu/date=2026-11-29/hour=12/${topic.replaceAll('.', '\\.')}-0-${e.first_offset}-${e.last_offset}\\.jsonl\\.gz$`));
+      expect(e.format).toBe('jsonl.gz');
+      const bytes = (await jsonStore.get(e.key))!;
+      expect(sha256(bytes)).toBe(e.sha256);
+      lines.push(...gunzipSync(bytes).toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>));
+    }
+    expect(lines.map((l) => l.sequence)).toEqual(items.map((x) => x.reading.sequence));
+    expect(lines[4]).toMatchObject({ site_id: site, stream: 'weather/wxt/ptu', producer_id: 'edge-2', kafka_partition: 0, values: items[4]!.reading.values, units: items[4]!.reading.units });
+    expect(await archive.kill('SIGTERM')).toBe(0);
+    jsonStore.close();
+  }, 120_000);
 });
