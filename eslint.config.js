@@ -23,6 +23,9 @@ const parts = [
   { type: 'systemd', pattern: 'src/systemd' },
   { type: 'simulate', pattern: 'src/simulate' },
   { type: 'cli', pattern: 'src/cli' },
+  // Operator actions, local and remote (src/control/README.md): not an input, since it writes no
+  // records; it acts on the daemon, which the health API's actions and the RabbitMQ channel share.
+  { type: 'control', pattern: 'src/control' },
   // The composition root: src/daemon.ts, src/main.ts, src/status.ts.
   { type: 'root', pattern: 'src' },
   // central/ (ARCHITECTURE.md, central): shares only src/record and lib/ with the edge; one
@@ -34,6 +37,8 @@ const parts = [
   { type: 'central-schemas', pattern: 'central/src/schemas' },
   { type: 'central-registry', pattern: 'central/src/registry' },
   { type: 'central-bridge', pattern: 'central/src/bridge' },
+  { type: 'central-amqp', pattern: 'central/src/amqp' },
+  { type: 'central-governance', pattern: 'central/src/governance' },
   // central/src/main.ts: starts whichever service is asked for.
   { type: 'central-root', pattern: 'central/src' },
 ];
@@ -49,7 +54,8 @@ const allowed = {
   inputs: ['adapters', 'buffer', 'record', 'common', 'config'],
   // The configuration describes the buffer's and the forwarder's settings (their types).
   config: ['adapters', 'buffer', 'forward', 'common'],
-  health: ['buffer', 'forward', 'inputs', 'jobs', 'common', 'root'],
+  health: ['buffer', 'forward', 'inputs', 'jobs', 'common', 'root', 'control', 'record'],
+  control: ['record', 'common'],
   jobs: ['common'],
   systemd: ['common'],
   simulate: ['adapters', 'common', 'record'],
@@ -62,6 +68,9 @@ const allowed = {
   'central-schemas': ['record'],
   'central-registry': ['central-config', 'central-service', 'central-kafka', 'central-schemas'],
   'central-bridge': ['central-config', 'central-service', 'central-kafka', 'central-pulsar', 'central-schemas', 'record'],
+  'central-amqp': [],
+  // The control plane never imports the data path (ARCHITECTURE): no pulsar, schemas or bridge.
+  'central-governance': ['central-config', 'central-service', 'central-kafka', 'central-amqp', 'record'],
   'central-root': parts.filter((p) => p.type.startsWith('central')).map((p) => p.type),
 };
 
