@@ -588,9 +588,11 @@ export async function stackUp(options: { timeoutMs?: number } = {}): Promise<UpR
   mavenClasspath('perf');
   mavenClasspath('kafka');
   const env = endpoints();
+  // Keys this code does not know (services another checkout's stack code added to a shared
+  // stack dir) are kept: ours are written over them, theirs stay.
   writeFileSync(
     stackEnvFile,
-    Object.entries(env)
+    Object.entries({ ...(readStackEnv() ?? {}), ...env })
       .map(([key, value]) => `${key}=${value}`)
       .join('\n') + '\n',
   );

@@ -33,6 +33,7 @@ interface RawCentral {
     maxCommandTtl: Duration;
     replyTimeout: Duration;
     maxReplyTimeout: Duration;
+    expiryGrace: Duration;
     deliveryLimit: number;
     maxQueueLength: number;
     auditTopic: string;
@@ -100,6 +101,7 @@ export interface CentralConfig {
     maxCommandTtlMs: number;
     replyTimeoutMs: number;
     maxReplyTimeoutMs: number;
+    expiryGraceMs: number;
     deliveryLimit: number;
     maxQueueLength: number;
     auditTopic: string;
@@ -191,6 +193,7 @@ function governanceOf(g: RawCentral['governance'], file: string, locator: Locato
     maxCommandTtlMs: parseDuration(g.maxCommandTtl),
     replyTimeoutMs: parseDuration(g.replyTimeout),
     maxReplyTimeoutMs: parseDuration(g.maxReplyTimeout),
+    expiryGraceMs: parseDuration(g.expiryGrace),
     deliveryLimit: g.deliveryLimit,
     maxQueueLength: g.maxQueueLength,
     auditTopic: g.auditTopic,

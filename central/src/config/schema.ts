@@ -158,6 +158,12 @@ export const centralSchema = {
         maxCommandTtl: { ...duration, default: '24h', description: 'The longest TTL a request may ask for.' },
         replyTimeout: { ...duration, default: '10s', description: "How long a request waits for the site's answer by default before it is answered 202 with the command's id." },
         maxReplyTimeout: { ...duration, default: '60s' },
+        expiryGrace: {
+          ...duration,
+          default: '5s',
+          description:
+            "A command with no delivery seen this long after its deadline is reported expired. RabbitMQ expires a message only when it reaches the head of its queue (quorum and classic queues alike), so behind an older command waiting for an unreachable site its dead-lettering comes late; the site refuses it anyway past the deadline.",
+        },
         deliveryLimit: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'Deliveries of one command without an ack before RabbitMQ dead-letters it (a poison command cannot loop).' },
         maxQueueLength: { type: 'integer', minimum: 1, default: 1000, description: "Commands waiting in one site's queue at most; beyond, a new command is refused (queue full)." },
         auditTopic: { type: 'string', default: 'skyhaul.control.audit', description: 'Every command, decision, delivery, result and expiry (JSON records, key = command id).' },

@@ -25,7 +25,9 @@
  *
  * A sweeper (every second) re-publishes a command audited as authorised but never confirmed as
  * published (this service died in between; the site's journal keeps it at most once) while its
- * deadline allows, and marks `expired` a command with no delivery seen 30 s after its deadline.
+ * deadline allows, and marks `expired` a command with no delivery seen `expiryGrace` after its
+ * deadline (RabbitMQ expires a message only at the head of its queue: behind an older command for
+ * a site that is away, a short-lived one is dead-lettered only once the older one is consumed).
  *
  * Ready once the audit topic has been read to its end and the topology declared.
  */
@@ -65,8 +67,6 @@ import { declareTopology, resultsQueueArguments, DEAD_QUEUE_ARGUMENTS } from './
 
 const Ajv = AjvModule.default;
 
-/** A command never delivered is marked expired this long after its deadline (RabbitMQ's dead-lettering normally says so first). */
-const EXPIRY_GRACE_MS = 30_000;
 /** A command authorised but not confirmed as published for this long is published again. */
 const REPUBLISH_AFTER_MS = 10_000;
 
@@ -648,7 +648,7 @@ export class GovernanceService implements Service {
         if (!view.published && now < view.deadline && now - view.createdAt > REPUBLISH_AFTER_MS && !this.publishing.has(view.id)) {
           this.log.warn({ commandId: view.id, site: view.site }, 'command authorised but never confirmed as published: publishing it again (the site runs it at most once)');
           await this.publish(view);
-        } else if (now > view.deadline + EXPIRY_GRACE_MS) {
+        } else if (now > view.deadline + this.config.governance.expiryGraceMs) {
           const record = this.record(view, 'expired', { state: 'expired', error: { code: 'SKY_ERR_EXPIRED', message: `no delivery reported by its deadline ${new Date(view.deadline).toISOString()}` } });
           await this.audit([record]).catch(() => undefined);
         }

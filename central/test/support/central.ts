@@ -41,13 +41,18 @@ process.once('exit', () => {
 });
 
 /** Writes a config file and starts `service` on it (the service's HTTP port chosen free). */
-export async function startCentral(service: 'registry' | 'bridge', config: Record<string, unknown>, dir?: string): Promise<CentralHandle> {
+export async function startCentral(service: 'registry' | 'bridge' | 'governance', config: Record<string, unknown>, dir?: string, options: { wait?: boolean } = {}): Promise<CentralHandle> {
   if (dir === undefined) {
     dir = mkdtempSync(join(tmpdir(), `skyhaul-${service}-`));
     serviceDirs.push(dir);
   }
   const port = await freePort();
-  const section = service === 'registry' ? { registry: { ...((config.registry as object) ?? {}), listen: { bind: '127.0.0.1', port } } } : { bridge: { ...((config.bridge as object) ?? {}), http: { bind: '127.0.0.1', port } } };
+  const section =
+    service === 'registry'
+      ? { registry: { ...((config.registry as object) ?? {}), listen: { bind: '127.0.0.1', port } } }
+      : service === 'governance'
+        ? { governance: { ...((config.governance as object) ?? {}), listen: { bind: '127.0.0.1', port } } }
+        : { bridge: { ...((config.bridge as object) ?? {}), http: { bind: '127.0.0.1', port } } };
   const file = join(dir, `${service}.yaml`);
   writeFileSync(file, stringify({ ...config, ...section }));
   const logFile = join(dir, `${service}.log`);
@@ -80,7 +85,7 @@ export async function startCentral(service: 'registry' | 'bridge', config: Recor
     log: () => readLog(logFile),
     metrics: async () => (await fetch(`${url}/metrics`)).text(),
   };
-  await handle.waitReady();
+  if (options.wait !== false) await handle.waitReady();
   return handle;
 }
 
