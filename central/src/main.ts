@@ -3,6 +3,8 @@
  *
  *   registry       the schema registry (Confluent REST API), schemas kept in Kafka
  *   bridge         Pulsar -> Kafka, each record once
+ *   etl            raw records -> curated records and 1-minute aggregates, each once
+ *   archive        Kafka curated topics -> the object store (Parquet), each record once
  *   governance     operator commands to the sites over RabbitMQ, audited in Kafka (REST API, page)
  *   command        an operator's command line for the governance service (governance/cli.ts)
  *   token          make a bearer token for governance.tokens
@@ -36,6 +38,14 @@ const SERVICES: Record<string, { listen: (c: CentralConfig) => Listen; create: (
   governance: {
     listen: (c) => c.governance.listen,
     create: async (config, context) => new (await import('./governance/service.ts')).GovernanceService(config, context),
+  },
+  etl: {
+    listen: (c) => c.etl.http,
+    create: async (config, context) => new (await import('./etl/service.ts')).EtlService(config, context),
+  },
+  archive: {
+    listen: (c) => c.archive.http,
+    create: async (config, context) => new (await import('./archive/service.ts')).ArchiveService(config, context),
   },
 };
 

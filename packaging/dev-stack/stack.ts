@@ -14,6 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,6 +38,12 @@ export const KAFKA_PORTS = { broker: 19092, controller: 19093 } as const;
  * fails to start with eaddrinuse when `rabbitmqctl` runs alongside: ../shared/CENTRAL-STACK.md).
  */
 export const RABBITMQ_PORTS = { amqp: 45672, dist: 45673, management: 45680, prometheus: 45692, epmd: 34369, ctlDistMin: 45700, ctlDistMax: 45710 } as const;
+/**
+ * The S3-compatible object store (versitygw, posix backend, single-account mode). Dev credentials
+ * only: the stack listens on loopback.
+ */
+export const S3 = { port: 19200, accessKey: 'skyhaul', secretKey: 'skyhaul-dev-secret-key', region: 'us-east-1' } as const;
+export const VERSITYGW_VERSION = 'v1.8.0';
 export const TENANT = 'skyhaul';
 export const REPLICATED_NAMESPACE = `${TENANT}/telemetry`;
 
@@ -98,6 +105,10 @@ export interface StackEndpoints {
   SKYHAUL_RABBITMQ_MANAGEMENT: string;
   /** rabbitmq_prometheus: GET /metrics. */
   SKYHAUL_RABBITMQ_PROMETHEUS: string;
+  SKYHAUL_S3_ENDPOINT: string;
+  SKYHAUL_S3_REGION: string;
+  SKYHAUL_S3_ACCESS_KEY: string;
+  SKYHAUL_S3_SECRET_KEY: string;
 }
 
 export function endpoints(): StackEndpoints {
@@ -117,6 +128,10 @@ export function endpoints(): StackEndpoints {
     SKYHAUL_RABBITMQ_URL: `amqp://guest:guest@127.0.0.1:${RABBITMQ_PORTS.amqp}`,
     SKYHAUL_RABBITMQ_MANAGEMENT: `http://127.0.0.1:${RABBITMQ_PORTS.management}`,
     SKYHAUL_RABBITMQ_PROMETHEUS: `http://127.0.0.1:${RABBITMQ_PORTS.prometheus}`,
+    SKYHAUL_S3_ENDPOINT: `http://127.0.0.1:${S3.port}`,
+    SKYHAUL_S3_REGION: S3.region,
+    SKYHAUL_S3_ACCESS_KEY: S3.accessKey,
+    SKYHAUL_S3_SECRET_KEY: S3.secretKey,
   };
 }
 
@@ -179,10 +194,10 @@ function tail(file: string, lines = 40): string {
 }
 
 /** Starts a long-running process in its own process group (so `down` can kill the whole tree). */
-function launch(service: Service, command: string, args: string[], cwd: string): void {
+function launch(service: Service, command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): void {
   mkdirSync(service.dir, { recursive: true });
   const out = openSync(service.logFile, 'a');
-  const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', out, out], env });
   if (child.pid === undefined) throw new StackError(`could not spawn ${command}`, service.name);
   writeFileSync(pidFile(service), `${child.pid}\n`);
   child.unref();
@@ -511,8 +526,50 @@ function rabbitmqService(): Service {
   return service;
 }
 
+// --- versitygw (S3 API) ----------------------------------------------------------------------------
+
+/**
+ * The versitygw binary, built once per machine from the Go module proxy (`go install`, about
+ * 2 min) into the user's cache, outside any checkout, so every clone reuses it.
+ */
+export function versitygwBinary(): string {
+  const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'skyhaul', `versitygw-${VERSITYGW_VERSION}`);
+  const binary = join(cache, 'versitygw');
+  if (existsSync(binary)) return binary;
+  if (!commandExists('go')) throw new StackError('the Go toolchain is needed once to build versitygw (apt-get install golang-go)', 'versitygw');
+  log(`building versitygw ${VERSITYGW_VERSION} from the Go module proxy into ${cache} (about 2 min, once per machine)…`);
+  mkdirSync(cache, { recursive: true });
+  const result = spawnSync('go', ['install', `github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}`], {
+    env: { ...process.env, GOBIN: cache, GOFLAGS: '-mod=mod' },
+    encoding: 'utf8',
+  });
+  if (result.status !== 0 || !existsSync(binary)) {
+    throw new StackError(`go install versitygw@${VERSITYGW_VERSION} failed: ${result.error?.message ?? ''}\n${(result.stderr ?? '').slice(-3000)}`, 'versitygw');
+  }
+  return binary;
+}
+
+function versitygwService(): Service {
+  const dir = join(stackDir, 'versitygw');
+  const service: Service = {
+    name: 'versitygw',
+    endpoint: `http://127.0.0.1:${S3.port} (S3 API, region ${S3.region})`,
+    dir,
+    logFile: join(dir, 'versitygw.log'),
+    ready: () => tcpOpen(S3.port),
+    async start() {
+      const binary = versitygwBinary();
+      // The posix backend keeps object metadata in extended attributes: the data dir must be on a
+      // file system with xattrs (ext4, xfs, tmpfs do).
+      mkdirSync(join(dir, 'data'), { recursive: true });
+      launch(service, binary, ['--port', `127.0.0.1:${S3.port}`, 'posix', join(dir, 'data')], dir, { ...process.env, ROOT_ACCESS_KEY: S3.accessKey, ROOT_SECRET_KEY: S3.secretKey });
+    },
+  };
+  return service;
+}
+
 export function services(): Service[] {
-  return [pulsarService('edge'), pulsarService('central'), kafkaService(), mosquittoService(), rabbitmqService()];
+  return [pulsarService('edge'), pulsarService('central'), kafkaService(), mosquittoService(), versitygwService(), rabbitmqService()];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -608,7 +665,9 @@ async function assertPortsFree(service: Service): Promise<void> {
         ? Object.values(KAFKA_PORTS)
         : service.name === 'rabbitmq'
           ? [RABBITMQ_PORTS.amqp, RABBITMQ_PORTS.dist, RABBITMQ_PORTS.management, RABBITMQ_PORTS.prometheus]
-          : Object.values(PULSAR_CLUSTERS[service.name.replace('pulsar-', '') as ClusterName]);
+          : service.name === 'versitygw'
+            ? [S3.port]
+            : Object.values(PULSAR_CLUSTERS[service.name.replace('pulsar-', '') as ClusterName]);
   for (const port of ports) {
     if (await tcpOpen(port)) {
       throw new StackError(`port ${port} is taken by a process that .stack/ did not start; stop it or free the port`, service.name);
