@@ -246,7 +246,7 @@ export const configSchema = {
       additionalProperties: false,
       default: {},
       description:
-        "Remote commands from the data centre's governance service over RabbitMQ (src/control/README.md): this site's command queue is consumed, each command executed like the local API's actions and answered.",
+        "Remote commands from the data centre's governance service over RabbitMQ (README.md, section The control plane): this site's command queue is consumed, each command executed like the local API's actions and answered.",
       properties: {
         enabled: { type: 'boolean', default: false },
         url: {

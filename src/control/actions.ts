@@ -178,6 +178,9 @@ export class ControlActions {
         const answer = await t.reloadConfiguration();
         return isError(answer) ? failed(answer.error) : done(answer.applied);
       }
+      case 'ping':
+        // Nothing to do: the answer itself is the point (the daemon's control path is alive).
+        return done({ pong: true });
       case 'status':
         return done({ status: t.status() });
       case 'ack-alarm': {

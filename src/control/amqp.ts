@@ -2,7 +2,7 @@
  * The control channel: the edge daemon's connection to the central RabbitMQ, over the WAN link.
  * It consumes this site's command queue (`skyhaul.control.site.<site>`, a quorum queue the
  * governance service declares; the site only needs read on it and write on the results exchange,
- * see src/control/README.md), executes each command through ControlActions (the same
+ * see README.md, "The control plane"), executes each command through ControlActions (the same
  * implementation and audit as the local HTTP actions) and answers on the results exchange.
  *
  * Client: rabbitmq-client (maintained, AMQP 0-9-1): it reconnects with exponential backoff,

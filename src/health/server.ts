@@ -90,9 +90,10 @@ export class HealthServer implements RouteRegistry {
     app.get('/api/v1/events', (request, reply) => this.events(request, reply));
 
     // One route per command of the catalogue (src/record/command.ts), executed by the daemon's
-    // ControlActions exactly as a remote command is; `status` is GET /api/v1/status.
+    // ControlActions exactly as a remote command is; `status` is GET /api/v1/status, and `ping`
+    // (a remote round-trip check) is what GET /healthz already is locally.
     for (const name of Object.keys(COMMANDS)) {
-      if (name === 'status' || name === 'ack-alarm') continue;
+      if (name === 'status' || name === 'ack-alarm' || name === 'ping') continue;
       app.post(`/api/v1/actions/${name}`, (request, reply) => this.action(request, reply, name, request.body ?? {}));
     }
     app.post('/api/v1/alarms/:code/ack', (request, reply) => this.action(request, reply, 'ack-alarm', { code: (request.params as { code: string }).code }));

@@ -106,6 +106,13 @@ export const COMMANDS = {
     mutates: true,
     params: EMPTY,
   },
+  ping: {
+    name: 'ping',
+    summary: 'Do nothing and answer: the round trip operator -> governance -> RabbitMQ -> daemon -> reply, with nothing executed at the site (a liveness check and the benchmark of the control path).',
+    role: 'observer',
+    mutates: false,
+    params: EMPTY,
+  },
   status: { name: 'status', summary: "A snapshot of the daemon's status (link, backlog, drops, alarms, inputs).", role: 'observer', mutates: false, params: EMPTY },
   'ack-alarm': {
     name: 'ack-alarm',

@@ -25,7 +25,7 @@ describe('bench harness', () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--import', TSX_LOADER, join(repoRoot, 'test/bench/run.ts'), '--quick', '--no-build', '--out', out],
-      { cwd: repoRoot, encoding: 'utf8', timeout: 420_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: repoRoot, encoding: 'utf8', timeout: 480_000, maxBuffer: 16 * 1024 * 1024 },
     );
     expect(stdout).toMatch(/ingest \/ raw/);
     const result = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
@@ -58,6 +58,14 @@ describe('bench harness', () => {
     expect(n('edge_to_kafka_latency_p50_ms')).toBeLessThanOrEqual(n('edge_to_kafka_latency_p99_ms'));
     for (const key of ['etl_records_per_s', 'etl_at_least_once_records_per_s']) expect(n(key), key).toBeGreaterThan(0);
     expect(n('etl_exactly_once_cost_ratio')).toBeCloseTo(n('etl_records_per_s') / n('etl_at_least_once_records_per_s'), 9);
+    // Control: the command path and its baseline measured (p50 ≤ p99), audit writes acknowledged.
+    for (const key of ['command_rtt_p50_ms', 'amqp_rpc_rtt_p50_ms', 'audit_records_per_s']) expect(n(key), key).toBeGreaterThan(0);
+    expect(n('command_rtt_p50_ms')).toBeLessThanOrEqual(n('command_rtt_p99_ms'));
+    expect(n('amqp_rpc_rtt_p50_ms')).toBeLessThanOrEqual(n('amqp_rpc_rtt_p99_ms'));
+    const control = (result.details as { control: { commands: number; rpcCalls: number; auditRecords: number } }).control;
+    expect(control.commands).toBe(50);
+    expect(control.rpcCalls).toBe(50);
+    expect(control.auditRecords).toBeGreaterThan(0);
     // --quick runs the large profile at a tenth of its ≈ 30,000 msg/s.
     expect(n('large_nominal_msg_per_s')).toBeGreaterThan(2500);
     // Every target has a pass/fail marker computed from the figure.
@@ -66,5 +74,5 @@ describe('bench harness', () => {
       expect(targets[key]?.value).toBe(n(key));
       expect(targets[key]?.pass).toBe(t.op === '>=' ? n(key) >= t.value : n(key) <= t.value);
     }
-  }, 480_000);
+  }, 540_000);
 });

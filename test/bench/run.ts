@@ -12,6 +12,8 @@
  *   central: the Pulsar->Kafka bridge on a backlog     vs  Kafka's ProducerPerformance and a plain
  *                                                           Pulsar consumer (the slower of the two)
  *   central: edge -> Kafka latency, observatory rate   vs  a fixed target (p50 ≤ 1 s)
+ *   control: operator command RTT (ping at the edge)   vs  a bare rabbitmq-client RPC, same broker
+ *   control: audit records into Kafka (acks=all)       (sustained; no baseline of its own)
  *
  * usage: npm run bench -- [--out FILE] [--quick] [--backlog N] [--ingest-seconds S] [--no-build]
  *
@@ -26,6 +28,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { measureBridge, measureEdgeToKafkaLatency, measureEtl, type BridgeBenchResult, type EtlBenchResult, type LatencyBenchResult } from './central.ts';
+import { controlKeys, controlSizes, measureControl, type ControlBenchResult } from './control.ts';
 import { measureBigBacklog, measureDrain, measureEmptyStart } from './drain.ts';
 import { measureHttpIngest } from './http-ingest.ts';
 import { measureDecode, measureLargeProfile, measureMqttIngest, measureUdpIngest, type LargeProfileResult, type UdpBenchResult } from './inputs.ts';
@@ -90,6 +93,11 @@ export const REQUIRED_KEYS = [
   'etl_records_per_s',
   'etl_at_least_once_records_per_s',
   'etl_exactly_once_cost_ratio',
+  'command_rtt_p50_ms',
+  'command_rtt_p99_ms',
+  'amqp_rpc_rtt_p50_ms',
+  'amqp_rpc_rtt_p99_ms',
+  'audit_records_per_s',
 ] as const;
 
 interface Sizes {
@@ -225,6 +233,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     const etl = await measureEtl({ env, records: size.etlRecords, runId, dir: work }, cleanup);
     log(`central: edge -> Kafka latency, observatory profile × ${size.latencyRateScale}, ${size.latencyMs} ms`);
     const latency = await measureEdgeToKafkaLatency({ env, runId, rateScale: size.latencyRateScale, durationMs: size.latencyMs, dir: work }, cleanup);
+    log('control: command round trips vs bare AMQP RPC, audit writes');
+    const control = await measureControl({ env, runId, ...controlSizes(quick) }, cleanup);
 
     const result: Record<string, unknown> = {
       ingest_records_per_s: ingest.recordsPerSecond,
@@ -275,6 +285,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       etl_at_least_once_records_per_s: etl.atLeastOnceRecordsPerSecond,
       etl_exactly_once_cost_ratio: etl.ratio,
       etl_rss_mb: etl.etlRssMbPeak,
+      ...controlKeys(control),
     };
     const targets: Record<string, { target: string; value: number; pass: boolean }> = {};
     for (const [key, t] of Object.entries(TARGETS)) {
@@ -282,7 +293,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       targets[key] = { target: `${t.op} ${t.value}`, value, pass: t.op === '>=' ? value >= t.value : value <= t.value };
     }
     result.targets = targets;
-    result.details = { fsync, raw, ingest, saturated, http, perf: { unbatched: perfUnbatched, batched: perfBatched }, drain, big, emptyStart, replicationWaitMs, decode, udp, mqtt, large, bridge, etl, latency };
+    result.details = { fsync, raw, ingest, saturated, http, perf: { unbatched: perfUnbatched, batched: perfBatched }, drain, big, emptyStart, replicationWaitMs, decode, udp, mqtt, large, bridge, etl, latency, control };
     result.meta = {
       run: runId,
       quick,
@@ -320,6 +331,7 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     bridge: BridgeBenchResult;
     etl: EtlBenchResult;
     latency: LatencyBenchResult;
+    control: ControlBenchResult;
   };
   const rows: Array<[string, string, string, string]> = [
     ['ingest (RecordBuffer.append, 64 appenders)', `${round(n('ingest_records_per_s'), 0)} rec/s`, `raw SQLite ${round(n('sqlite_raw_records_per_s'), 0)} rec/s`, ''],
@@ -351,6 +363,13 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     ['  bridge RSS peak', `${round(n('bridge_rss_mb'), 1)} MB`, '', ''],
     [`ETL, ${d.etl.records} raw records, exactly once`, `${round(n('etl_records_per_s'), 0)} rec/s`, `at least once ${round(n('etl_at_least_once_records_per_s'), 0)} rec/s → ${round(n('etl_exactly_once_cost_ratio'), 3)}; RSS ${round(d.etl.etlRssMbPeak, 1)} MB`, ''],
     [`edge → Kafka latency, observatory × ${d.latency.rateScale}`, `p50 ${round(n('edge_to_kafka_latency_p50_ms'), 0)} ms`, `p99 ${round(n('edge_to_kafka_latency_p99_ms'), 0)} ms, max ${round(d.latency.maxMs, 0)} ms over ${d.latency.records} records`, mark('edge_to_kafka_latency_p50_ms')],
+    [
+      `operator command RTT (ping at the edge), ${d.control.commands}`,
+      `p50 ${round(n('command_rtt_p50_ms'), 2)} / p99 ${round(n('command_rtt_p99_ms'), 2)} ms`,
+      `bare AMQP RPC p50 ${round(n('amqp_rpc_rtt_p50_ms'), 2)} / p99 ${round(n('amqp_rpc_rtt_p99_ms'), 2)} ms (Rubin: < 25 ms per hop)`,
+      '',
+    ],
+    [`audit into Kafka (acks=all), ${d.control.auditConcurrency} writers`, `${round(n('audit_records_per_s'), 0)} rec/s`, `${d.control.auditRecords} records of ${d.control.auditRecordBytes} B in ${round(d.control.auditSeconds, 1)} s`, ''],
   ];
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['figure', 'value', 'baseline / detail', 'target'][i]!.length));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();

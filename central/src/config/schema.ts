@@ -94,7 +94,7 @@ export const centralSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: 'The control plane (central/README.md, Governance): operator commands over RabbitMQ to the sites, every step audited in Kafka.',
+      description: 'The control plane (README.md, "The control plane"): operator commands over RabbitMQ to the sites, every step audited in Kafka.',
       properties: {
         listen: { ...listen(9884, 'the governance service (its REST API and operator page too)') },
         url: { type: 'string', pattern: '^https?://', default: 'http://127.0.0.1:9884', description: 'Where `skyhaul-central command` sends operator requests.' },

@@ -5,7 +5,7 @@
  *   skyhaul-central command --site cerro-01 bandwidth 64KiB       cap forwarding at 64 KiB/s
  *   skyhaul-central command --site cerro-01 bandwidth unlimited | schedule
  *   skyhaul-central command --site cerro-01 bandwidth windows 22:00-06:00=32KiB 06:00-22:00=unlimited [--default 1MiB]
- *   skyhaul-central command --site cerro-01 pause | resume | self-test | reload | status
+ *   skyhaul-central command --site cerro-01 pause | resume | self-test | reload | status | ping
  *   skyhaul-central command --site cerro-01 replay weather/wxt536 1200 1300
  *   skyhaul-central command --site cerro-01 ack-alarm link_down
  *   skyhaul-central command --site cerro-01 <command> --params '{"...": ...}'

@@ -144,6 +144,6 @@ describe('the OpenAPI document', () => {
     }
     // The catalogue the document and the service use is the one the sites use.
     const catalogue = (await (await fetch(`${rig.governance.url}/api/v1/catalogue`)).json()) as { commands: Array<{ name: string; role: string }> };
-    expect(catalogue.commands.map((c) => c.name)).toEqual(['pause', 'resume', 'bandwidth', 'replay', 'self-test', 'reload', 'status', 'ack-alarm']);
+    expect(catalogue.commands.map((c) => c.name)).toEqual(['pause', 'resume', 'bandwidth', 'replay', 'self-test', 'reload', 'ping', 'status', 'ack-alarm']);
   });
 });

@@ -111,6 +111,21 @@ describe('operator command -> governance -> RabbitMQ -> edge -> reply -> audit',
     expect(snapshot.link.state).toBe('up');
   });
 
+  it('answers a ping (the no-op the benchmark times) from the edge, which executes it once and changes nothing', async () => {
+    const before = await rig.edgeStatus();
+    const ping = await rig.send('olga', { site: rig.site, command: 'ping' });
+    expect(ping.status).toBe(200);
+    expect(ping.body.command).toMatchObject({ state: 'done', result: { pong: true } });
+    const id = ping.body.command!.id;
+    expect(rig.executions(id)).toBe(1);
+    const after = await rig.edgeStatus();
+    expect(after.paused).toBe(before.paused);
+    expect(after.forwarding.bandwidthBytesPerSecond).toBe(before.forwarding.bandwidthBytesPerSecond);
+    // Locally there is no action route for it: GET /healthz is the local liveness check.
+    const local = await fetch(`${rig.edge!.url}/api/v1/actions/ping`, { method: 'POST', headers: { authorization: 'Bearer edge-local-token' } });
+    expect(local.status).toBe(404);
+  });
+
   it('runs local HTTP actions and remote commands through one implementation and one audit path', async () => {
     const paused = await rig.send('alice', { site: rig.site, command: 'pause' });
     expect(paused.body.command).toMatchObject({ state: 'done', result: { paused: true } });

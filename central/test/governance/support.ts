@@ -88,6 +88,8 @@ export interface RigOptions {
   governance?: Record<string, unknown>;
   /** Edge settings merged over the rig's (control, forward, inputs). */
   edgeConfig?: Record<string, unknown>;
+  /** The edge's control channel connects to RabbitMQ directly, not through the link simulator (benchmarks: no proxy hop). */
+  directAmqp?: boolean;
 }
 
 export class ControlRig {
@@ -163,7 +165,7 @@ export class ControlRig {
       forward: { url: `http://127.0.0.1:${this.pulsarLink.port}`, deadLinkTimeout: '5s', backoff: { initial: '100ms', max: '1s' }, brokerChecks: { enabled: false }, ...((extra.forward as object) ?? {}) },
       control: {
         enabled: true,
-        url: this.amqpUrl(this.amqpLink.port),
+        url: this.options.directAmqp === true ? this.amqpUrl() : this.amqpUrl(this.amqpLink.port),
         password: 'guest',
         heartbeat: '2s',
         backoff: { initial: '200ms', max: '1s' },
