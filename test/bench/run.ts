@@ -29,6 +29,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { measureBridge, measureEdgeToKafkaLatency, measureEtl, type BridgeBenchResult, type EtlBenchResult, type LatencyBenchResult } from './central.ts';
 import { controlKeys, controlSizes, measureControl, type ControlBenchResult } from './control.ts';
+import { measureArchive, measureArchiverMemory, measureEdgeToLake, type ArchiveBenchResult, type ArchiverMemoryResult, type EdgeToLakeResult } from './lake.ts';
 import { measureBigBacklog, measureDrain, measureEmptyStart } from './drain.ts';
 import { measureHttpIngest } from './http-ingest.ts';
 import { measureDecode, measureLargeProfile, measureMqttIngest, measureUdpIngest, type LargeProfileResult, type UdpBenchResult } from './inputs.ts';
@@ -49,6 +50,7 @@ export const TARGETS = {
   bridge_ratio: { op: '>=', value: 0.5 },
   // The Rubin Observatory's summit-to-data-centre replication runs at about 1 s.
   edge_to_kafka_latency_p50_ms: { op: '<=', value: 1000 },
+  archive_ratio_to_s3_put: { op: '>=', value: 0.5 },
 } as const;
 
 /** Keys every run writes as finite numbers (the vitest harness test checks them). */
@@ -93,6 +95,13 @@ export const REQUIRED_KEYS = [
   'etl_records_per_s',
   'etl_at_least_once_records_per_s',
   'etl_exactly_once_cost_ratio',
+  'archive_records_per_s',
+  'archive_mb_per_s',
+  's3_put_mb_per_s',
+  'archive_ratio_to_s3_put',
+  'archiver_rss_mb_peak',
+  'edge_to_lake_latency_p50_s',
+  'edge_to_lake_latency_p99_s',
   'command_rtt_p50_ms',
   'command_rtt_p99_ms',
   'amqp_rpc_rtt_p50_ms',
@@ -127,12 +136,17 @@ interface Sizes {
   etlRecords: number;
   latencyMs: number;
   latencyRateScale: number;
+  archiveRecords: number;
+  archiverPartitions: number;
+  archiverRecordsPerPartition: number;
+  lakeLatencyMs: number;
+  lakeLatencyRateScale: number;
 }
 
 function sizes(quick: boolean, backlog: number | undefined, ingestSeconds: number | undefined): Sizes {
   const base: Sizes = quick
-    ? { ingestMs: 1500, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 2000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 10_000, drainBacklog: 10_000, drainStreams: 20, bigBacklog: 50_000, bigStreams: 50, restarts: 2, holdMs: 500, bigDrainMs: 1500, decodeMs: 200, udpRates: [1000, 5000], udpStepMs: 1000, mqttMessages: 5000, largeMs: 5000, largeRateScale: 0.1, bridgeRecords: 5000, etlRecords: 5000, latencyMs: 3000, latencyRateScale: 0.05 }
-    : { ingestMs: 10_000, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 10_000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 200_000, drainBacklog: 200_000, drainStreams: 20, bigBacklog: 5_000_000, bigStreams: 50, restarts: 3, holdMs: 5000, bigDrainMs: 20_000, decodeMs: 1000, udpRates: [5000, 10_000, 20_000, 40_000, 80_000], udpStepMs: 3000, mqttMessages: 100_000, largeMs: 30_000, largeRateScale: 1, bridgeRecords: 100_000, etlRecords: 100_000, latencyMs: 30_000, latencyRateScale: 1 };
+    ? { ingestMs: 1500, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 2000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 10_000, drainBacklog: 10_000, drainStreams: 20, bigBacklog: 50_000, bigStreams: 50, restarts: 2, holdMs: 500, bigDrainMs: 1500, decodeMs: 200, udpRates: [1000, 5000], udpStepMs: 1000, mqttMessages: 5000, largeMs: 5000, largeRateScale: 0.1, bridgeRecords: 5000, etlRecords: 5000, latencyMs: 3000, latencyRateScale: 0.05, archiveRecords: 5000, archiverPartitions: 100, archiverRecordsPerPartition: 10, lakeLatencyMs: 30_000, lakeLatencyRateScale: 0.05 }
+    : { ingestMs: 10_000, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 10_000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 200_000, drainBacklog: 200_000, drainStreams: 20, bigBacklog: 5_000_000, bigStreams: 50, restarts: 3, holdMs: 5000, bigDrainMs: 20_000, decodeMs: 1000, udpRates: [5000, 10_000, 20_000, 40_000, 80_000], udpStepMs: 3000, mqttMessages: 100_000, largeMs: 30_000, largeRateScale: 1, bridgeRecords: 100_000, etlRecords: 100_000, latencyMs: 30_000, latencyRateScale: 1, archiveRecords: 100_000, archiverPartitions: 1000, archiverRecordsPerPartition: 20, lakeLatencyMs: 60_000, lakeLatencyRateScale: 0.2 };
   if (backlog !== undefined) base.bigBacklog = backlog;
   if (ingestSeconds !== undefined) {
     base.ingestMs = ingestSeconds * 1000;
@@ -233,6 +247,11 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     const etl = await measureEtl({ env, records: size.etlRecords, runId, dir: work }, cleanup);
     log(`central: edge -> Kafka latency, observatory profile × ${size.latencyRateScale}, ${size.latencyMs} ms`);
     const latency = await measureEdgeToKafkaLatency({ env, runId, rateScale: size.latencyRateScale, durationMs: size.latencyMs, dir: work }, cleanup);
+    log(`lake: the archiver on a backlog of ${size.archiveRecords} curated records vs S3 PUTs of the same objects`);
+    const archive = await measureArchive({ env, records: size.archiveRecords, runId, dir: work }, cleanup);
+    const archiverMemory = await measureArchiverMemory({ env, partitions: size.archiverPartitions, recordsPerPartition: size.archiverRecordsPerPartition, runId, dir: work }, cleanup);
+    log(`lake: edge -> lake latency, observatory profile × ${size.lakeLatencyRateScale}, ${size.lakeLatencyMs} ms`);
+    const lakeLatency = await measureEdgeToLake({ rateScale: size.lakeLatencyRateScale, durationMs: size.lakeLatencyMs, dir: work });
     log('control: command round trips vs bare AMQP RPC, audit writes');
     const control = await measureControl({ env, runId, ...controlSizes(quick) }, cleanup);
 
@@ -285,6 +304,13 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       etl_at_least_once_records_per_s: etl.atLeastOnceRecordsPerSecond,
       etl_exactly_once_cost_ratio: etl.ratio,
       etl_rss_mb: etl.etlRssMbPeak,
+      archive_records_per_s: archive.archiveRecordsPerSecond,
+      archive_mb_per_s: archive.archiveMbPerSecond,
+      s3_put_mb_per_s: archive.s3PutMbPerSecond,
+      archive_ratio_to_s3_put: archive.ratio,
+      archiver_rss_mb_peak: archiverMemory.rssMbPeak,
+      edge_to_lake_latency_p50_s: lakeLatency.p50Seconds,
+      edge_to_lake_latency_p99_s: lakeLatency.p99Seconds,
       ...controlKeys(control),
     };
     const targets: Record<string, { target: string; value: number; pass: boolean }> = {};
@@ -293,7 +319,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       targets[key] = { target: `${t.op} ${t.value}`, value, pass: t.op === '>=' ? value >= t.value : value <= t.value };
     }
     result.targets = targets;
-    result.details = { fsync, raw, ingest, saturated, http, perf: { unbatched: perfUnbatched, batched: perfBatched }, drain, big, emptyStart, replicationWaitMs, decode, udp, mqtt, large, bridge, etl, latency, control };
+    result.details = { fsync, raw, ingest, saturated, http, perf: { unbatched: perfUnbatched, batched: perfBatched }, drain, big, emptyStart, replicationWaitMs, decode, udp, mqtt, large, bridge, etl, latency, archive, archiverMemory, lakeLatency, control };
     result.meta = {
       run: runId,
       quick,
@@ -331,6 +357,9 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     bridge: BridgeBenchResult;
     etl: EtlBenchResult;
     latency: LatencyBenchResult;
+    archive: ArchiveBenchResult;
+    archiverMemory: ArchiverMemoryResult;
+    lakeLatency: EdgeToLakeResult;
     control: ControlBenchResult;
   };
   const rows: Array<[string, string, string, string]> = [
@@ -363,6 +392,9 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     ['  bridge RSS peak', `${round(n('bridge_rss_mb'), 1)} MB`, '', ''],
     [`ETL, ${d.etl.records} raw records, exactly once`, `${round(n('etl_records_per_s'), 0)} rec/s`, `at least once ${round(n('etl_at_least_once_records_per_s'), 0)} rec/s → ${round(n('etl_exactly_once_cost_ratio'), 3)}; RSS ${round(d.etl.etlRssMbPeak, 1)} MB`, ''],
     [`edge → Kafka latency, observatory × ${d.latency.rateScale}`, `p50 ${round(n('edge_to_kafka_latency_p50_ms'), 0)} ms`, `p99 ${round(n('edge_to_kafka_latency_p99_ms'), 0)} ms, max ${round(d.latency.maxMs, 0)} ms over ${d.latency.records} records`, mark('edge_to_kafka_latency_p50_ms')],
+    [`archiver, ${d.archive.records} curated records → ${d.archive.objects} Parquet objects`, `${round(n('archive_mb_per_s'), 2)} MB/s, ${round(n('archive_records_per_s'), 0)} rec/s`, `S3 PUT of the same objects ${round(n('s3_put_mb_per_s'), 2)} MB/s → ${round(n('archive_ratio_to_s3_put'), 3)}; RSS ${round(d.archive.archiverRssMbPeak, 1)} MB`, mark('archive_ratio_to_s3_put')],
+    [`  archiver RSS, ${d.archiverMemory.partitions} active partitions`, `${round(n('archiver_rss_mb_peak'), 1)} MB`, `memory cap ${d.archiverMemory.memoryCapMb} MiB, ${d.archiverMemory.objects} objects`, ''],
+    [`edge → lake latency, observatory × ${d.lakeLatency.rateScale}`, `p50 ${round(n('edge_to_lake_latency_p50_s'), 1)} s`, `p99 ${round(n('edge_to_lake_latency_p99_s'), 1)} s; rotation ${d.lakeLatency.rotationSeconds} s (default 600 s)`, ''],
     [
       `operator command RTT (ping at the edge), ${d.control.commands}`,
       `p50 ${round(n('command_rtt_p50_ms'), 2)} / p99 ${round(n('command_rtt_p99_ms'), 2)} ms`,

@@ -16,7 +16,7 @@ import { centralEnvOverrides, parseCentralConfig } from '../../central/src/confi
 
 const UNITS = ['skyhaul.service', 'skyhaul-pulsar.service', 'skyhaul-central@.service'];
 /** Templates are checked through their instances (systemd-analyze verify skips a bare template's body). */
-const CENTRAL_INSTANCES = ['skyhaul-central@registry.service', 'skyhaul-central@bridge.service', 'skyhaul-central@governance.service'];
+const CENTRAL_INSTANCES = ['skyhaul-central@registry.service', 'skyhaul-central@bridge.service', 'skyhaul-central@etl.service', 'skyhaul-central@archive.service', 'skyhaul-central@governance.service'];
 /** Drop-ins shipped for one instance: `<instance>.d/<file>`. */
 const DROP_INS = ['skyhaul-central@governance.service.d/governance.conf'];
 const VERIFIED = [...UNITS.filter((u) => !u.endsWith('@.service')), ...CENTRAL_INSTANCES];

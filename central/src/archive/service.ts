@@ -33,6 +33,7 @@
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { CentralConfig } from '../config/load.ts';
+import { HEARTBEAT_KIND, HEARTBEAT_TIME_HEADER, RECORD_KIND_HEADER } from '../curated/index.ts';
 import { KafkaLog, type AssignedPartition, type GroupBatch, type GroupFetcher, type InRecord } from '../kafka/index.ts';
 import { ObjectStore } from '../objectstore/index.ts';
 import type { Service, ServiceContext } from '../service/runner.ts';
@@ -44,10 +45,6 @@ import { PartitionState, type Closed, type Group, type KnownObject } from './par
 
 /** Heap bytes a buffered record costs beyond its value (the object and array slot around it); counted against the memory cap. */
 export const RECORD_OVERHEAD_BYTES = 96;
-/** Header naming a record that is not a reading. */
-export const RECORD_KIND_HEADER = 'record_kind';
-export const HEARTBEAT_KIND = 'heartbeat';
-export const HEARTBEAT_TIME_HEADER = 'heartbeat_time';
 
 const CONTENT_TYPE = { parquet: 'application/vnd.apache.parquet', 'jsonl.gz': 'application/x-ndjson' } as const;
 
@@ -210,6 +207,11 @@ export class ArchiveService implements Service {
         const head = await this.store.head(entry.key);
         if (head !== null && (head.size !== entry.bytes || head.metadata.sha256 !== entry.sha256)) {
           throw new Conflict(`object ${entry.key} holds ${head.size} bytes with sha256 ${head.metadata.sha256 ?? '(none)'}, its manifest entry ${item.key} says ${entry.bytes} bytes, ${entry.sha256}`);
+        }
+        if (head === null && BigInt(entry.first_offset) < start) {
+          // Its first records come before where this partition starts reading: it cannot be re-formed
+          // from here. Only an operator's deletion leads here (commits never pass a missing object).
+          this.context.logger.error({ object: entry.key, first_offset: entry.first_offset, start: start.toString() }, `object missing and its first offset ${entry.first_offset} is before the start ${start}: reset the group to offset ${entry.first_offset} or earlier to re-form it (docs/runbooks/reprocess-time-range.md)`);
         }
         out.push({ entry, durable: head !== null });
       }

@@ -63,6 +63,7 @@ interface RawCentral {
     siteRegistry?: string;
     units: Record<string, string>;
     exactlyOnce: boolean;
+    heartbeatInterval: Duration;
     stuckTransaction: Duration;
     batch: { maxRecords: number; maxDelay: Duration };
   };
@@ -166,6 +167,7 @@ export interface CentralConfig {
     siteRegistry?: string;
     units: Record<string, string>;
     exactlyOnce: boolean;
+    heartbeatIntervalMs: number;
     stuckTransactionMs: number;
     batch: { maxRecords: number; maxDelayMs: number };
   };
@@ -245,6 +247,7 @@ export function parseCentralConfig(text: string, file: string, env: NodeJS.Proce
       ...(e.siteRegistry === undefined ? {} : { siteRegistry: e.siteRegistry }),
       units: e.units,
       exactlyOnce: e.exactlyOnce,
+      heartbeatIntervalMs: parseDuration(e.heartbeatInterval),
       stuckTransactionMs: parseDuration(e.stuckTransaction),
       batch: { maxRecords: e.batch.maxRecords, maxDelayMs: parseDuration(e.batch.maxDelay) },
     },

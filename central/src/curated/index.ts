@@ -28,6 +28,17 @@ import type { UnitNormaliser } from './units.ts';
 export const CURATED_SUBJECT = 'skyhaul.curated.v1';
 export const AGGREGATE_SUBJECT = 'skyhaul.aggregate.v1';
 
+/**
+ * A curated topic also holds heartbeats: records with no key and no value, header
+ * `record_kind: heartbeat` and `heartbeat_time: <ms since epoch>`, one per partition, written by
+ * the ETL while it is caught up. They say "no record of this partition will be older than this in
+ * ingest time, as far as the ETL knows", which lets the archiver close an idle partition's objects
+ * by a record in the log rather than by its own clock. Readers of curated records skip them.
+ */
+export const RECORD_KIND_HEADER = 'record_kind';
+export const HEARTBEAT_KIND = 'heartbeat';
+export const HEARTBEAT_TIME_HEADER = 'heartbeat_time';
+
 const nullable = (type: 'string' | 'double' | 'long') => ({ type: ['null', type] as const, default: null });
 
 export const CURATED_SCHEMA = {

@@ -22,7 +22,7 @@
  */
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { AGGREGATE_SCHEMA, AGGREGATE_SUBJECT, CURATED_SCHEMA, CURATED_SUBJECT, type AggregateRecord } from '../curated/index.ts';
+import { AGGREGATE_SCHEMA, AGGREGATE_SUBJECT, CURATED_SCHEMA, CURATED_SUBJECT, HEARTBEAT_KIND, HEARTBEAT_TIME_HEADER, RECORD_KIND_HEADER, type AggregateRecord } from '../curated/index.ts';
 import { SiteRegistry } from '../curated/sites.ts';
 import { UnitNormaliser } from '../curated/units.ts';
 import type { CentralConfig } from '../config/load.ts';
@@ -50,6 +50,7 @@ export class EtlService implements Service {
   private started = false;
   private stuckSince: number | null = null;
   private lastError: string | null = null;
+  private lastHeartbeat = Number.NEGATIVE_INFINITY;
   private ids = { curated: 0, aggregate: 0 };
   private readonly knownTopics = new Set<string>();
   private retryMs = RETRY_MIN_MS;
@@ -74,6 +75,7 @@ export class EtlService implements Service {
       consumed: new Counter({ name: 'skyhaul_central_etl_consumed_total', help: 'Raw records handled (curated, de-duplicated or dead-lettered), by raw topic.', labelNames: ['topic'], registers }),
       curated: new Counter({ name: 'skyhaul_central_etl_curated_total', help: 'Curated records committed, by curated topic.', labelNames: ['topic'], registers }),
       aggregates: new Counter({ name: 'skyhaul_central_etl_aggregates_total', help: 'Aggregates committed (one per stream, numeric field and window).', registers }),
+      heartbeats: new Counter({ name: 'skyhaul_central_etl_heartbeats_total', help: 'Heartbeat records written to curated partitions while caught up (they move the archiver\'s rotation clock).', registers }),
       deduplicated: new Counter({ name: 'skyhaul_central_etl_deduplicated_total', help: 'Raw records already curated (a redelivery after a rewind or a hand-over): skipped.', registers }),
       late: new Counter({ name: 'skyhaul_central_etl_late_values_total', help: "Numeric values whose window had closed (beyond the allowed lateness): kept in the curated topic, not aggregated.", registers }),
       deadLetters: new Counter({ name: 'skyhaul_central_etl_dead_letters_total', help: 'Raw records sent to the dead-letter topic, by reason.', labelNames: ['reason'], registers }),
@@ -162,7 +164,10 @@ export class EtlService implements Service {
           this.reloadState = false;
           this.state.load(await this.kafka.readToEnd(this.config.etl.stateTopic));
         }
-        if (batch.length === 0) continue;
+        if (batch.length === 0) {
+          await this.heartbeatWhenDue();
+          continue;
+        }
         await this.processBatch(batch);
         this.retryMs = RETRY_MIN_MS;
         this.lastError = null;
@@ -173,6 +178,33 @@ export class EtlService implements Service {
         this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
       }
     }
+  }
+
+  /**
+   * Caught up (a take() came back empty): every partition of every curated topic gets a heartbeat
+   * record, at most once per `etl.heartbeatInterval`. The archiver closes an idle partition's last
+   * objects when a record later in the log says the time has passed (ARCHITECTURE.md central
+   * invariant 11: cuts follow the log, so a replay cuts the same objects); without these, they
+   * would stay open until the stream sends again. Outside the transactions: a heartbeat is no
+   * output of any input record, and a lost or repeated one only moves a clock.
+   */
+  private async heartbeatWhenDue(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastHeartbeat < this.config.etl.heartbeatIntervalMs) return;
+    this.lastHeartbeat = now;
+    const [before, after] = this.config.etl.curatedTopic.split('{site}') as [string, string?];
+    const curated = (await this.kafka.listTopics()).filter((t) => t.startsWith(before) && (after === undefined ? t === before : t.endsWith(after) && t.length > before.length + after.length));
+    const records: OutRecord[] = [];
+    for (const topic of curated) {
+      const partitions = await this.kafka.partitions(topic);
+      for (let partition = 0; partition < partitions; partition++) {
+        records.push({ topic, partition, key: '', value: null, headers: { [RECORD_KIND_HEADER]: HEARTBEAT_KIND, [HEARTBEAT_TIME_HEADER]: String(now) }, timestamp: now });
+      }
+    }
+    // One topic per request: @platformatic/kafka 1.35 failed to parse a produce response covering
+    // hundreds of partitions (seen with 1,000 in the bench).
+    for (const topic of curated) await this.kafka.send(records.filter((r) => r.topic === topic));
+    this.metrics.heartbeats.inc(records.length);
   }
 
   private pause(ms: number): Promise<void> {

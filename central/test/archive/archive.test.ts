@@ -59,7 +59,15 @@ describe('archive', () => {
     // Without a heartbeat the groups opened in the last 5 minutes of ingest time stay open.
     const before = await until(
       async () => ({ entries: await manifest(store), metrics: await archive.metrics() }),
-      (x) => metricValue(x.metrics, 'skyhaul_central_archive_records_total') === x.entries.reduce((n, e) => n + e.records, 0) && metricValue(x.metrics, 'skyhaul_central_archive_open_groups') > 0 && x.entries.length > 5,
+      (x) =>
+        // Both partitions fetched to their end (a lag line for each, all 0; the bad record seen), and every closed object durable.
+        x.metrics.split('\n').filter((l) => l.startsWith('skyhaul_central_archive_lag_records{')).length === 2 &&
+        metricValue(x.metrics, 'skyhaul_central_archive_lag_records') === 0 &&
+        metricValue(x.metrics, 'skyhaul_central_archive_rejected_total') >= 1 &&
+        metricValue(x.metrics, 'skyhaul_central_archive_inflight_objects') === 0 &&
+        metricValue(x.metrics, 'skyhaul_central_archive_records_total') === x.entries.reduce((n, e) => n + e.records, 0) &&
+        metricValue(x.metrics, 'skyhaul_central_archive_open_groups') > 0 &&
+        x.entries.length > 5,
       'the objects closed by the records',
     );
     await new Promise((resolve) => setTimeout(resolve, 2000));

@@ -51,6 +51,7 @@ function setup(extra: Record<string, unknown> = {}): { raw: (site: string) => st
     stateTopic: `${id}.state`,
     deadLetterTopic: `${id}.dlq`,
     batch: { maxRecords: 200, maxDelay: '20ms' },
+    heartbeatInterval: '1s',
     ...extra,
   };
   return {
@@ -77,7 +78,7 @@ async function readDecoded<T>(topic: string): Promise<Array<{ value: T; headers:
     throw error;
   }
   const out = [];
-  for (const r of records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset))) out.push({ value: (await decoder.decode(r.value!)) as T, headers: r.headers, partition: r.partition, offset: r.offset });
+  for (const r of records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset))) if (r.headers.record_kind !== 'heartbeat') out.push({ value: (await decoder.decode(r.value!)) as T, headers: r.headers, partition: r.partition, offset: r.offset });
   return out;
 }
 
@@ -158,6 +159,13 @@ describe('ETL', () => {
 
     const dead = await until(() => readTopic(t.dlq), (d) => d.length >= 1, 'the dead letter');
     expect(dead).toHaveLength(1);
+
+    // Caught up: every partition of the curated topic gets heartbeats (the archiver's clock on idle partitions).
+    const heartbeats = await until(async () => (await readTopic(t.curated(site))).filter((r) => r.headers.record_kind === 'heartbeat'), (h) => new Set(h.map((r) => r.partition)).size === 6, 'heartbeats on every curated partition (6 by default)', 30_000);
+    for (const h of heartbeats) {
+      expect(h.value).toBeNull();
+      expect(Number(h.headers.heartbeat_time)).toBeGreaterThan(t0);
+    }
     expect(dead[0]!.headers.dlq_reason).toBe('decode');
     expect(dead[0]!.value!.toString()).toBe('not the wire format');
     const metrics = await e.metrics();
