@@ -23,6 +23,9 @@ const parts = [
   { type: 'systemd', pattern: 'src/systemd' },
   { type: 'simulate', pattern: 'src/simulate' },
   { type: 'cli', pattern: 'src/cli' },
+  // Operator actions, local and remote (src/control/README.md): not an input, since it writes no
+  // records; it acts on the daemon, which the health API's actions and the RabbitMQ channel share.
+  { type: 'control', pattern: 'src/control' },
   // The composition root: src/daemon.ts, src/main.ts, src/status.ts.
   { type: 'root', pattern: 'src' },
   // central/ (ARCHITECTURE.md, central): shares only src/record and lib/ with the edge; one
@@ -36,6 +39,8 @@ const parts = [
   { type: 'central-curated', pattern: 'central/src/curated' },
   { type: 'central-registry', pattern: 'central/src/registry' },
   { type: 'central-bridge', pattern: 'central/src/bridge' },
+  { type: 'central-amqp', pattern: 'central/src/amqp' },
+  { type: 'central-governance', pattern: 'central/src/governance' },
   { type: 'central-etl', pattern: 'central/src/etl' },
   { type: 'central-archive', pattern: 'central/src/archive' },
   // central/src/main.ts: starts whichever service is asked for.
@@ -53,7 +58,8 @@ const allowed = {
   inputs: ['adapters', 'buffer', 'record', 'common', 'config'],
   // The configuration describes the buffer's and the forwarder's settings (their types).
   config: ['adapters', 'buffer', 'forward', 'common'],
-  health: ['buffer', 'forward', 'inputs', 'jobs', 'common', 'root'],
+  health: ['buffer', 'forward', 'inputs', 'jobs', 'common', 'root', 'control', 'record'],
+  control: ['record', 'common'],
   jobs: ['common'],
   systemd: ['common'],
   simulate: ['adapters', 'common', 'record'],
@@ -69,6 +75,9 @@ const allowed = {
   'central-curated': ['record', 'central-schemas'],
   'central-registry': ['central-config', 'central-service', 'central-kafka', 'central-schemas'],
   'central-bridge': ['central-config', 'central-service', 'central-kafka', 'central-pulsar', 'central-schemas', 'record'],
+  'central-amqp': [],
+  // The control plane never imports the data path (ARCHITECTURE): no pulsar, schemas or bridge.
+  'central-governance': ['central-config', 'central-service', 'central-kafka', 'central-amqp', 'record'],
   'central-etl': ['central-config', 'central-service', 'central-kafka', 'central-schemas', 'central-curated', 'record'],
   'central-archive': ['central-config', 'central-service', 'central-kafka', 'central-schemas', 'central-curated', 'central-objectstore', 'record'],
   'central-root': parts.filter((p) => p.type.startsWith('central')).map((p) => p.type),

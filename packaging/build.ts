@@ -45,6 +45,22 @@ const ESM_BANNER = [
   'const __dirname = __skyhaulDirname(__filename);',
 ].join(' ');
 
+/**
+ * @platformatic/wasm-utils (the Kafka client's CRC32C and compression) reads `native.wasm` beside
+ * its own module when imported: in a bundle that file is not there, and every central service
+ * died at start with ENOENT. The package ships `@platformatic/wasm-utils/bundled`, the same code
+ * with the WebAssembly embedded, for bundlers: resolve the package to it.
+ */
+export const platformaticWasmBundled: Plugin = {
+  name: 'platformatic-wasm-bundled',
+  setup(b) {
+    b.onResolve({ filter: /^@platformatic\/wasm-utils$/ }, async (args) => {
+      const resolved = await b.resolve('@platformatic/wasm-utils/bundled', { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer });
+      return resolved.errors.length > 0 ? { errors: resolved.errors } : { path: resolved.path };
+    });
+  },
+};
+
 const CJS_BANNER =
   "var __skyhaulImportMetaUrl = require('node:url').pathToFileURL(require('node:path').join(require('node:path').dirname(__filename), 'skyhaul.bundle.cjs')).href;";
 
@@ -76,10 +92,15 @@ export async function bundle(options: BundleOptions = {}): Promise<string> {
   return outfile;
 }
 
+/** dist/skyhaul-central.mjs (or `outfile`): every dependency inside, nothing read from beside it. */
+export function bundleCentral(outfile = CENTRAL_BUNDLE): Promise<string> {
+  // Central has no native addon: nothing stays external.
+  return bundle({ entry: join(root, 'central', 'src', 'main.ts'), outfile, external: [], executable: true, plugins: [platformaticWasmBundled] });
+}
+
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const t0 = performance.now();
   const out = await bundle();
-  // Central has no native addon: nothing stays external.
-  const central = await bundle({ entry: join(root, 'central', 'src', 'main.ts'), outfile: CENTRAL_BUNDLE, external: [], executable: true });
+  const central = await bundleCentral();
   process.stdout.write(`built ${out} and ${central} in ${Math.round(performance.now() - t0)} ms\n`);
 }

@@ -8,6 +8,7 @@
  * get a moment to be acknowledged, and the buffer closes last.
  */
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Quarantine } from '../firmware-adapters/index.ts';
 import { EventEmitter } from 'node:events';
 import { RecordBuffer, type CommitInfo, type Committed, type PriorityClass } from './buffer/index.ts';
@@ -27,6 +28,11 @@ import { InstrumentTracker } from './health/instruments.ts';
 import { SkyhaulMetrics } from './health/metrics.ts';
 import { HealthServer } from './health/server.ts';
 import { createInput, type Input, type RecordSink } from './inputs/index.ts';
+import { ControlActions, type ControlTarget, type ReplayResult } from './control/actions.ts';
+import { ControlChannel } from './control/amqp.ts';
+import { ControlJournal } from './control/journal.ts';
+import { ConfigError, loadConfig } from './config/load.ts';
+import type { CommandError } from './record/command.ts';
 import { JobScheduler } from './jobs/scheduler.ts';
 import type { Logger } from './common/log.ts';
 import { RateMeter } from './common/rates.ts';
@@ -59,8 +65,12 @@ export function topicFor(template: string, siteId: string, stream: string, prior
     .replaceAll('{stream}', stream.replace(/\//g, '.'));
 }
 
-export class Daemon extends EventEmitter {
+export class Daemon extends EventEmitter implements ControlTarget {
   readonly buffer: RecordBuffer;
+  /** The operator actions, shared by the local HTTP API and remote commands (src/control/). */
+  readonly control: ControlActions;
+  private controlChannel: ControlChannel | null = null;
+  private journal: ControlJournal | null = null;
   readonly metrics: SkyhaulMetrics;
   readonly alarms: AlarmManager;
   private forwarder: Forwarder | null = null;
@@ -94,9 +104,14 @@ export class Daemon extends EventEmitter {
   /** Start-up timings: buffer open, and ready measured from process start (invariant 5). */
   private startup: { bufferOpenMs: number | null; readyMs: number | null } = { bufferOpenMs: null, readyMs: null };
 
+  /**
+   * `configFile`: where the configuration came from, for the `reload` action (and SIGHUP); null
+   * when the daemon runs on the embedded default, which cannot be re-read.
+   */
   constructor(
     private config: Config,
     private readonly logger: Logger,
+    private readonly options: { configFile?: string | null } = {},
   ) {
     super();
     this.resolveStream = streamResolver(config.streams);
@@ -121,6 +136,8 @@ export class Daemon extends EventEmitter {
       logger: logger.child({ component: 'buffer' }),
     });
     this.metrics = new SkyhaulMetrics(() => this.status(), VERSION);
+    // The audit lines carry component 'audit' themselves.
+    this.control = new ControlActions(this, logger, this.metrics.registry);
     this.buffer.on('committed', (_streams: string[], info: CommitInfo) => {
       this.metrics.commitSeconds.observe(info.durationMs / 1000);
       for (const ms of info.latenciesMs) this.metrics.commitLatencySeconds.observe(ms / 1000);
@@ -193,6 +210,7 @@ export class Daemon extends EventEmitter {
       const address = await this.http.start();
       this.logger.info({ component: 'http', ...address }, `health API on http://${address.host}:${address.port}`);
     }
+    if (this.config.control.enabled) this.startControlChannel();
     this.startup.readyMs = Math.round(process.uptime() * 1000);
     // Alarms raised while opening (a quarantined buffer) show from the first status on.
     this.evaluateAlarms();
@@ -200,6 +218,44 @@ export class Daemon extends EventEmitter {
     // so status shows them without waiting for the schedule.
     setTimeout(() => void this.jobs?.runNow('hostSample'), 100).unref();
     setTimeout(() => void this.jobs?.runNow('selfTest'), 2000).unref();
+  }
+
+  /** Remote commands (src/control/amqp.ts): the journal opens first, so no command runs without it. */
+  private startControlChannel(): void {
+    const control = this.config.control;
+    if (control.url === null) return;
+    this.journal = new ControlJournal({ path: join(this.config.dataDir, 'control.sqlite'), retentionMs: control.journal.retentionMs, maxEntries: control.journal.maxEntries });
+    this.journal.open();
+    this.journal.prune();
+    this.controlChannel = new ControlChannel(
+      {
+        url: control.url,
+        ...(control.password === undefined ? {} : { password: control.password }),
+        site: this.config.site.id,
+        ...(control.queue === null ? {} : { queue: control.queue }),
+        heartbeatSeconds: Math.max(1, Math.round(control.heartbeatMs / 1000)),
+        backoff: control.backoff,
+        reportIntervalMs: control.reportIntervalMs,
+        tls: control.tls,
+      },
+      this.control,
+      this.journal,
+      () => {
+        const status = this.status();
+        return {
+          producerId: status.producerId,
+          version: VERSION,
+          link: status.link.state,
+          paused: status.paused,
+          bandwidthBytesPerSecond: status.forwarding.bandwidthBytesPerSecond,
+          backlogRecords: status.backlog.records,
+          alarms: status.alarms.map((a) => a.code),
+        };
+      },
+      () => this.clock.status().state !== 'unsynchronised',
+      this.logger.child({ component: 'control' }),
+    );
+    this.controlChannel.start();
   }
 
   private makeInput(inputConfig: Config['inputs'][number]): Input {
@@ -243,7 +299,8 @@ export class Daemon extends EventEmitter {
   async reload(next: Config): Promise<{ kept: string[]; restarted: string[]; started: string[]; stopped: string[]; forwarder: boolean; needsRestart: string[] }> {
     const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
     const result = { kept: [] as string[], restarted: [] as string[], started: [] as string[], stopped: [] as string[], forwarder: false, needsRestart: [] as string[] };
-    for (const key of ['site', 'dataDir', 'buffer', 'http', 'streams'] as const) {
+    // The control channel is not restarted in place: a `reload` command runs on it.
+    for (const key of ['site', 'dataDir', 'buffer', 'http', 'streams', 'control'] as const) {
       if (!same(this.config[key], next[key])) result.needsRestart.push(key);
     }
     const oldInputs = new Map(this.config.inputs.map((c) => [c.name, c]));
@@ -513,6 +570,52 @@ export class Daemon extends EventEmitter {
     return this.alarms.acknowledge(code, by);
   }
 
+  /** A new time-of-day schedule (and the cap outside it; undefined: the configured one); clears an override. */
+  setBandwidthSchedule(schedule: Array<{ from: string; to: string; bytesPerSecond: number | null }>, outside: number | null | undefined): boolean {
+    if (this.scheduler === null) return false;
+    this.scheduler.setOverride(undefined);
+    this.scheduler.reconfigure({ bytesPerSecond: outside === undefined ? this.config.forward.bandwidth.bytesPerSecond : outside, schedule });
+    return true;
+  }
+
+  /** Sends the part of a stream's sequence range that the buffer still holds again (see Forwarder.rewind). */
+  async replay(stream: string, fromSequence: number, toSequence: number): Promise<ReplayResult | { error: CommandError }> {
+    if (this.forwarder === null) return { error: { code: 'SKY_ERR_FORWARDING_OFF', message: 'forwarding is off in this configuration' } };
+    const state = this.buffer.streams().find((s) => s.stream === stream);
+    if (state === undefined) return { error: { code: 'SKY_ERR_NOT_FOUND', message: `no stream '${stream}' in the buffer` } };
+    const acknowledgedUpTo = state.ackedSequence;
+    const lastSequence = state.nextSequence - 1;
+    const from = Math.max(fromSequence, acknowledgedUpTo + 1);
+    const to = Math.min(toSequence, lastSequence);
+    if (from > to) return { stream, resend: null, acknowledgedUpTo, lastSequence };
+    await this.forwarder.rewind(stream);
+    return { stream, resend: { fromSequence: from, toSequence: to }, acknowledgedUpTo, lastSequence };
+  }
+
+  /**
+   * Re-reads the configuration file and applies it (the `reload` action and SIGHUP). An invalid
+   * file changes nothing: the running configuration stays, and the problems are the answer.
+   */
+  async reloadConfiguration(): Promise<{ applied: Record<string, unknown> } | { error: CommandError }> {
+    const file = this.options.configFile ?? null;
+    if (file === null) return { error: { code: 'SKY_ERR_RELOAD_UNAVAILABLE', message: 'running on the embedded default configuration: there is no file to re-read' } };
+    let next: Config;
+    try {
+      next = loadConfig(file);
+    } catch (error) {
+      const problems = error instanceof ConfigError ? error.problems : [{ path: '', line: null, message: (error as Error).message }];
+      this.logger.error({ component: 'reload', file, problems }, `${file} is invalid; keeping the running configuration`);
+      const text = problems.map((p) => `${p.path || '(file)'}${p.line === null ? '' : ` (line ${p.line})`}: ${p.message}`).join('; ');
+      return { error: { code: 'SKY_ERR_CONFIG', message: `${file} is invalid, the running configuration is kept: ${text}` } };
+    }
+    try {
+      return { applied: { file, ...(await this.reload(next)) } };
+    } catch (error) {
+      this.logger.error({ component: 'reload', err: (error as Error).message }, 'reload failed');
+      return { error: { code: 'SKY_ERR_RELOAD_FAILED', message: (error as Error).message } };
+    }
+  }
+
   // --- status --------------------------------------------------------------------------------------
 
   readiness(): { ready: boolean; reasons: string[] } {
@@ -553,12 +656,18 @@ export class Daemon extends EventEmitter {
       jobs: this.jobs?.status() ?? [],
       host: this.host,
       selfTest: this.selfTest,
+      control: this.controlChannel?.status() ?? null,
     });
   }
 
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    // First: a command in hand finishes (its outcome sent and acknowledged) while everything still runs.
+    await this.controlChannel?.stop().catch((error: Error) => this.logger.error({ err: error.message }, 'control channel stop failed'));
+    this.controlChannel = null;
+    this.journal?.close();
+    this.journal = null;
     for (const input of this.inputs) await input.stop().catch((error: Error) => this.logger.error({ err: error.message }, 'input stop failed'));
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     this.jobs?.stop();

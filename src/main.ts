@@ -161,7 +161,7 @@ async function run(configFile: string | undefined): Promise<number> {
   const { config, source, file, simulation } = await resolveConfig(configFile);
   const logger = createLogger(config.logging.level);
   logger.info({ version: VERSION, config: source, site: config.site.id }, 'skyhaul starting');
-  const daemon = new Daemon(config, logger);
+  const daemon = new Daemon(config, logger, { configFile: file });
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string): void => {
     if (stopping !== null) return;
@@ -187,17 +187,10 @@ async function run(configFile: string | undefined): Promise<number> {
         logger.warn({ component: 'reload' }, 'SIGHUP ignored: running on the embedded default configuration');
         return;
       }
-      let next: Config;
-      try {
-        next = loadConfig(file);
-      } catch (error) {
-        // The running configuration stays: a bad edit must not take a site offline.
-        const problems = error instanceof ConfigError ? error.problems : [{ path: '', line: null, message: (error as Error).message }];
-        logger.error({ component: 'reload', file, problems }, `SIGHUP: ${file} is invalid; keeping the running configuration`);
-        return;
-      }
+      // The same path as the `reload` action (src/control/actions.ts): an invalid file keeps the running configuration.
       await notifyReloading('reloading configuration');
-      await daemon.reload(next).catch((error: Error) => logger.error({ component: 'reload', err: error.message }, 'reload failed'));
+      const outcome = await daemon.reloadConfiguration();
+      if ('error' in outcome) logger.error({ component: 'reload', file, error: outcome.error.code }, `SIGHUP: ${outcome.error.message}`);
       await notifyReady('configuration reloaded');
     });
   });

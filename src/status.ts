@@ -14,6 +14,7 @@ import type { HostSample } from './health/host.ts';
 import type { InstrumentStatus } from './health/instruments.ts';
 import type { InputStatus } from './inputs/input.ts';
 import type { JobStatus } from './jobs/scheduler.ts';
+import type { ControlChannelStatus } from './control/amqp.ts';
 
 export interface SelfTestResult {
   at: number;
@@ -84,6 +85,8 @@ export interface DaemonStatus {
   jobs: JobStatus[];
   host: HostSample | null;
   selfTest: SelfTestResult | null;
+  /** Remote commands over RabbitMQ (src/control/): null when control is off. */
+  control: ControlChannelStatus | null;
 }
 
 /** One point of the backlog history the dashboard draws. */
@@ -130,6 +133,7 @@ export interface StatusParts {
   jobs: JobStatus[];
   host: HostSample | null;
   selfTest: SelfTestResult | null;
+  control: ControlChannelStatus | null;
 }
 
 export function assembleStatus(p: StatusParts): DaemonStatus {
@@ -197,5 +201,6 @@ export function assembleStatus(p: StatusParts): DaemonStatus {
     jobs: p.jobs,
     host: p.host,
     selfTest: p.selfTest,
+    control: p.control,
   };
 }

@@ -5,6 +5,9 @@
  *   bridge         Pulsar -> Kafka, each record once
  *   etl            raw records -> curated records and 1-minute aggregates, each once
  *   archive        Kafka curated topics -> the object store (Parquet), each record once
+ *   governance     operator commands to the sites over RabbitMQ, audited in Kafka (REST API, page)
+ *   command        an operator's command line for the governance service (governance/cli.ts)
+ *   token          make a bearer token for governance.tokens
  *   check-config   validate the configuration file (exit 0 valid, 2 invalid)
  *   version
  *
@@ -32,6 +35,10 @@ const SERVICES: Record<string, { listen: (c: CentralConfig) => Listen; create: (
     listen: (c) => c.bridge.http,
     create: async (config, context) => new (await import('./bridge/service.ts')).BridgeService(config, context),
   },
+  governance: {
+    listen: (c) => c.governance.listen,
+    create: async (config, context) => new (await import('./governance/service.ts')).GovernanceService(config, context),
+  },
   etl: {
     listen: (c) => c.etl.http,
     create: async (config, context) => new (await import('./etl/service.ts')).EtlService(config, context),
@@ -42,8 +49,10 @@ const SERVICES: Record<string, { listen: (c: CentralConfig) => Listen; create: (
   },
 };
 
-const USAGE = `usage: skyhaul-central <${Object.keys(SERVICES).join('|')}|check-config|version> [--config FILE]
+const USAGE = `usage: skyhaul-central <${Object.keys(SERVICES).join('|')}|command|token|check-config|version> [--config FILE]
   ${Object.keys(SERVICES).join(', ')}: run that service in the foreground (SIGTERM drains and exits 0)
+  command --site SITE <command> [args]: send an operator command (skyhaul-central command --help)
+  token --name NAME --role ROLE: make a bearer token for governance.tokens
   check-config [FILE]: validate the configuration (exit 0 valid, 2 invalid)
   --config FILE: default ${SYSTEM_CONFIG}`;
 
@@ -57,6 +66,12 @@ const PROCESS_IO: Io = { out: (line) => void process.stdout.write(`${line}\n`), 
 
 /** Runs one command line; resolves with the process exit code (0 ok, 1 failure, 2 usage or configuration). */
 export async function main(argv: string[], io: Io = PROCESS_IO): Promise<number> {
+  // The operator tools parse their own options (governance/cli.ts).
+  if (argv[0] === 'command' || argv[0] === 'token') {
+    const cli = await import('./governance/cli.ts');
+    if (argv[0] === 'token') return cli.tokenCli(argv.slice(1), io);
+    return cli.commandCli(argv.slice(1), io, defaultGovernanceUrl(argv.slice(1), io));
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { config: { type: 'string' }, help: { type: 'boolean' }, json: { type: 'boolean' } } });
@@ -103,6 +118,18 @@ export async function main(argv: string[], io: Io = PROCESS_IO): Promise<number>
   });
   const service = await entry.create(config, context);
   return runService(service, context, entry.listen(config));
+}
+
+/** governance.url from --config FILE (or the system file when present), else the schema's default. */
+function defaultGovernanceUrl(argv: string[], io: Io): string {
+  const at = argv.indexOf('--config');
+  const file = at >= 0 ? argv[at + 1] : existsSync(SYSTEM_CONFIG) ? SYSTEM_CONFIG : undefined;
+  try {
+    return (file === undefined ? parseCentralConfig('{}', '(defaults)') : loadCentralConfig(resolve(file))).governance.url;
+  } catch (error) {
+    if (error instanceof ConfigProblems) io.err(`skyhaul-central command: ignoring ${file}: ${error.message}`);
+    return parseCentralConfig('{}', '(defaults)').governance.url;
+  }
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -1,7 +1,8 @@
 /**
  * Skyhaul's dev/test stack without Docker: two Apache Pulsar standalones (clusters `edge` and
  * `central`, geo-replicating `skyhaul/telemetry`), Mosquitto, socat for virtual serial ports, and
- * the data centre's Apache Kafka (4.4, KRaft, one combined broker+controller).
+ * the data centre's Apache Kafka (4.4, KRaft, one combined broker+controller) and RabbitMQ (Debian's
+ * 3.10 package, the control plane's broker).
  *
  * Everything lives under `<repo>/.stack/`: one folder per service (config, data, log, pid) and
  * `stack.env` with every endpoint. `up` is idempotent (services already answering are kept),
@@ -11,7 +12,7 @@
  * stack up for `npm test` and takes down only what it started), and benchmarks.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -32,6 +33,12 @@ export type ClusterName = keyof typeof PULSAR_CLUSTERS;
 export const MQTT_PORT = 11883;
 export const KAFKA_PORTS = { broker: 19092, controller: 19093 } as const;
 /**
+ * RabbitMQ's ports (all loopback), away from the standard 5672/15672/15692/25672/4369 and from
+ * 35672-35682, the default range of the CLI tools' own Erlang distribution (an AMQP listener there
+ * fails to start with eaddrinuse when `rabbitmqctl` runs alongside: ../shared/CENTRAL-STACK.md).
+ */
+export const RABBITMQ_PORTS = { amqp: 45672, dist: 45673, management: 45680, prometheus: 45692, epmd: 34369, ctlDistMin: 45700, ctlDistMax: 45710 } as const;
+/**
  * The S3-compatible object store (versitygw, posix backend, single-account mode). Dev credentials
  * only: the stack listens on loopback.
  */
@@ -43,7 +50,14 @@ export const REPLICATED_NAMESPACE = `${TENANT}/telemetry`;
 const READY_TIMEOUT_MS = Number(process.env.SKYHAUL_STACK_READY_TIMEOUT_MS ?? 180_000);
 
 // command -> Debian package: brokers and serial pairs for the stack, promtool and Chromium for tests.
-const DEBIAN_PACKAGES: Record<string, string> = { mosquitto: 'mosquitto', socat: 'socat', promtool: 'prometheus', chromium: 'chromium', faketime: 'faketime' };
+const DEBIAN_PACKAGES: Record<string, string> = {
+  mosquitto: 'mosquitto',
+  socat: 'socat',
+  promtool: 'prometheus',
+  chromium: 'chromium',
+  faketime: 'faketime',
+  '/usr/lib/rabbitmq/bin/rabbitmq-server': 'rabbitmq-server',
+};
 
 /**
  * JVM sizing for a 2-core, 24 GiB machine running two brokers plus the test suite.
@@ -85,6 +99,12 @@ export interface StackEndpoints {
   SKYHAUL_KAFKA_BOOTSTRAP: string;
   /** A file holding Kafka's resolved class path (its tools: ProducerPerformance, TopicCommand). */
   SKYHAUL_KAFKA_CLASSPATH: string;
+  /** AMQP 0-9-1 (guest, loopback only: RabbitMQ's default user may not log in from elsewhere). */
+  SKYHAUL_RABBITMQ_URL: string;
+  /** The management plugin's HTTP API (users, permissions, queue depths). */
+  SKYHAUL_RABBITMQ_MANAGEMENT: string;
+  /** rabbitmq_prometheus: GET /metrics. */
+  SKYHAUL_RABBITMQ_PROMETHEUS: string;
   SKYHAUL_S3_ENDPOINT: string;
   SKYHAUL_S3_REGION: string;
   SKYHAUL_S3_ACCESS_KEY: string;
@@ -105,6 +125,9 @@ export function endpoints(): StackEndpoints {
     SKYHAUL_PULSAR_PERF_CLASSPATH: join(stackDir, 'pulsar-perf.classpath'),
     SKYHAUL_KAFKA_BOOTSTRAP: `127.0.0.1:${KAFKA_PORTS.broker}`,
     SKYHAUL_KAFKA_CLASSPATH: join(stackDir, 'kafka.classpath'),
+    SKYHAUL_RABBITMQ_URL: `amqp://guest:guest@127.0.0.1:${RABBITMQ_PORTS.amqp}`,
+    SKYHAUL_RABBITMQ_MANAGEMENT: `http://127.0.0.1:${RABBITMQ_PORTS.management}`,
+    SKYHAUL_RABBITMQ_PROMETHEUS: `http://127.0.0.1:${RABBITMQ_PORTS.prometheus}`,
     SKYHAUL_S3_ENDPOINT: `http://127.0.0.1:${S3.port}`,
     SKYHAUL_S3_REGION: S3.region,
     SKYHAUL_S3_ACCESS_KEY: S3.accessKey,
@@ -419,6 +442,90 @@ function kafkaService(): Service {
   return service;
 }
 
+// --- RabbitMQ -------------------------------------------------------------------------------------
+
+const RABBITMQ_BIN = '/usr/lib/rabbitmq/bin';
+
+/**
+ * The environment RabbitMQ's scripts read (rabbitmq-env), everything under the service's dir.
+ * `/usr/sbin/rabbitmq-server` is not used: it `su`s to the rabbitmq user and writes /var/log; the
+ * scripts in /usr/lib/rabbitmq/bin run as the current user. HOME holds the Erlang cookie, which
+ * rabbitmqctl must share with the node. The recipe: ../shared/CENTRAL-STACK.md, section 2.
+ */
+export function rabbitmqEnv(dir = join(stackDir, 'rabbitmq')): Record<string, string> {
+  return {
+    HOME: join(dir, 'home'),
+    // An empty file, so /etc/rabbitmq/rabbitmq-env.conf (a system install's) is not read.
+    RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'),
+    RABBITMQ_NODENAME: 'skyhaul@localhost',
+    RABBITMQ_DIST_PORT: String(RABBITMQ_PORTS.dist),
+    RABBITMQ_CTL_DIST_PORT_MIN: String(RABBITMQ_PORTS.ctlDistMin),
+    RABBITMQ_CTL_DIST_PORT_MAX: String(RABBITMQ_PORTS.ctlDistMax),
+    ERL_EPMD_PORT: String(RABBITMQ_PORTS.epmd),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(dir, 'log'),
+    RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
+    RABBITMQ_ADVANCED_CONFIG_FILE: join(dir, 'advanced.config'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+    RABBITMQ_PID_FILE: join(dir, 'rabbit.pid'),
+    // Schedulers do not busy-wait (2 shared cores); the distribution port binds loopback only.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '+sbwt none +sbwtdcpu none +sbwtdio none -kernel inet_dist_use_interface {127,0,0,1}',
+  };
+}
+
+/**
+ * RabbitMQ 3.10 (Debian bookworm's rabbitmq-server) with the management and Prometheus plugins,
+ * node `skyhaul@localhost`, on loopback. epmd runs in the foreground inside the service's process
+ * group (started before the node, which then uses it): a node that launches its own `epmd -daemon`
+ * leaves it running after the node stops, and `down` stops the whole group.
+ */
+function rabbitmqService(): Service {
+  const dir = join(stackDir, 'rabbitmq');
+  const service: Service = {
+    name: 'rabbitmq',
+    endpoint: `amqp://127.0.0.1:${RABBITMQ_PORTS.amqp}  http://127.0.0.1:${RABBITMQ_PORTS.management} (management)  http://127.0.0.1:${RABBITMQ_PORTS.prometheus}/metrics`,
+    dir,
+    logFile: join(dir, 'server.log'),
+    // The listeners open at the end of the boot, after every plugin started.
+    ready: async () => (await tcpOpen(RABBITMQ_PORTS.amqp)) && (await httpOk(`http://127.0.0.1:${RABBITMQ_PORTS.prometheus}/metrics`)),
+    async start() {
+      const env = rabbitmqEnv(dir);
+      for (const sub of ['home', 'mnesia', 'log']) mkdirSync(join(dir, sub), { recursive: true });
+      writeFileSync(env.RABBITMQ_CONF_ENV_FILE!, '');
+      writeFileSync(
+        env.RABBITMQ_CONFIG_FILE!,
+        [
+          `listeners.tcp.1 = 127.0.0.1:${RABBITMQ_PORTS.amqp}`,
+          'management.tcp.ip = 127.0.0.1',
+          `management.tcp.port = ${RABBITMQ_PORTS.management}`,
+          'prometheus.tcp.ip = 127.0.0.1',
+          `prometheus.tcp.port = ${RABBITMQ_PORTS.prometheus}`,
+          'log.console = false',
+          'log.file.level = info',
+          // Dev machines have little free disk at times; the default 50 MB alarm blocks publishers.
+          'disk_free_limit.absolute = 100MB',
+          '',
+        ].join('\n'),
+      );
+      writeFileSync(env.RABBITMQ_ADVANCED_CONFIG_FILE!, '[].\n');
+      const plugins = spawnSync(join(RABBITMQ_BIN, 'rabbitmq-plugins'), ['--offline', 'enable', 'rabbitmq_management', 'rabbitmq_prometheus'], {
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      });
+      if (plugins.status !== 0) throw new StackError(`rabbitmq-plugins enable failed: ${plugins.stderr || plugins.stdout}`, 'rabbitmq');
+      const script = join(dir, 'run.sh');
+      const exports = Object.entries(env).map(([key, value]) => `export ${key}='${value}'`);
+      writeFileSync(
+        script,
+        ['#!/bin/sh', ...exports, `epmd -address 127.0.0.1 -port ${RABBITMQ_PORTS.epmd} &`, `exec ${join(RABBITMQ_BIN, 'rabbitmq-server')}`, ''].join('\n'),
+      );
+      launch(service, 'sh', [script], dir);
+    },
+  };
+  return service;
+}
+
 // --- versitygw (S3 API) ----------------------------------------------------------------------------
 
 /**
@@ -462,7 +569,7 @@ function versitygwService(): Service {
 }
 
 export function services(): Service[] {
-  return [pulsarService('edge'), pulsarService('central'), kafkaService(), mosquittoService(), versitygwService()];
+  return [pulsarService('edge'), pulsarService('central'), kafkaService(), mosquittoService(), versitygwService(), rabbitmqService()];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -538,9 +645,11 @@ export async function stackUp(options: { timeoutMs?: number } = {}): Promise<UpR
   mavenClasspath('perf');
   mavenClasspath('kafka');
   const env = endpoints();
+  // Keys this code does not know (services another checkout's stack code added to a shared
+  // stack dir) are kept: ours are written over them, theirs stay.
   writeFileSync(
     stackEnvFile,
-    Object.entries(env)
+    Object.entries({ ...(readStackEnv() ?? {}), ...env })
       .map(([key, value]) => `${key}=${value}`)
       .join('\n') + '\n',
   );
@@ -554,9 +663,11 @@ async function assertPortsFree(service: Service): Promise<void> {
       ? [MQTT_PORT]
       : service.name === 'kafka'
         ? Object.values(KAFKA_PORTS)
-        : service.name === 'versitygw'
-          ? [S3.port]
-          : Object.values(PULSAR_CLUSTERS[service.name.replace('pulsar-', '') as ClusterName]);
+        : service.name === 'rabbitmq'
+          ? [RABBITMQ_PORTS.amqp, RABBITMQ_PORTS.dist, RABBITMQ_PORTS.management, RABBITMQ_PORTS.prometheus]
+          : service.name === 'versitygw'
+            ? [S3.port]
+            : Object.values(PULSAR_CLUSTERS[service.name.replace('pulsar-', '') as ClusterName]);
   for (const port of ports) {
     if (await tcpOpen(port)) {
       throw new StackError(`port ${port} is taken by a process that .stack/ did not start; stop it or free the port`, service.name);
@@ -573,14 +684,29 @@ export interface ServiceStatus {
   rssMb: number | null;
 }
 
+/**
+ * Resident memory of a service: the sum over its process group (launch() makes the service its
+ * own group), since some services run behind a wrapper (RabbitMQ: sh -> rabbitmq-server -> beam.smp, epmd).
+ */
 function rssMb(pid: number): number | null {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
-    return kb === undefined ? null : Math.round(Number(kb) / 1024);
-  } catch {
-    return null;
+  let kb = 0;
+  let found = false;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid pgrp ...": the comm may hold spaces, so split after ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (pgrp !== pid && Number(entry) !== pid) continue;
+      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
+      if (rss === undefined) continue;
+      kb += Number(rss);
+      found = true;
+    } catch {
+      // The process ended meanwhile.
+    }
   }
+  return found ? Math.round(kb / 1024) : null;
 }
 
 export async function stackStatus(): Promise<ServiceStatus[]> {

@@ -77,6 +77,12 @@ function normalise(raw: RawConfig, baseDir: string, file: string, locator: Locat
   if (raw.forward.url !== null && !/^(https?|wss?):\/\//.test(raw.forward.url)) {
     problems.push(locator.place(['forward', 'url'], `expected http(s):// or ws(s)://, found "${raw.forward.url}"`));
   }
+  if (raw.control.url !== null && !/^amqps?:\/\//.test(raw.control.url)) {
+    problems.push(locator.place(['control', 'url'], `expected amqp:// or amqps://, found "${raw.control.url}"`));
+  } else if (raw.control.url !== null && /^amqps?:\/\/[^/@]*:[^/@]*@/.test(raw.control.url)) {
+    problems.push(locator.place(['control', 'url'], 'holds a password: put it in control.password or control.passwordFile (a URL ends up in logs and process lists)'));
+  }
+  if (raw.control.enabled && raw.control.url === null) problems.push(locator.place(['control', 'url'], 'required when control.enabled is true'));
   problems.push(...adapterProblems(raw.inputs, locator));
   if (problems.length > 0) throw new ConfigError(file, inFileOrder(problems));
   return {
@@ -129,6 +135,17 @@ function normalise(raw: RawConfig, baseDir: string, file: string, locator: Locat
       token: raw.forward.auth.token ?? (raw.forward.auth.tokenFile === undefined ? undefined : readFileSync(raw.forward.auth.tokenFile, 'utf8').trim()),
     },
     http: raw.http,
+    control: {
+      enabled: raw.control.enabled,
+      url: raw.control.url,
+      password: raw.control.password ?? (raw.control.passwordFile === undefined ? undefined : readFileSync(raw.control.passwordFile, 'utf8').trim()),
+      queue: raw.control.queue,
+      heartbeatMs: parseDuration(raw.control.heartbeat),
+      backoff: { initialMs: parseDuration(raw.control.backoff.initial), maxMs: parseDuration(raw.control.backoff.max) },
+      reportIntervalMs: parseDuration(raw.control.reportInterval),
+      journal: { retentionMs: parseDuration(raw.control.journal.retention), maxEntries: raw.control.journal.maxEntries },
+      tls: raw.control.tls,
+    },
     jobs: raw.jobs,
     alarms: {
       backlogAgeMs: raw.alarms.backlogAge === null ? null : parseDuration(raw.alarms.backlogAge),

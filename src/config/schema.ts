@@ -241,6 +241,54 @@ export const configSchema = {
         token: { type: 'string', description: 'Bearer token for actions (and for pushing records over HTTP); without it they are disabled.' },
       },
     },
+    control: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description:
+        "Remote commands from the data centre's governance service over RabbitMQ (README.md, section The control plane): this site's command queue is consumed, each command executed like the local API's actions and answered.",
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        url: {
+          type: ['string', 'null'],
+          default: null,
+          description: 'The central RabbitMQ: amqps://<site user>@host:5671/<vhost> (amqp:// without TLS). The password goes in password or passwordFile, not here.',
+        },
+        password: { type: 'string', description: "The site user's RabbitMQ password (prefer passwordFile)." },
+        passwordFile: { type: 'string' },
+        queue: { type: ['string', 'null'], default: null, description: 'The command queue; null: skyhaul.control.site.<site.id> (as the governance service declares it).' },
+        heartbeat: { ...duration, default: '15s', description: 'AMQP heartbeat: a dead link is noticed after about twice this.' },
+        backoff: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Reconnect delay: exponential from initial up to max.',
+          properties: { initial: { ...duration, default: '1s' }, max: { ...duration, default: '30s' } },
+        },
+        reportInterval: { ...duration, default: '60s', description: 'How often the site reports link, backlog and alarms to the governance service (and on every connect).' },
+        journal: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'The record of commands handled (dataDir/control.sqlite), so that none runs twice.',
+          properties: {
+            retention: { ...duration, default: '30d', description: "Longer than any command's TTL." },
+            maxEntries: { type: 'integer', minimum: 100, default: 10000 },
+          },
+        },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            caFile: { type: 'string' },
+            certFile: { type: 'string' },
+            keyFile: { type: 'string' },
+            allowInsecure: { type: 'boolean', default: false },
+          },
+        },
+      },
+    },
     jobs: {
       type: 'object',
       additionalProperties: false,

@@ -37,6 +37,18 @@ export interface RawConfig {
     auth: { token?: string; tokenFile?: string };
   };
   http: { enabled: boolean; bind: string; port: number; token?: string };
+  control: {
+    enabled: boolean;
+    url: string | null;
+    password?: string;
+    passwordFile?: string;
+    queue: string | null;
+    heartbeat: Duration;
+    backoff: { initial: Duration; max: Duration };
+    reportInterval: Duration;
+    journal: { retention: Duration; maxEntries: number };
+    tls: { caFile?: string; certFile?: string; keyFile?: string; allowInsecure: boolean };
+  };
   jobs: { ttlSweep: string; checkpoint: string; vacuum: string; hostSample: string; selfTest: string; summary: string };
   alarms: { backlogAge: Duration | null; diskFree: Bytes | null; linkDown: Duration | null; staleInstruments: boolean; record: boolean };
   inputs: InputConfig[];
@@ -88,6 +100,17 @@ export interface Config {
     token: string | undefined;
   };
   http: RawConfig['http'];
+  control: {
+    enabled: boolean;
+    url: string | null;
+    password: string | undefined;
+    queue: string | null;
+    heartbeatMs: number;
+    backoff: { initialMs: number; maxMs: number };
+    reportIntervalMs: number;
+    journal: { retentionMs: number; maxEntries: number };
+    tls: RawConfig['control']['tls'];
+  };
   jobs: RawConfig['jobs'];
   alarms: { backlogAgeMs: number | null; diskFreeBytes: number | null; linkDownMs: number | null; staleInstruments: boolean; record: boolean };
   inputs: InputConfig[];

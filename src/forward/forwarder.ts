@@ -200,6 +200,21 @@ export class Forwarder extends EventEmitter {
     return this.lanes.get(stream)?.ackedUpTo ?? null;
   }
 
+  /**
+   * Sends a stream's buffered records again from its last broker-acknowledged sequence (an
+   * operator's replay): the stream's producer is closed, as after a failure, and reopened by the
+   * next pump. Records the broker already has are dropped by its de-duplication (same producer
+   * name and sequence ids). Returns the acknowledged sequence the stream restarts after, or null
+   * when the forwarder has no lane for the stream.
+   */
+  async rewind(stream: string): Promise<number | null> {
+    const lane = this.lanes.get(stream);
+    if (lane === undefined) return null;
+    await this.closeLane(lane);
+    this.schedulePump();
+    return lane.ackedUpTo;
+  }
+
   get isPaused(): boolean {
     return this.paused;
   }

@@ -1,7 +1,11 @@
 /**
  * OpenAPI 3.1 description of the local API, served at /api/v1/openapi.json. A test checks that
- * every route the server answers is described here and every described route answers.
+ * every route the server answers is described here and every described route answers. Action
+ * bodies are the command catalogue's parameter schemas (src/record/command.ts), the same the
+ * governance service checks remote commands against.
  */
+import { COMMANDS } from '../record/command.ts';
+
 const errorSchema = {
   type: 'object',
   required: ['error'],
@@ -13,7 +17,8 @@ const actionResponses = {
   '200': { description: 'Done', content: { 'application/json': { schema: { type: 'object', required: ['ok', 'action', 'by', 'at'] } } } },
   '401': { description: 'Missing or wrong bearer token', content: { 'application/json': { schema: errorSchema } } },
   '403': { description: 'Actions are disabled (no http.token configured)', content: { 'application/json': { schema: errorSchema } } },
-  '409': { description: 'Forwarding is off in this configuration', content: { 'application/json': { schema: errorSchema } } },
+  '400': { description: 'Refused: bad parameters (the message names the parameter and the rule)', content: { 'application/json': { schema: errorSchema } } },
+  '409': { description: 'Not possible now (e.g. forwarding is off in this configuration, the replay range is no longer buffered)', content: { 'application/json': { schema: errorSchema } } },
   '429': { description: 'Rate limited (20 actions per minute per client)', content: { 'application/json': { schema: errorSchema } } },
 };
 
@@ -62,19 +67,16 @@ export const openApiDocument = {
       get: { summary: 'Bad frames: counts by input, adapter and error code, and the most recent ones (raw bytes as hex) for diagnosis.', responses: { '200': { description: 'Quarantine' } } },
     },
     '/api/v1/openapi.json': { get: { summary: 'This document.', responses: { '200': { description: 'OpenAPI 3.1' } } } },
-    '/api/v1/actions/pause': { post: { summary: 'Pause forwarding (records keep buffering).', security: bearer, responses: actionResponses } },
-    '/api/v1/actions/resume': { post: { summary: 'Resume forwarding.', security: bearer, responses: actionResponses } },
+    '/api/v1/actions/pause': { post: { summary: COMMANDS.pause.summary, security: bearer, responses: actionResponses } },
+    '/api/v1/actions/resume': { post: { summary: COMMANDS.resume.summary, security: bearer, responses: actionResponses } },
     '/api/v1/actions/bandwidth': {
-      post: {
-        summary: 'Override the bandwidth cap: bytes per second, null for unlimited, "schedule" to return to the configured schedule.',
-        security: bearer,
-        requestBody: {
-          required: true,
-          content: { 'application/json': { schema: { type: 'object', required: ['bytesPerSecond'], properties: { bytesPerSecond: { oneOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'null' }, { const: 'schedule' }] } } } } },
-        },
-        responses: { ...actionResponses, '400': { description: 'Bad body', content: { 'application/json': { schema: errorSchema } } } },
-      },
+      post: { summary: COMMANDS.bandwidth.summary, security: bearer, requestBody: { required: true, content: { 'application/json': { schema: COMMANDS.bandwidth.params } } }, responses: actionResponses },
     },
+    '/api/v1/actions/replay': {
+      post: { summary: COMMANDS.replay.summary, security: bearer, requestBody: { required: true, content: { 'application/json': { schema: COMMANDS.replay.params } } }, responses: actionResponses },
+    },
+    '/api/v1/actions/self-test': { post: { summary: COMMANDS['self-test'].summary, security: bearer, responses: actionResponses } },
+    '/api/v1/actions/reload': { post: { summary: COMMANDS.reload.summary, security: bearer, responses: actionResponses } },
     '/api/v1/alarms/{code}/ack': {
       post: {
         summary: 'Acknowledge an active alarm (it stays active until its cause clears).',

@@ -12,6 +12,8 @@ import { dashboardAssets } from './dashboard/assets.ts';
 import type { SkyhaulMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import type { RouteRegistry } from '../inputs/http/input.ts';
+import type { ActionOrigin, ControlActions } from '../control/actions.ts';
+import { COMMANDS } from '../record/command.ts';
 import type { Logger } from '../common/log.ts';
 import type { DaemonStatus, HistoryPoint } from '../status.ts';
 
@@ -21,10 +23,8 @@ export interface HealthSource {
   status(): DaemonStatus;
   historyPoints(): HistoryPoint[];
   quarantined(): unknown;
-  pauseForwarding(): boolean;
-  resumeForwarding(): boolean;
-  setBandwidthOverride(bytesPerSecond: number | null | undefined): boolean;
-  acknowledgeAlarm(code: string, by: string): Alarm | null;
+  /** The operator actions (one implementation and audit for this API and remote commands). */
+  readonly control: ControlActions;
   on(event: 'alarm', listener: (event: { event: 'raised' | 'cleared'; alarm: Alarm }) => void): unknown;
   off(event: 'alarm', listener: (event: { event: 'raised' | 'cleared'; alarm: Alarm }) => void): unknown;
 }
@@ -89,31 +89,14 @@ export class HealthServer implements RouteRegistry {
     app.get('/api/v1/openapi.json', async () => openApiDocument);
     app.get('/api/v1/events', (request, reply) => this.events(request, reply));
 
-    app.post('/api/v1/actions/pause', (request, reply) =>
-      this.action(request, reply, 'pause', {}, () => (this.source.pauseForwarding() ? { paused: true } : null)),
-    );
-    app.post('/api/v1/actions/resume', (request, reply) =>
-      this.action(request, reply, 'resume', {}, () => (this.source.resumeForwarding() ? { paused: false } : null)),
-    );
-    app.post('/api/v1/actions/bandwidth', (request, reply) => {
-      const body = (request.body ?? {}) as { bytesPerSecond?: unknown };
-      const value = body.bytesPerSecond;
-      if (!(value === null || value === 'schedule' || (typeof value === 'number' && Number.isFinite(value) && value > 0))) {
-        return reply
-          .code(400)
-          .send(errorBody('SKY_ERR_BAD_REQUEST', 'body must be {"bytesPerSecond": <positive number> | null (unlimited) | "schedule" (back to the configured schedule)}'));
-      }
-      const rate = value === 'schedule' ? undefined : (value as number | null);
-      return this.action(request, reply, 'bandwidth', { bytesPerSecond: value }, () => (this.source.setBandwidthOverride(rate) ? { bytesPerSecond: value } : null));
-    });
-    app.post('/api/v1/alarms/:code/ack', (request, reply) => {
-      const code = (request.params as { code: string }).code;
-      return this.action(request, reply, 'ack-alarm', { code }, (who) => {
-        const alarm = this.source.acknowledgeAlarm(code, who);
-        if (alarm === null) return { status: 404, body: errorBody('SKY_ERR_NOT_FOUND', `no active alarm '${code}'`) };
-        return { alarm };
-      });
-    });
+    // One route per command of the catalogue (src/record/command.ts), executed by the daemon's
+    // ControlActions exactly as a remote command is; `status` is GET /api/v1/status, and `ping`
+    // (a remote round-trip check) is what GET /healthz already is locally.
+    for (const name of Object.keys(COMMANDS)) {
+      if (name === 'status' || name === 'ack-alarm' || name === 'ping') continue;
+      app.post(`/api/v1/actions/${name}`, (request, reply) => this.action(request, reply, name, request.body ?? {}));
+    }
+    app.post('/api/v1/alarms/:code/ack', (request, reply) => this.action(request, reply, 'ack-alarm', { code: (request.params as { code: string }).code }));
 
     app.get('/', async (_request, reply) =>
       reply
@@ -158,39 +141,29 @@ export class HealthServer implements RouteRegistry {
     return limited;
   }
 
-  private async action(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    name: string,
-    params: Record<string, unknown>,
-    run: (who: string) => Record<string, unknown> | { status: number; body: unknown } | null,
-  ): Promise<FastifyReply> {
-    const who = this.who(request);
+  /** Authorises (bearer token, rate limit), then runs the command through ControlActions; every refusal is audited too. */
+  private async action(request: FastifyRequest, reply: FastifyReply, name: string, params: unknown): Promise<FastifyReply> {
+    const origin: ActionOrigin = { via: 'http', who: this.who(request) };
+    const control = this.source.control;
     const auth = this.authorised(request);
-    const audit = { component: 'audit', action: name, who, params };
     if (auth === 'disabled') {
-      this.logger.warn({ ...audit, outcome: 'disabled' }, `action ${name} refused: actions are disabled (no http.token configured)`);
+      control.audit(name, params, origin, { state: 'disabled', error: { code: 'SKY_ERR_ACTIONS_DISABLED', message: 'actions are disabled (no http.token configured)' } });
       return reply.code(403).send(errorBody('SKY_ERR_ACTIONS_DISABLED', 'actions are disabled: set http.token in the configuration to enable them'));
     }
     if (auth === 'denied') {
-      this.logger.warn({ ...audit, outcome: 'denied' }, `action ${name} refused: bad or missing bearer token`);
+      control.audit(name, params, origin, { state: 'denied', error: { code: 'SKY_ERR_UNAUTHORIZED', message: 'bad or missing bearer token' } });
       return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('SKY_ERR_UNAUTHORIZED', 'missing or wrong bearer token'));
     }
     if (this.rateLimited(request.ip)) {
-      this.logger.warn({ ...audit, outcome: 'rate-limited' }, `action ${name} refused: rate limit`);
+      control.audit(name, params, origin, { state: 'rate-limited', error: { code: 'SKY_ERR_RATE_LIMITED', message: 'rate limit' } });
       return reply.code(429).header('retry-after', '60').send(errorBody('SKY_ERR_RATE_LIMITED', `at most ${ACTION_RATE_PER_MINUTE} actions per minute`));
     }
-    const result = run(who);
-    if (result === null) {
-      this.logger.warn({ ...audit, outcome: 'unavailable' }, `action ${name} not possible: forwarding is off`);
-      return reply.code(409).send(errorBody('SKY_ERR_FORWARDING_OFF', 'forwarding is off in this configuration'));
-    }
-    if ('status' in result && typeof result.status === 'number') {
-      this.logger.info({ ...audit, outcome: `http ${result.status}` }, `action ${name}: ${result.status}`);
-      return reply.code(result.status).send(result.body);
-    }
-    this.logger.info({ ...audit, outcome: 'done' }, `action ${name} by ${who}`);
-    return reply.send({ ok: true, action: name, by: who, at: new Date().toISOString(), ...result });
+    const outcome = await control.execute(name, params, origin);
+    if (outcome.state === 'done') return reply.send({ ok: true, action: name, by: origin.who, at: new Date().toISOString(), ...outcome.result });
+    const error = outcome.error ?? { code: 'SKY_ERR_ACTION_FAILED', message: `${name} failed` };
+    // refused: the request was wrong (400); failed: not possible now (404 for what does not exist, else 409).
+    const status = outcome.state === 'refused' ? 400 : error.code === 'SKY_ERR_NOT_FOUND' ? 404 : 409;
+    return reply.code(status).send({ ...errorBody(error.code, error.message), ...(outcome.result === undefined ? {} : { result: outcome.result }) });
   }
 
   /**

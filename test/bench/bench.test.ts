@@ -25,7 +25,7 @@ describe('bench harness', () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--import', TSX_LOADER, join(repoRoot, 'test/bench/run.ts'), '--quick', '--no-build', '--out', out],
-      { cwd: repoRoot, encoding: 'utf8', timeout: 780_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: repoRoot, encoding: 'utf8', timeout: 840_000, maxBuffer: 16 * 1024 * 1024 },
     );
     expect(stdout).toMatch(/ingest \/ raw/);
     const result = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
@@ -62,6 +62,14 @@ describe('bench harness', () => {
     for (const key of ['archive_records_per_s', 'archive_mb_per_s', 's3_put_mb_per_s', 'archiver_rss_mb_peak', 'edge_to_lake_latency_p50_s']) expect(n(key), key).toBeGreaterThan(0);
     expect(n('archive_ratio_to_s3_put')).toBeCloseTo(n('archive_mb_per_s') / n('s3_put_mb_per_s'), 9);
     expect(n('edge_to_lake_latency_p50_s')).toBeLessThanOrEqual(n('edge_to_lake_latency_p99_s'));
+    // Control: the command path and its baseline measured (p50 ≤ p99), audit writes acknowledged.
+    for (const key of ['command_rtt_p50_ms', 'amqp_rpc_rtt_p50_ms', 'audit_records_per_s']) expect(n(key), key).toBeGreaterThan(0);
+    expect(n('command_rtt_p50_ms')).toBeLessThanOrEqual(n('command_rtt_p99_ms'));
+    expect(n('amqp_rpc_rtt_p50_ms')).toBeLessThanOrEqual(n('amqp_rpc_rtt_p99_ms'));
+    const control = (result.details as { control: { commands: number; rpcCalls: number; auditRecords: number } }).control;
+    expect(control.commands).toBe(50);
+    expect(control.rpcCalls).toBe(50);
+    expect(control.auditRecords).toBeGreaterThan(0);
     // --quick runs the large profile at a tenth of its ≈ 30,000 msg/s.
     expect(n('large_nominal_msg_per_s')).toBeGreaterThan(2500);
     // Every target has a pass/fail marker computed from the figure.
@@ -70,5 +78,5 @@ describe('bench harness', () => {
       expect(targets[key]?.value).toBe(n(key));
       expect(targets[key]?.pass).toBe(t.op === '>=' ? n(key) >= t.value : n(key) <= t.value);
     }
-  }, 840_000);
+  }, 900_000);
 });

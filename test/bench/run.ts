@@ -12,6 +12,8 @@
  *   central: the Pulsar->Kafka bridge on a backlog     vs  Kafka's ProducerPerformance and a plain
  *                                                           Pulsar consumer (the slower of the two)
  *   central: edge -> Kafka latency, observatory rate   vs  a fixed target (p50 ≤ 1 s)
+ *   control: operator command RTT (ping at the edge)   vs  a bare rabbitmq-client RPC, same broker
+ *   control: audit records into Kafka (acks=all)       (sustained; no baseline of its own)
  *
  * usage: npm run bench -- [--out FILE] [--quick] [--backlog N] [--ingest-seconds S] [--no-build]
  *
@@ -26,6 +28,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { measureBridge, measureEdgeToKafkaLatency, measureEtl, type BridgeBenchResult, type EtlBenchResult, type LatencyBenchResult } from './central.ts';
+import { controlKeys, controlSizes, measureControl, type ControlBenchResult } from './control.ts';
 import { measureArchive, measureArchiverMemory, measureEdgeToLake, type ArchiveBenchResult, type ArchiverMemoryResult, type EdgeToLakeResult } from './lake.ts';
 import { measureBigBacklog, measureDrain, measureEmptyStart } from './drain.ts';
 import { measureHttpIngest } from './http-ingest.ts';
@@ -99,6 +102,11 @@ export const REQUIRED_KEYS = [
   'archiver_rss_mb_peak',
   'edge_to_lake_latency_p50_s',
   'edge_to_lake_latency_p99_s',
+  'command_rtt_p50_ms',
+  'command_rtt_p99_ms',
+  'amqp_rpc_rtt_p50_ms',
+  'amqp_rpc_rtt_p99_ms',
+  'audit_records_per_s',
 ] as const;
 
 interface Sizes {
@@ -244,6 +252,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     const archiverMemory = await measureArchiverMemory({ env, partitions: size.archiverPartitions, recordsPerPartition: size.archiverRecordsPerPartition, runId, dir: work }, cleanup);
     log(`lake: edge -> lake latency, observatory profile × ${size.lakeLatencyRateScale}, ${size.lakeLatencyMs} ms`);
     const lakeLatency = await measureEdgeToLake({ rateScale: size.lakeLatencyRateScale, durationMs: size.lakeLatencyMs, dir: work });
+    log('control: command round trips vs bare AMQP RPC, audit writes');
+    const control = await measureControl({ env, runId, ...controlSizes(quick) }, cleanup);
 
     const result: Record<string, unknown> = {
       ingest_records_per_s: ingest.recordsPerSecond,
@@ -301,6 +311,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       archiver_rss_mb_peak: archiverMemory.rssMbPeak,
       edge_to_lake_latency_p50_s: lakeLatency.p50Seconds,
       edge_to_lake_latency_p99_s: lakeLatency.p99Seconds,
+      ...controlKeys(control),
     };
     const targets: Record<string, { target: string; value: number; pass: boolean }> = {};
     for (const [key, t] of Object.entries(TARGETS)) {
@@ -308,7 +319,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       targets[key] = { target: `${t.op} ${t.value}`, value, pass: t.op === '>=' ? value >= t.value : value <= t.value };
     }
     result.targets = targets;
-    result.details = { fsync, raw, ingest, saturated, http, perf: { unbatched: perfUnbatched, batched: perfBatched }, drain, big, emptyStart, replicationWaitMs, decode, udp, mqtt, large, bridge, etl, latency, archive, archiverMemory, lakeLatency };
+    result.details = { fsync, raw, ingest, saturated, http, perf: { unbatched: perfUnbatched, batched: perfBatched }, drain, big, emptyStart, replicationWaitMs, decode, udp, mqtt, large, bridge, etl, latency, archive, archiverMemory, lakeLatency, control };
     result.meta = {
       run: runId,
       quick,
@@ -349,6 +360,7 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     archive: ArchiveBenchResult;
     archiverMemory: ArchiverMemoryResult;
     lakeLatency: EdgeToLakeResult;
+    control: ControlBenchResult;
   };
   const rows: Array<[string, string, string, string]> = [
     ['ingest (RecordBuffer.append, 64 appenders)', `${round(n('ingest_records_per_s'), 0)} rec/s`, `raw SQLite ${round(n('sqlite_raw_records_per_s'), 0)} rec/s`, ''],
@@ -383,6 +395,13 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     [`archiver, ${d.archive.records} curated records → ${d.archive.objects} Parquet objects`, `${round(n('archive_mb_per_s'), 2)} MB/s, ${round(n('archive_records_per_s'), 0)} rec/s`, `S3 PUT of the same objects ${round(n('s3_put_mb_per_s'), 2)} MB/s → ${round(n('archive_ratio_to_s3_put'), 3)}; RSS ${round(d.archive.archiverRssMbPeak, 1)} MB`, mark('archive_ratio_to_s3_put')],
     [`  archiver RSS, ${d.archiverMemory.partitions} active partitions`, `${round(n('archiver_rss_mb_peak'), 1)} MB`, `memory cap ${d.archiverMemory.memoryCapMb} MiB, ${d.archiverMemory.objects} objects`, ''],
     [`edge → lake latency, observatory × ${d.lakeLatency.rateScale}`, `p50 ${round(n('edge_to_lake_latency_p50_s'), 1)} s`, `p99 ${round(n('edge_to_lake_latency_p99_s'), 1)} s; rotation ${d.lakeLatency.rotationSeconds} s (default 600 s)`, ''],
+    [
+      `operator command RTT (ping at the edge), ${d.control.commands}`,
+      `p50 ${round(n('command_rtt_p50_ms'), 2)} / p99 ${round(n('command_rtt_p99_ms'), 2)} ms`,
+      `bare AMQP RPC p50 ${round(n('amqp_rpc_rtt_p50_ms'), 2)} / p99 ${round(n('amqp_rpc_rtt_p99_ms'), 2)} ms (Rubin: < 25 ms per hop)`,
+      '',
+    ],
+    [`audit into Kafka (acks=all), ${d.control.auditConcurrency} writers`, `${round(n('audit_records_per_s'), 0)} rec/s`, `${d.control.auditRecords} records of ${d.control.auditRecordBytes} B in ${round(d.control.auditSeconds, 1)} s`, ''],
   ];
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['figure', 'value', 'baseline / detail', 'target'][i]!.length));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();

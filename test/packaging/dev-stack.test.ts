@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'mqtt';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { KAFKA_PORTS, PULSAR_CLUSTERS, repoRoot, S3, stackStatus, VERSITYGW_VERSION } from '../../packaging/dev-stack/stack.ts';
+import { Connection } from 'rabbitmq-client';
+import { KAFKA_PORTS, PULSAR_CLUSTERS, RABBITMQ_PORTS, repoRoot, S3, stackStatus, VERSITYGW_VERSION } from '../../packaging/dev-stack/stack.ts';
 import { adminGet, RawWsProducer, WsConsumer } from '../support/pulsar.ts';
 import { createSerialPair } from '../support/serial-pair.ts';
 import { requireEnv, uniqueTopic } from '../support/stack-env.ts';
@@ -16,7 +17,7 @@ import { requireEnv, uniqueTopic } from '../support/stack-env.ts';
 describe('dev stack', () => {
   it('reports every service ready with its endpoint', async () => {
     const statuses = await stackStatus();
-    expect(statuses.map((s) => s.name).sort()).toEqual(['kafka', 'mosquitto', 'pulsar-central', 'pulsar-edge', 'versitygw']);
+    expect(statuses.map((s) => s.name).sort()).toEqual(['kafka', 'mosquitto', 'pulsar-central', 'pulsar-edge', 'rabbitmq', 'versitygw']);
     for (const status of statuses) {
       expect(status.ready, `${status.name} ready`).toBe(true);
       expect(status.endpoint).toMatch(/127\.0\.0\.1:\d+/);
@@ -92,6 +93,31 @@ describe('dev stack', () => {
     }
   });
 
+  it('runs RabbitMQ 3.10 with quorum queues, publisher confirms, and the management and Prometheus plugins', async () => {
+    const url = requireEnv('SKYHAUL_RABBITMQ_URL');
+    expect(url).toContain(`:${RABBITMQ_PORTS.amqp}`);
+    const rabbit = new Connection({ url, retryHigh: 1000 });
+    const queue = `stack-test-${randomUUID()}`;
+    try {
+      await rabbit.queueDeclare({ queue, durable: true, arguments: { 'x-queue-type': 'quorum' } });
+      const publisher = rabbit.createPublisher({ confirm: true });
+      await publisher.send({ routingKey: queue, durable: true }, 'ping');
+      await publisher.close();
+      const message = await rabbit.basicGet({ queue, noAck: true });
+      expect(message?.body).toBe('ping');
+    } finally {
+      await rabbit.queueDelete({ queue }).catch(() => undefined);
+      await rabbit.close();
+    }
+    const overview = await fetch(`${requireEnv('SKYHAUL_RABBITMQ_MANAGEMENT')}/api/overview`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` } });
+    expect(overview.status).toBe(200);
+    const { rabbitmq_version, node } = (await overview.json()) as { rabbitmq_version: string; node: string };
+    expect(rabbitmq_version).toMatch(/^3\.10\./);
+    expect(node).toBe('skyhaul@localhost');
+    const metrics = await (await fetch(`${requireEnv('SKYHAUL_RABBITMQ_PROMETHEUS')}/metrics`)).text();
+    expect(metrics).toMatch(/^rabbitmq_queues \d+/m);
+  });
+
   it('creates a socat serial pair that carries bytes both ways', async () => {
     const pair = await createSerialPair();
     const device = await open(pair.devicePath, 'r+');
@@ -149,5 +175,12 @@ describe('dev stack', () => {
     expect(services.versitygw!.environment).toMatchObject({ ROOT_ACCESS_KEY: S3.accessKey, ROOT_SECRET_KEY: S3.secretKey });
     expect(services.kafka!.environment?.KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe(/^auto\.create\.topics\.enable=(.+)$/m.exec(native)?.[1]);
     expect(JSON.stringify(services['pulsar-setup']!.command)).toContain('skyhaul/telemetry');
+    // RabbitMQ: the Debian package's minor version, the same loopback ports, the same plugins.
+    const rabbitmq = services.rabbitmq!;
+    expect(rabbitmq.image).toMatch(/^rabbitmq:3\.10-/);
+    expect(rabbitmq.ports).toEqual(
+      expect.arrayContaining([`127.0.0.1:${RABBITMQ_PORTS.amqp}:5672`, `127.0.0.1:${RABBITMQ_PORTS.management}:15672`, `127.0.0.1:${RABBITMQ_PORTS.prometheus}:15692`]),
+    );
+    expect(JSON.stringify(rabbitmq.command)).toMatch(/rabbitmq_management rabbitmq_prometheus/);
   });
 });

@@ -12,10 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDebianPackages, repoRoot } from '../../packaging/dev-stack/stack.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { parseBytes } from '../../lib/schema-config/units.ts';
+import { centralEnvOverrides, parseCentralConfig } from '../../central/src/config/load.ts';
 
 const UNITS = ['skyhaul.service', 'skyhaul-pulsar.service', 'skyhaul-central@.service'];
 /** Templates are checked through their instances (systemd-analyze verify skips a bare template's body). */
-const CENTRAL_INSTANCES = ['skyhaul-central@registry.service', 'skyhaul-central@bridge.service', 'skyhaul-central@etl.service', 'skyhaul-central@archive.service'];
+const CENTRAL_INSTANCES = ['skyhaul-central@registry.service', 'skyhaul-central@bridge.service', 'skyhaul-central@etl.service', 'skyhaul-central@archive.service', 'skyhaul-central@governance.service'];
+/** Drop-ins shipped for one instance: `<instance>.d/<file>`. */
+const DROP_INS = ['skyhaul-central@governance.service.d/governance.conf'];
 const VERIFIED = [...UNITS.filter((u) => !u.endsWith('@.service')), ...CENTRAL_INSTANCES];
 const systemdDir = join(repoRoot, 'systemd');
 const dirs: string[] = [];
@@ -85,6 +88,10 @@ function scratchRoot(): string {
     }
   }
   for (const instance of CENTRAL_INSTANCES) symlinkSync('skyhaul-central@.service', join(dir, 'etc/systemd/system', instance));
+  for (const dropIn of DROP_INS) {
+    mkdirSync(join(dir, 'etc/systemd/system', dirname(dropIn)), { recursive: true });
+    cpSync(join(systemdDir, dropIn), join(dir, 'etc/systemd/system', dropIn));
+  }
   return dir;
 }
 
@@ -187,6 +194,28 @@ describe('systemd units', () => {
       console.log(`systemd-analyze security: ${instance} exposure ${match![1]}`);
       expect(Number(match![1])).toBeLessThanOrEqual(2);
     }
+  });
+
+  it('skyhaul-central@governance.service: its drop-in is read, and hands the RabbitMQ password over as a credential the config loader reads', () => {
+    const dropIn = readFileSync(join(systemdDir, DROP_INS[0]!), 'utf8');
+    expect(values(dropIn, 'LoadCredential')).toEqual(['rabbitmq-password:/etc/skyhaul-central/rabbitmq-governance.password']);
+    expect(values(dropIn, 'Environment')).toEqual(['SKYHAUL_CENTRAL_GOVERNANCE_AMQP_PASSWORD_FILE=%d/rabbitmq-password']);
+    const bad = join(root, 'etc/systemd/system/skyhaul-central@governance.service.d/zz-bad.conf');
+    writeFileSync(bad, '[Service]\nLoadCredentail=x:/y\n');
+    const broken = analyze(['verify', `--root=${root}`, 'etc/systemd/system/skyhaul-central@governance.service']);
+    rmSync(bad);
+    // The check sees drop-ins: a misspelt directive in one is reported (so the clean run above means something).
+    expect(broken.stderr + broken.stdout).toMatch(/LoadCredentail/);
+    // The variable is the override of governance.amqp.passwordFile; %d is the credentials directory.
+    expect(centralEnvOverrides().get('SKYHAUL_CENTRAL_GOVERNANCE_AMQP_PASSWORD_FILE')).toEqual(['governance', 'amqp', 'passwordFile']);
+    const credentials = tempDir('skyhaul-credentials-');
+    writeFileSync(join(credentials, 'rabbitmq-password'), 's3cret\n');
+    const config = parseCentralConfig('governance: { amqp: { url: "amqp://governance@rabbitmq:5672/skyhaul" } }\n', 'central.yaml', {
+      SKYHAUL_CENTRAL_GOVERNANCE_AMQP_PASSWORD_FILE: join(credentials, 'rabbitmq-password'),
+    });
+    expect(config.governance.amqp.password).toBe('s3cret');
+    // Every other service loads the same file without that variable, and needs no such file.
+    expect(parseCentralConfig('governance: { amqp: { url: "amqp://governance@rabbitmq:5672/skyhaul" } }\n', 'central.yaml', {}).governance.amqp.password).toBeUndefined();
   });
 
   it('skyhaul-pulsar.service runs bin/pulsar standalone with absolute data paths, skipped when Pulsar is not installed', () => {

@@ -26,6 +26,11 @@ describe('part boundaries (npm run lint)', () => {
     ['central/src/bridge/extra.ts', "import type { RecordBuffer } from '../../../src/buffer/index.ts';\nexport type B = RecordBuffer;\n", 'central-bridge', 'buffer'],
     ['central/src/registry/extra.ts', "import type { TopicBridge } from '../bridge/topic.ts';\nexport type T = TopicBridge;\n", 'central-registry', 'central-bridge'],
     ['src/forward/extra.ts', "import type { KafkaLog } from '../../central/src/kafka/index.ts';\nexport type K = KafkaLog;\n", 'forward', 'central-kafka'],
+    // The control plane never imports the data path, and the edge's control part sees only the record contract.
+    ['central/src/governance/extra.ts', "import type { TopicBridge } from '../bridge/topic.ts';\nexport type T = TopicBridge;\n", 'central-governance', 'central-bridge'],
+    ['central/src/governance/extra.ts', "import type { PulsarAdmin } from '../pulsar/consumer.ts';\nexport type P = PulsarAdmin;\n", 'central-governance', 'central-pulsar'],
+    ['src/control/extra.ts', "import type { Daemon } from '../daemon.ts';\nexport type D = Daemon;\n", 'control', 'root'],
+    ['src/control/extra.ts', "import type { Forwarder } from '../forward/forwarder.ts';\nexport type F = Forwarder;\n", 'control', 'forward'],
   ])('%s may not import %s', async (file, source, from, to) => {
     const errors = await boundaryErrors(file, source);
     expect(errors.join('\n')).toMatch(new RegExp(`from elements of type "${from}" to elements of type "${to}"`));
@@ -36,5 +41,7 @@ describe('part boundaries (npm run lint)', () => {
     expect(await boundaryErrors('src/config/extra.ts', "import * as s from '../inputs/schemas.ts';\nexport const x = s;\n")).toEqual([]);
     expect(await boundaryErrors('src/extra.ts', "import type { Forwarder } from './forward/forwarder.ts';\nexport type F = Forwarder;\n")).toEqual([]);
     expect(await boundaryErrors('central/src/bridge/extra.ts', "import type { TelemetryRecord } from '../../../src/record/record.ts';\nexport type R = TelemetryRecord;\n")).toEqual([]);
+    expect(await boundaryErrors('central/src/governance/extra.ts', "import type { CommandMessage } from '../../../src/record/command.ts';\nexport type C = CommandMessage;\n")).toEqual([]);
+    expect(await boundaryErrors('src/health/extra.ts', "import type { ControlActions } from '../control/actions.ts';\nexport type A = ControlActions;\n")).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { readStackEnv } from '../../packaging/dev-stack/stack.ts';
+import { endpoints, readStackEnv } from '../../packaging/dev-stack/stack.ts';
 
 /** Endpoints of the running dev stack (written by `stack:up`, which the global setup runs). */
 export function stackEnv(): Record<string, string> {
@@ -8,7 +8,8 @@ export function stackEnv(): Record<string, string> {
 }
 
 export function requireEnv(name: string): string {
-  const value = process.env[name] ?? stackEnv()[name];
+  // Fixed endpoints fill in keys a stack.env written by another checkout's stack code lacks.
+  const value = process.env[name] ?? stackEnv()[name] ?? (endpoints() as unknown as Record<string, string | undefined>)[name];
   if (value === undefined || value === '') throw new Error(`${name} is not set in the environment or .stack/stack.env`);
   return value;
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { ConfigProblems, SchemaConfig, type ConfigProblem } from '../../../lib/schema-config/index.ts';
+import { ConfigProblems, inFileOrder, SchemaConfig, type ConfigProblem, type Locator, type Placed } from '../../../lib/schema-config/index.ts';
 import { parseBytes, parseDuration } from '../../../lib/schema-config/units.ts';
 import { centralSchema } from './schema.ts';
 
@@ -17,6 +17,33 @@ interface RawCentral {
   kafka: { bootstrap: string[] | string; clientId: string; replicationFactor: number; minInsyncReplicas: number };
   pulsar: { webServiceUrl: string; namespace: string; token?: string };
   registry: { url: string; listen: { bind: string; port: number }; topic: string; compatibility: string };
+  governance: {
+    listen: { bind: string; port: number };
+    url: string;
+    amqp: {
+      url: string;
+      password?: string;
+      passwordFile?: string;
+      heartbeat: Duration;
+      reconnect: { initial: Duration; max: Duration };
+      tls: AmqpTls;
+    };
+    sites: GovernanceSite[];
+    tokens: GovernanceToken[];
+    commandTtl: Duration;
+    maxCommandTtl: Duration;
+    replyTimeout: Duration;
+    maxReplyTimeout: Duration;
+    expiryGrace: Duration;
+    deliveryLimit: number;
+    maxQueueLength: number;
+    auditTopic: string;
+    auditPartitions: number;
+    auditRetention: Duration;
+    sitesTopic: string;
+    idempotencyKeyLifetime: Duration;
+    maxCommands: number;
+  };
   objectStore: { endpoint?: string; region: string; bucket: string; accessKeyId: string; secretAccessKey: string; forcePathStyle: boolean };
   etl: {
     http: { bind: string; port: number };
@@ -67,6 +94,29 @@ interface RawCentral {
   };
 }
 
+export interface AmqpTls {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  allowInsecure: boolean;
+}
+
+export interface GovernanceSite {
+  id: string;
+  name?: string;
+  /** The site's RabbitMQ user (validated user-id of its results). */
+  user?: string;
+}
+
+export interface GovernanceToken {
+  name: string;
+  role: 'observer' | 'operator' | 'admin';
+  /** Site ids, or '*'. */
+  sites: string[];
+  /** Hex SHA-256 of the bearer token. */
+  sha256: string;
+}
+
 export interface Listen {
   bind: string;
   port: number;
@@ -78,6 +128,26 @@ export interface CentralConfig {
   kafka: { bootstrap: string[]; clientId: string; replicationFactor: number; minInsyncReplicas: number };
   pulsar: RawCentral['pulsar'];
   registry: { url: string; listen: Listen; topic: string; compatibility: string };
+  governance: {
+    listen: Listen;
+    url: string;
+    amqp: { url: string; password: string | undefined; heartbeatSeconds: number; reconnect: { initialMs: number; maxMs: number }; tls: AmqpTls };
+    sites: GovernanceSite[];
+    tokens: GovernanceToken[];
+    commandTtlMs: number;
+    maxCommandTtlMs: number;
+    replyTimeoutMs: number;
+    maxReplyTimeoutMs: number;
+    expiryGraceMs: number;
+    deliveryLimit: number;
+    maxQueueLength: number;
+    auditTopic: string;
+    auditPartitions: number;
+    auditRetentionMs: number;
+    sitesTopic: string;
+    idempotencyKeyLifetimeMs: number;
+    maxCommands: number;
+  };
   objectStore: RawCentral['objectStore'];
   etl: {
     http: Listen;
@@ -134,7 +204,7 @@ const format = new SchemaConfig<RawCentral>(centralSchema, 'SKYHAUL_CENTRAL');
 
 /** Parses and validates; throws ConfigProblems listing every problem. */
 export function parseCentralConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): CentralConfig {
-  const { data } = format.parse(text, file, env);
+  const { data, locator } = format.parse(text, file, env);
   const b = data.bridge;
   const e = data.etl;
   let sourceTopics: RegExp;
@@ -157,6 +227,7 @@ export function parseCentralConfig(text: string, file: string, env: NodeJS.Proce
     kafka: { ...data.kafka, bootstrap: typeof data.kafka.bootstrap === 'string' ? data.kafka.bootstrap.split(',') : data.kafka.bootstrap },
     pulsar: data.pulsar,
     registry: data.registry,
+    governance: governanceOf(data.governance, file, locator),
     objectStore: data.objectStore,
     etl: {
       http: e.http,
@@ -205,6 +276,59 @@ export function parseCentralConfig(text: string, file: string, env: NodeJS.Proce
       maxInFlight: a.maxInFlight,
       fetchMaxBytes: parseBytes(a.fetchMaxBytes),
     },
+  };
+}
+
+/** The governance section in typed form; what the schema cannot say (duplicates, a password in a URL) are problems with their lines. */
+function governanceOf(g: RawCentral['governance'], file: string, locator: Locator): CentralConfig['governance'] {
+  const problems: Placed[] = [];
+  const ids = new Set<string>();
+  for (const [i, site] of g.sites.entries()) {
+    if (ids.has(site.id)) problems.push(locator.place(['governance', 'sites', i, 'id'], `site '${site.id}' is listed twice`));
+    ids.add(site.id);
+  }
+  const names = new Set<string>();
+  for (const [i, token] of g.tokens.entries()) {
+    if (names.has(token.name)) problems.push(locator.place(['governance', 'tokens', i, 'name'], `'${token.name}' has two tokens: the audit would not tell them apart`));
+    names.add(token.name);
+  }
+  if (/^amqps?:\/\/[^/@]*:[^/@]*@/.test(g.amqp.url)) problems.push(locator.place(['governance', 'amqp', 'url'], 'holds a password: put it in governance.amqp.password or passwordFile (a URL ends up in logs)'));
+  let password = g.amqp.password;
+  if (password === undefined && g.amqp.passwordFile !== undefined) {
+    try {
+      password = readFileSync(g.amqp.passwordFile, 'utf8').trim();
+    } catch (error) {
+      problems.push(locator.place(['governance', 'amqp', 'passwordFile'], `cannot read ${g.amqp.passwordFile}: ${(error as Error).message}`));
+    }
+  }
+  if (parseDuration(g.commandTtl) > parseDuration(g.maxCommandTtl)) problems.push(locator.place(['governance', 'commandTtl'], 'must not exceed governance.maxCommandTtl'));
+  if (parseDuration(g.replyTimeout) > parseDuration(g.maxReplyTimeout)) problems.push(locator.place(['governance', 'replyTimeout'], 'must not exceed governance.maxReplyTimeout'));
+  if (problems.length > 0) throw new ConfigProblems(file, inFileOrder(problems));
+  return {
+    listen: g.listen,
+    url: g.url,
+    amqp: {
+      url: g.amqp.url,
+      password,
+      heartbeatSeconds: Math.max(1, Math.round(parseDuration(g.amqp.heartbeat) / 1000)),
+      reconnect: { initialMs: parseDuration(g.amqp.reconnect.initial), maxMs: parseDuration(g.amqp.reconnect.max) },
+      tls: g.amqp.tls,
+    },
+    sites: g.sites,
+    tokens: g.tokens,
+    commandTtlMs: parseDuration(g.commandTtl),
+    maxCommandTtlMs: parseDuration(g.maxCommandTtl),
+    replyTimeoutMs: parseDuration(g.replyTimeout),
+    maxReplyTimeoutMs: parseDuration(g.maxReplyTimeout),
+    expiryGraceMs: parseDuration(g.expiryGrace),
+    deliveryLimit: g.deliveryLimit,
+    maxQueueLength: g.maxQueueLength,
+    auditTopic: g.auditTopic,
+    auditPartitions: g.auditPartitions,
+    auditRetentionMs: parseDuration(g.auditRetention),
+    sitesTopic: g.sitesTopic,
+    idempotencyKeyLifetimeMs: parseDuration(g.idempotencyKeyLifetime),
+    maxCommands: g.maxCommands,
   };
 }
 

@@ -27,6 +27,14 @@ describe('central configuration', () => {
     expect(config.bridge.http).toEqual({ bind: '127.0.0.1', port: 9881 });
   });
 
+  it('each service has its own default port, so several run on one host with an empty file', () => {
+    const config = parseCentralConfig('', 'central.yaml', {});
+    const ports = { registry: config.registry.listen.port, bridge: config.bridge.http.port, etl: config.etl.http.port, archive: config.archive.http.port, governance: config.governance.listen.port };
+    expect(new Set(Object.values(ports)).size).toBe(Object.keys(ports).length);
+    // The CLI sends operator commands where the governance service listens by default.
+    expect(new URL(config.governance.url).port).toBe(String(config.governance.listen.port));
+  });
+
   it('names each mistake by path and line, all at once, in file order', () => {
     const text = ['kafka:', '  bootstrap: [broker-1]', 'bridge:', '  partitions: 0', '  retention: a week', '  batch:', '    maxRecord: 10', ''].join('\n');
     const found = problems(text);

@@ -40,17 +40,22 @@ process.once('exit', () => {
   for (const dir of serviceDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Writes a config file and starts `service` on it (the service's HTTP port chosen free). */
 /** The central services a test can start (each listens where its section says). */
-export type CentralService = 'registry' | 'bridge' | 'etl' | 'archive';
+export type CentralService = 'registry' | 'bridge' | 'etl' | 'archive' | 'governance';
 
-export async function startCentral(service: CentralService, config: Record<string, unknown>, dir?: string): Promise<CentralHandle> {
+/**
+ * Writes a config file and starts `service` on it (the service's HTTP port chosen free); waits
+ * for /readyz unless `options.wait` is false.
+ */
+export async function startCentral(service: CentralService, config: Record<string, unknown>, dir?: string, options: { wait?: boolean } = {}): Promise<CentralHandle> {
   if (dir === undefined) {
     dir = mkdtempSync(join(tmpdir(), `skyhaul-${service}-`));
     serviceDirs.push(dir);
   }
   const port = await freePort();
-  const section = service === 'registry' ? { registry: { ...((config.registry as object) ?? {}), listen: { bind: '127.0.0.1', port } } } : { [service]: { ...((config[service] as object) ?? {}), http: { bind: '127.0.0.1', port } } };
+  // The registry and governance sections name their port `listen` (it serves their API), the others `http`.
+  const key = service === 'registry' || service === 'governance' ? 'listen' : 'http';
+  const section = { [service]: { ...((config[service] as object) ?? {}), [key]: { bind: '127.0.0.1', port } } };
   const file = join(dir, `${service}.yaml`);
   writeFileSync(file, stringify({ ...config, ...section }));
   const logFile = join(dir, `${service}.log`);
@@ -83,7 +88,7 @@ export async function startCentral(service: CentralService, config: Record<strin
     log: () => readLog(logFile),
     metrics: async () => (await fetch(`${url}/metrics`)).text(),
   };
-  await handle.waitReady();
+  if (options.wait !== false) await handle.waitReady();
   return handle;
 }
 

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { endpoints } from '../../../packaging/dev-stack/stack.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -13,8 +14,12 @@ export function stackEnv(name: string): string {
   if (process.env[name] !== undefined && process.env[name] !== '') return process.env[name]!;
   const dir = process.env.SKYHAUL_STACK_DIR ?? join(repoRoot, '.stack');
   const match = new RegExp(`^${name}=(.+)$`, 'm').exec(readFileSync(join(dir, 'stack.env'), 'utf8'));
-  if (match === null) throw new Error(`${name} is not in ${dir}/stack.env (is the dev stack up?)`);
-  return match[1]!;
+  if (match !== null) return match[1]!;
+  // A stack.env written by another checkout's stack code (a shared stack dir) may lack newer
+  // services' keys: the endpoints are fixed by packaging/dev-stack/stack.ts.
+  const fixed = (endpoints() as unknown as Record<string, string | undefined>)[name];
+  if (fixed !== undefined) return fixed;
+  throw new Error(`${name} is not in ${dir}/stack.env (is the dev stack up?)`);
 }
 
 /** A name no other test or run has used (topics, subjects, sites). */
