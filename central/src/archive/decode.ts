@@ -8,16 +8,18 @@
  * cannot be reached (the caller retries; nothing is lost); `decode` is sync once prepared and
  * throws `Undecodable` for a value that can never be read (not the wire format, an unknown or
  * foreign schema id, a body that does not fit its schema) — the caller keeps such a record aside.
+ * A JSON value is read as a control-plane audit record (audit.ts), the one JSON record archived.
  */
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { CuratedReading } from '../curated/index.ts';
+import { auditReading, isAuditValue } from './audit.ts';
 
 const CURATED_NAME = 'skyhaul.curated.CuratedReading';
 
 /** A value that can never be decoded as a curated record; `reason` is the metric label. */
 export class Undecodable extends Error {
   constructor(
-    readonly reason: 'wire_format' | 'unknown_schema' | 'not_curated' | 'avro',
+    readonly reason: 'wire_format' | 'unknown_schema' | 'not_curated' | 'avro' | 'audit',
     message: string,
   ) {
     super(message);
@@ -47,6 +49,7 @@ export class CuratedDecoder {
 
   /** Makes sure the schema of `value` is known (asks the registry once per id). */
   async prepare(value: Buffer | null): Promise<void> {
+    if (isAuditValue(value)) return;
     const id = CuratedDecoder.schemaId(value);
     if (id instanceof Undecodable || this.types.has(id)) return;
     try {
@@ -64,6 +67,13 @@ export class CuratedDecoder {
 
   /** The curated record in `value` (prepared before); throws Undecodable. */
   decode(value: Buffer | null): CuratedReading {
+    if (isAuditValue(value)) {
+      try {
+        return auditReading(value!);
+      } catch (error) {
+        throw new Undecodable('audit', (error as Error).message);
+      }
+    }
     const id = CuratedDecoder.schemaId(value);
     if (id instanceof Undecodable) throw id;
     const type = this.types.get(id);

@@ -63,6 +63,7 @@ interface RawCentral {
     siteRegistry?: string;
     units: Record<string, string>;
     exactlyOnce: boolean;
+    heartbeatTopics: string[];
     heartbeatInterval: Duration;
     stuckTransaction: Duration;
     batch: { maxRecords: number; maxDelay: Duration };
@@ -167,6 +168,7 @@ export interface CentralConfig {
     siteRegistry?: string;
     units: Record<string, string>;
     exactlyOnce: boolean;
+    heartbeatTopics: string[];
     heartbeatIntervalMs: number;
     stuckTransactionMs: number;
     batch: { maxRecords: number; maxDelayMs: number };
@@ -247,6 +249,7 @@ export function parseCentralConfig(text: string, file: string, env: NodeJS.Proce
       ...(e.siteRegistry === undefined ? {} : { siteRegistry: e.siteRegistry }),
       units: e.units,
       exactlyOnce: e.exactlyOnce,
+      heartbeatTopics: e.heartbeatTopics,
       heartbeatIntervalMs: parseDuration(e.heartbeatInterval),
       stuckTransactionMs: parseDuration(e.stuckTransaction),
       batch: { maxRecords: e.batch.maxRecords, maxDelayMs: parseDuration(e.batch.maxDelay) },

@@ -216,6 +216,7 @@ export const centralSchema = {
         siteRegistry: { type: 'string', description: 'YAML file of site metadata (central/src/curated/sites.ts); without it records are curated without site names and locations.' },
         units: { type: 'object', additionalProperties: { type: 'string' }, default: {}, description: 'Extra or replaced SI targets, UCUM code -> UCUM code (e.g. Cel: Cel keeps Celsius).' },
         exactlyOnce: { type: 'boolean', default: true, description: 'false: at-least-once (plain commits after the output; for measuring what the transactions cost).' },
+        heartbeatTopics: { type: 'array', items: { type: 'string' }, default: ['skyhaul.control.audit'], description: 'Other archived topics that get heartbeats too (when they exist): the control plane\'s audit topic, so its last objects close.' },
         heartbeatInterval: { ...duration, default: '30s', description: 'While caught up with its input, how often each partition of every curated topic gets a heartbeat record (record_kind: heartbeat, heartbeat_time): it moves the archiver\'s rotation clock on idle partitions, so their last objects close by a record in the log and not by the wall clock.' },
         stuckTransaction: { ...duration, default: '30s', description: 'A transaction open longer than this raises an alarm (metric, log, readiness).' },
         batch: {

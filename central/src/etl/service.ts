@@ -181,8 +181,9 @@ export class EtlService implements Service {
   }
 
   /**
-   * Caught up (a take() came back empty): every partition of every curated topic gets a heartbeat
-   * record, at most once per `etl.heartbeatInterval`. The archiver closes an idle partition's last
+   * Caught up (a take() came back empty): every partition of every curated topic (and of
+   * `etl.heartbeatTopics`: the audit topic) gets a heartbeat record, at most once per
+   * `etl.heartbeatInterval`. The archiver closes an idle partition's last
    * objects when a record later in the log says the time has passed (ARCHITECTURE.md central
    * invariant 11: cuts follow the log, so a replay cuts the same objects); without these, they
    * would stay open until the stream sends again. Outside the transactions: a heartbeat is no
@@ -193,7 +194,9 @@ export class EtlService implements Service {
     if (now - this.lastHeartbeat < this.config.etl.heartbeatIntervalMs) return;
     this.lastHeartbeat = now;
     const [before, after] = this.config.etl.curatedTopic.split('{site}') as [string, string?];
-    const curated = (await this.kafka.listTopics()).filter((t) => t.startsWith(before) && (after === undefined ? t === before : t.endsWith(after) && t.length > before.length + after.length));
+    const existing = await this.kafka.listTopics();
+    const extra = new Set(this.config.etl.heartbeatTopics);
+    const curated = existing.filter((t) => extra.has(t) || (t.startsWith(before) && (after === undefined ? t === before : t.endsWith(after) && t.length > before.length + after.length)));
     const records: OutRecord[] = [];
     for (const topic of curated) {
       const partitions = await this.kafka.partitions(topic);

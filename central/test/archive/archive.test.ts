@@ -197,4 +197,38 @@ describe('archive', () => {
     expect(await archive.kill('SIGTERM')).toBe(0);
     jsonStore.close();
   }, 120_000);
+
+  it('archives the control plane\'s audit topic (JSON records) like the telemetry: site and _control/audit in the Hive layout, the audit fields as columns; a JSON value that is no audit record is rejected', async () => {
+    const site = unique('site');
+    const topic = unique('test.control.audit');
+    await producer.createTopic(topic, 1);
+    const t0 = Date.UTC(2026, 10, 29, 23, 58, 0);
+    const audit = (i: number, event: string): Record<string, unknown> => ({
+      v: 1, eventId: `cmd-${i}/${event}`, event, id: `cmd-${i}`, correlationId: `corr-${i}`, traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`, operator: 'alice', role: event === 'requested' ? null : 'operator',
+      site, command: 'bandwidth', params: { rate: '64KiB' }, state: event === 'requested' ? null : 'accepted', source: 'governance', at: t0 + i * 30_000, deadline: t0 + i * 30_000 + 60_000,
+      idempotencyKey: `key-${i}`, result: null, error: null, writer: 'governance/test/1',
+    });
+    for (let i = 0; i < 6; i++) for (const event of ['requested', 'authorised']) await producer.raw(topic, 0, Buffer.from(JSON.stringify(audit(i, event))));
+    await producer.raw(topic, 0, Buffer.from(JSON.stringify({ v: 2, note: 'not an audit record' })));
+    await producer.heartbeat(topic, 0, t0 + 10 * 60_000);
+    const auditStore = testStore();
+    await auditStore.ensureBucket();
+    const archive = await startCentral('archive', archiveConfig(registry.url, auditStore, { topics: [topic], rotation: { interval: '2m' } }));
+    handles.push(archive);
+    const entries = await until(() => manifest(auditStore), (e) => e.reduce((n, x) => n + x.records, 0) >= 12, 'the audit records archived');
+    expect(entries.reduce((n, x) => n + x.records, 0)).toBe(12);
+    // The records cross midnight: two days in the layout.
+    expect(new Set(entries.map((e) => `${e.date}/${e.hour}`))).toEqual(new Set(['2026-11-29/23', '2026-11-30/00']));
+    const rows = await lakeRows(auditStore);
+    expect(rows.every(({ key }) => key.startsWith(`site=${site}/stream=_control%2Faudit/`))).toBe(true);
+    const first = rows.find(({ row }) => row.event_id === 'cmd-3/authorised')!.row;
+    expect(first).toMatchObject({ site_id: site, stream: '_control/audit', command_id: 'cmd-3', correlation_id: 'corr-3', operator: 'alice', role: 'operator', command: 'bandwidth', state: 'accepted', raw_subject: 'skyhaul.control.audit.v1', producer_id: 'governance/test/1', deadline: t0 + 90_000 + 60_000 });
+    expect(JSON.parse(String(first.payload))).toEqual({ params: { rate: '64KiB' }, result: null, error: null });
+    expect(rows.map(({ row }) => row.event_id)).toEqual(Array.from({ length: 6 }, (_, i) => [`cmd-${i}/requested`, `cmd-${i}/authorised`]).flat());
+    const rejected = await auditStore.list('_rejected/');
+    expect(rejected).toHaveLength(1);
+    expect(JSON.parse((await auditStore.get(rejected[0]!.key))!.toString())).toMatchObject({ reason: 'audit' });
+    expect(await archive.kill('SIGTERM')).toBe(0);
+    auditStore.close();
+  }, 120_000);
 });
