@@ -1,13 +1,23 @@
 /** What the bridge tests check of Kafka's content, and their polling. */
 import type { KafkaSeen } from '../support/central.ts';
 
-/** Reads until `ok` holds (every 250 ms), or throws naming `what` after `timeoutMs`. */
+/**
+ * Reads until `ok` holds (every 250 ms), or throws naming `what` after `timeoutMs`. A read that
+ * throws is tried again (a broker just restarted refuses for a while: its group coordinator
+ * loads), and its error is named if the time runs out.
+ */
 export async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last read: ${Array.isArray(value) ? `${value.length} items` : JSON.stringify(value)?.slice(0, 300)})`);
+    let last: string;
+    try {
+      const value = await read();
+      if (ok(value)) return value;
+      last = Array.isArray(value) ? `${value.length} items` : (JSON.stringify(value)?.slice(0, 300) ?? String(value));
+    } catch (error) {
+      last = `error: ${(error as Error).message}`;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last read: ${last})`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
