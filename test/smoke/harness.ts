@@ -70,6 +70,8 @@ export interface SmokeReport {
   deadLetters: { bridge: number; etl: number; injected: number };
   duplicates: number;
   missing: number;
+  /** Up to 10 keys (`producer|stream|sequence`) of each kind, to look for: published but not in the lake, in the lake but never seen published. */
+  samples: { missing: string[]; unexpected: string[] };
   outOfOrderInObjects: number;
   aggregates: { checked: number; mismatched: number };
   edgeToKafkaMs: { p50: number; p99: number };
@@ -294,7 +296,9 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
     const distinct = new Set(siteView.messages.map((m) => `${m.properties.producer_id}|${m.properties.stream}|${m.properties.sequence}`)).size;
     const good = distinct - options.badRecords;
     log(`site: ${published} published (${distinct} distinct, ${options.badRecords} of them injected bad)`);
-    const inKafka = (await waitFor('every good record in Kafka', () => Promise.resolve(rawArrivals.size), (n) => n >= good, 600_000));
+    // Counted by reading the topic, not by the follower: the count must not depend on one
+    // long-lived reader (the follower only times arrivals for the latency figure).
+    const inKafka = await waitFor('every good record in Kafka', () => countTopic(rawTopic), (n) => n >= good, 600_000);
     const curatedTopic = `smoke.${id}.curated.${site}`;
     const curatedCount = await waitFor('every record curated', () => countTopic(curatedTopic), (n) => n >= good, 600_000);
     const lake = await waitFor('every curated record in the lake', () => readLake(archiveConfig), (l) => l.records.length >= good, 600_000);
@@ -306,7 +310,10 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
     const lakeKeys = lake.records.map((r) => `${r.producer_id}|${r.stream}|${r.sequence}`);
     const duplicates = lakeKeys.length - new Set(lakeKeys).size;
     const lakeSet = new Set(lakeKeys);
-    const missing = [...publishedKeys.keys()].filter((k) => !lakeSet.has(k)).length;
+    const missingKeys = [...publishedKeys.keys()].filter((k) => !lakeSet.has(k));
+    const missing = missingKeys.length;
+    const unexpectedKeys = [...lakeSet].filter((k) => !publishedKeys.has(k));
+    if (missing > 0 || unexpectedKeys.length > 0) log(`lake vs site: missing ${JSON.stringify(missingKeys.slice(0, 10))}, unexpected ${JSON.stringify(unexpectedKeys.slice(0, 10))}`);
 
     // Aggregates against the curated records.
     const decoder = new SchemaRegistry({ host: registry.url });
@@ -355,6 +362,7 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
       deadLetters: { bridge: bridgeDlq, etl: etlDlq, injected: options.badRecords },
       duplicates,
       missing,
+      samples: { missing: missingKeys.slice(0, 10), unexpected: unexpectedKeys.slice(0, 10) },
       outOfOrderInObjects: lake.outOfOrder,
       aggregates: aggregateCheck,
       edgeToKafkaMs: { p50: percentile(kafkaLatencies, 50), p99: percentile(kafkaLatencies, 99) },

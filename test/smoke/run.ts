@@ -26,7 +26,7 @@ export function judge(r: SmokeReport): SmokeVerdict {
   const problems: string[] = [];
   const good = r.publishedAtSite === 0 ? 0 : r.archived;
   if (r.duplicates !== 0) problems.push(`${r.duplicates} duplicates in the lake`);
-  if (r.missing !== 0) problems.push(`${r.missing} records published at the site missing from the lake`);
+  if (r.missing !== 0) problems.push(`${r.missing} records published at the site missing from the lake (${r.samples.missing.join(', ')}; in the lake but not seen published: ${r.samples.unexpected.join(', ') || 'none'})`);
   if (r.outOfOrderInObjects !== 0) problems.push(`${r.outOfOrderInObjects} objects hold a stream out of order`);
   if (r.aggregates.checked === 0) problems.push('no aggregate to check');
   if (r.aggregates.mismatched !== 0) problems.push(`${r.aggregates.mismatched} of ${r.aggregates.checked} aggregates disagree with the curated records`);

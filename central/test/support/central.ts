@@ -88,7 +88,15 @@ export async function startCentral(service: CentralService, config: Record<strin
     log: () => readLog(logFile),
     metrics: async () => (await fetch(`${url}/metrics`)).text(),
   };
-  if (options.wait !== false) await handle.waitReady();
+  if (options.wait !== false) {
+    try {
+      await handle.waitReady();
+    } catch (error) {
+      // The caller never gets the handle to stop it: the process must not outlive the failure.
+      await handle.kill('SIGKILL').catch(() => undefined);
+      throw error;
+    }
+  }
   return handle;
 }
 
