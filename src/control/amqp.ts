@@ -34,6 +34,7 @@ import type { Logger } from '../common/log.ts';
 import { COMMAND_MESSAGE_SCHEMA, HEADER, TOPOLOGY, siteQueue, type CommandMessage, type ResultMessage, type SiteReport } from '../record/command.ts';
 import type { ControlActions } from './actions.ts';
 import type { ControlJournal } from './journal.ts';
+import { redactUrl, withPassword } from '../../lib/amqp-url.ts';
 
 const Ajv = AjvModule.default;
 
@@ -72,25 +73,6 @@ export type ReportSource = () => Omit<SiteReport, 'v' | 'site' | 'at'>;
 
 function firstHeader(value: unknown): string | undefined {
   return typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString() : undefined;
-}
-
-/** The URL with the password put in (rabbitmq-client takes credentials from the URL when there is one). */
-function withPassword(url: string, password: string | undefined): string {
-  if (password === undefined) return url;
-  const parsed = new URL(url);
-  parsed.password = password;
-  return parsed.toString();
-}
-
-/** The URL without its password (for logs and status). */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable url)';
-  }
 }
 
 export class ControlChannel {

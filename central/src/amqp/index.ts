@@ -15,6 +15,9 @@
 import { readFileSync } from 'node:fs';
 import { Connection, type Publisher, type ReturnedMessage } from 'rabbitmq-client';
 import type { Logger } from 'pino';
+import { amqpUser, redactUrl, withPassword } from '../../../lib/amqp-url.ts';
+
+export { amqpUser, redactUrl };
 
 export { Connection, ConsumerStatus, type AsyncMessage, type Consumer, type Publisher, type ReturnedMessage } from 'rabbitmq-client';
 
@@ -28,30 +31,6 @@ export interface AmqpOptions {
   heartbeatSeconds: number;
   reconnect: { initialMs: number; maxMs: number };
   tls?: { caFile?: string; certFile?: string; keyFile?: string; allowInsecure?: boolean };
-}
-
-/** The URL with its password replaced (for logs, status pages). */
-export function redactAmqpUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable url)';
-  }
-}
-
-/** The URL with the password put in (rabbitmq-client takes credentials from the URL when there is one). */
-function withPassword(url: string, password: string | undefined): string {
-  if (password === undefined) return url;
-  const parsed = new URL(url);
-  parsed.password = password;
-  return parsed.toString();
-}
-
-/** The user name in an AMQP URL ('guest' when none: RabbitMQ's default). */
-export function amqpUser(url: string): string {
-  return decodeURIComponent(new URL(url).username || 'guest');
 }
 
 export function connectAmqp(options: AmqpOptions, logger: Logger): Connection {
@@ -76,7 +55,7 @@ export function connectAmqp(options: AmqpOptions, logger: Logger): Connection {
     noDelay: true,
     ...(tlsOptions === undefined ? {} : { tls: tlsOptions }),
   });
-  const url = redactAmqpUrl(options.url);
+  const url = redactUrl(options.url);
   connection.on('connection', () => logger.info({ url }, 'RabbitMQ connected'));
   connection.on('error', (error: Error) => logger.warn({ url, err: explainAmqpError(error) }, 'RabbitMQ connection error (reconnecting with backoff)'));
   connection.on('connection.blocked', (reason: string) => logger.warn({ url, reason }, 'RabbitMQ blocked publishing (a resource alarm)'));
