@@ -14,14 +14,12 @@ import { ROW_OVERHEAD_BYTES, bodyChecksum, finishChecksum, metadataSize, recordC
 import {
   BufferSchemaError,
   MAX_SEQUENCE,
-  createRecordsTableSql,
   existingSidecars,
   removeReadOnlySidecars,
   isQuarantinable,
   openDatabase,
   preserveSidecars,
   quarantineFiles,
-  recordsTable,
   releaseSidecars,
 } from './schema.ts';
 import { generateTraceparent } from './trace.ts';
@@ -95,8 +93,6 @@ interface StreamRow {
   lastIngestTime: number | null;
   /** Retired producer identities of this stream's older records, ascending by upTo. */
   epochs: Array<{ upTo: number; producerId: string }>;
-  /** Prepared statements on this stream's records table, made on first use. */
-  stmts: StreamStatements | null;
 }
 
 type SavedStream = Pick<StreamRow, 'priority' | 'nextSequence' | 'ackedSequence' | 'records' | 'bytes' | 'oldestIngestTime' | 'lastIngestTime' | 'epochs'>;
@@ -368,30 +364,32 @@ interface Statements {
   putMark: Statement<[string, string, string]>;
 }
 
-/** Statements on one stream's records table (rowid = sequence). */
-class StreamStatements {
-  readonly insert: Statement<[number, number, number | null, number, number, string, string | null, string, Buffer]>;
-  readonly deleteUpTo: Statement<[number]>;
-  readonly deleteRange: Statement<[number, number]>;
-  readonly deleteOne: Statement<[number]>;
-  readonly rangeTotals: Statement<[number], { n: number; bytes: number }>;
-  readonly headChunk: Statement<[number, number], HeadRow>;
-  readonly head: Statement<[], number>;
-  readonly readChunk: Statement<[number, number], RecordRow>;
+/**
+ * Statements on the append log, shared by every stream (one set per connection, whatever the
+ * number of streams): each takes the stream's id first and uses the (stream_id, sequence) index.
+ */
+class RecordStatements {
+  readonly insert: Statement<[number, number, number, number | null, number, number, string, string | null, string, Buffer]>;
+  readonly deleteUpTo: Statement<[number, number]>;
+  readonly deleteRange: Statement<[number, number, number]>;
+  readonly deleteOne: Statement<[number, number]>;
+  readonly rangeTotals: Statement<[number, number], { n: number; bytes: number }>;
+  readonly headChunk: Statement<[number, number, number], HeadRow>;
+  readonly head: Statement<[number], number>;
+  readonly readChunk: Statement<[number, number, number], RecordRow>;
 
-  constructor(db: Database.Database, id: number) {
-    const t = recordsTable(id);
+  constructor(db: Database.Database) {
     this.insert = db.prepare(
-      `INSERT INTO ${t} (sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      'INSERT INTO records (stream_id, sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
-    this.deleteUpTo = db.prepare(`DELETE FROM ${t} WHERE sequence <= ?`);
-    this.deleteRange = db.prepare(`DELETE FROM ${t} WHERE sequence > ? AND sequence <= ?`);
-    this.deleteOne = db.prepare(`DELETE FROM ${t} WHERE sequence = ?`);
-    this.rangeTotals = db.prepare(`SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM ${t} WHERE sequence <= ?`);
-    this.headChunk = db.prepare(`SELECT sequence, ingest_time AS ingestTime, size FROM ${t} WHERE sequence > ? ORDER BY sequence LIMIT ?`);
-    this.head = db.prepare<[], number>(`SELECT ingest_time FROM ${t} ORDER BY sequence LIMIT 1`).pluck();
+    this.deleteUpTo = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence <= ?');
+    this.deleteRange = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence > ? AND sequence <= ?');
+    this.deleteOne = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence = ?');
+    this.rangeTotals = db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM records WHERE stream_id = ? AND sequence <= ?');
+    this.headChunk = db.prepare('SELECT sequence, ingest_time AS ingestTime, size FROM records WHERE stream_id = ? AND sequence > ? ORDER BY sequence LIMIT ?');
+    this.head = db.prepare<[number], number>('SELECT ingest_time FROM records WHERE stream_id = ? ORDER BY sequence LIMIT 1').pluck();
     this.readChunk = db.prepare(
-      `SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM ${t} WHERE sequence > ? ORDER BY sequence LIMIT ?`,
+      'SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM records WHERE stream_id = ? AND sequence > ? ORDER BY sequence LIMIT ?',
     );
   }
 }
@@ -430,6 +428,8 @@ export class RecordBuffer extends EventEmitter {
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private db: Database.Database | null = null;
   private stmt: Statements | null = null;
+  /** Log statements, prepared on first use (a read-only tool never prepares the writes it does not run). */
+  private recordStmts: RecordStatements | null = null;
   private runTx: ((fn: () => unknown) => unknown) | null = null;
   private producer: string | undefined;
   private closePromise: Promise<void> | null = null;
@@ -586,7 +586,7 @@ export class RecordBuffer extends EventEmitter {
       // The configuration decides the class; a changed class reaches the streams row with the
       // stream's next update (the column is informative: classes are re-applied on every open).
       const cfg = this.resolveConfig(r.name);
-      this.streamsByName.set(r.name, { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, epochs: epochs.get(r.name) ?? [], stmts: null });
+      this.streamsByName.set(r.name, { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, epochs: epochs.get(r.name) ?? [] });
     }
     this.recomputeDerived();
     // The buffer's own birth raises the floor, when the clock was right at that moment.
@@ -648,6 +648,7 @@ export class RecordBuffer extends EventEmitter {
       }
       this.db = null;
       this.stmt = null;
+      this.recordStmts = null;
       this.runTx = null;
       if (this.readOnly) removeReadOnlySidecars(this.path, this.sidecarsBeforeOpen);
       this.state = 'closed';
@@ -943,7 +944,7 @@ export class RecordBuffer extends EventEmitter {
     if (s.lastIngestTime !== null) e.raiseIngestTime(s.lastIngestTime);
     s.lastIngestTime = e.ingestTime;
     const crc = finishChecksum(e.crcBody, sequence);
-    this.stmts(s).insert.run(sequence, e.ingestTime, e.sourceTime, e.size, crc, e.contentType, e.schemaRef, e.traceparent, e.payload);
+    this.rec.insert.run(s.id, sequence, e.ingestTime, e.sourceTime, e.size, crc, e.contentType, e.schemaRef, e.traceparent, e.payload);
     s.nextSequence = sequence + 1;
     if (s.records === 0) s.oldestIngestTime = e.ingestTime;
     this.adjust(s, 1, e.size);
@@ -954,7 +955,6 @@ export class RecordBuffer extends EventEmitter {
   private createStream(name: string, priority: PriorityClass, j: Journal): StreamRow {
     const stmt = this.stmt as Statements;
     const id = Number(stmt.createStream.run(name, priority).lastInsertRowid);
-    (this.db as Database.Database).exec(createRecordsTableSql(id)); // same transaction as the row
     const cfg = this.resolveConfig(name);
     const s: StreamRow = {
       id,
@@ -968,7 +968,6 @@ export class RecordBuffer extends EventEmitter {
       oldestIngestTime: null,
       lastIngestTime: null,
       epochs: [],
-      stmts: null,
     };
     this.streamsByName.set(name, s);
     this.byClass[priority].add(s);
@@ -1025,7 +1024,7 @@ export class RecordBuffer extends EventEmitter {
       j.heads.set(s, c);
     }
     if (c.idx >= c.rows.length) {
-      c.rows = this.stmts(s).headChunk.all(c.after, HEAD_CHUNK);
+      c.rows = this.rec.headChunk.all(s.id, c.after, HEAD_CHUNK);
       c.idx = 0;
       const last = c.rows[c.rows.length - 1];
       if (last === undefined) return null;
@@ -1116,7 +1115,7 @@ export class RecordBuffer extends EventEmitter {
 
   private persist(j: Journal): void {
     const stmt = this.stmt as Statements;
-    for (const [s, upTo] of j.evictUpTo) this.stmts(s).deleteRange.run(j.evictFrom.get(s) ?? s.ackedSequence, upTo);
+    for (const [s, upTo] of j.evictUpTo) this.rec.deleteRange.run(s.id, j.evictFrom.get(s) ?? s.ackedSequence, upTo);
     const write = (s: StreamRow): void => {
       stmt.updateStream.run(s.priority, s.nextSequence, s.ackedSequence, s.records, s.bytes, s.lastIngestTime, s.id);
     };
@@ -1232,7 +1231,7 @@ export class RecordBuffer extends EventEmitter {
     let stable = { contentType: '', schemaRef: null as string | null, crc: -1 };
     while (!full && out.length < limit) {
       const want = limit - out.length;
-      const rows = this.stmts(s).readChunk.all(after, want);
+      const rows = this.rec.readChunk.all(s.id, after, want);
       const bad: RecordRow[] = [];
       for (const row of rows) {
         const rec: TelemetryRecord = {
@@ -1276,10 +1275,9 @@ export class RecordBuffer extends EventEmitter {
 
   private removeCorrupt(s: StreamRow, rows: RecordRow[]): void {
     this.transact((j) => {
-      const st = this.stmts(s);
       j.touch(s);
       for (const row of rows) {
-        st.deleteOne.run(row.sequence);
+        this.rec.deleteOne.run(s.id, row.sequence);
         this.adjust(s, -1, -row.size);
         j.countDrop(s.name, 'checksum', 1);
         j.checksumFailures.push({ stream: s.name, sequence: row.sequence });
@@ -1309,11 +1307,10 @@ export class RecordBuffer extends EventEmitter {
       for (const a of acks) {
         const s = this.streamsByName.get(a.stream) as StreamRow;
         if (a.sequence <= s.ackedSequence) continue;
-        const st = this.stmts(s);
-        const totals = st.rangeTotals.get(a.sequence) ?? { n: 0, bytes: 0 };
+        const totals = this.rec.rangeTotals.get(s.id, a.sequence) ?? { n: 0, bytes: 0 };
         j.touch(s);
         if (totals.n > 0) {
-          st.deleteUpTo.run(a.sequence);
+          this.rec.deleteUpTo.run(s.id, a.sequence);
           this.adjust(s, -totals.n, -totals.bytes);
           if (s.records > 0) s.oldestIngestTime = undefined;
           j.freed = true;
@@ -1336,11 +1333,11 @@ export class RecordBuffer extends EventEmitter {
     this.requireWritable();
     const s = this.streamsByName.get(stream);
     if (s === undefined || sequence <= s.ackedSequence || sequence >= s.nextSequence) return false;
-    const row = this.stmts(s).readChunk.get(sequence - 1, 1);
+    const row = this.rec.readChunk.get(s.id, sequence - 1, 1);
     if (row === undefined || row.sequence !== sequence) return false;
     this.transact((j) => {
       j.touch(s);
-      this.stmts(s).deleteOne.run(sequence);
+      this.rec.deleteOne.run(s.id, sequence);
       this.adjust(s, -1, -row.size);
       if (s.records > 0) s.oldestIngestTime = undefined;
       j.countDrop(s.name, reason, 1);
@@ -1470,7 +1467,7 @@ export class RecordBuffer extends EventEmitter {
     const floor = this.inFlightFloor(s);
     let after = floor;
     scan: while (n < budget) {
-      const rows = this.stmts(s).headChunk.all(after, Math.min(HEAD_CHUNK, budget - n));
+      const rows = this.rec.headChunk.all(s.id, after, Math.min(HEAD_CHUNK, budget - n));
       for (const r of rows) {
         if (r.ingestTime > cutoff || r.ingestTime < this.timeFloor) break scan;
         n++;
@@ -1482,7 +1479,7 @@ export class RecordBuffer extends EventEmitter {
     }
     if (n === 0) return 0;
     j.touch(s);
-    this.stmts(s).deleteRange.run(floor, upTo);
+    this.rec.deleteRange.run(s.id, floor, upTo);
     this.adjust(s, -n, -bytes);
     if (s.records > 0) s.oldestIngestTime = undefined;
     j.countDrop(s.name, 'ttl', n);
@@ -1585,7 +1582,7 @@ export class RecordBuffer extends EventEmitter {
   private oldestOf(s: StreamRow): number | null {
     if (s.records === 0) return null;
     if (s.oldestIngestTime === undefined) {
-      s.oldestIngestTime = this.stmts(s).head.get() ?? null;
+      s.oldestIngestTime = this.rec.head.get(s.id) ?? null;
     }
     return s.oldestIngestTime;
   }
@@ -1685,10 +1682,8 @@ export class RecordBuffer extends EventEmitter {
         .all()
         .map((r) => [r.id, r]),
     );
-    const tables = db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'records\\_%' ESCAPE '\\'`).pluck().all();
-    for (const t of tables) {
-      if (![...stored.keys()].some((id) => recordsTable(id) === t)) problem(`table ${t} belongs to no stream`);
-    }
+    const perStream = db.prepare<[], { id: number; n: number }>('SELECT stream_id AS id, count(*) AS n FROM records GROUP BY stream_id').all();
+    for (const { id, n } of perStream) if (!stored.has(id)) problem(`${n} records of stream id ${id} belong to no stream`);
     for (const r of stored.values()) {
       const s = this.streamsByName.get(r.name);
       if (s === undefined || s.id !== r.id) {
@@ -1698,17 +1693,13 @@ export class RecordBuffer extends EventEmitter {
       if (s.records !== r.records || s.bytes !== r.bytes || s.nextSequence !== r.next_sequence || s.ackedSequence !== r.acked_sequence) {
         problem(`stream '${r.name}': in-memory cursors/counters differ from its row`);
       }
-      if (!tables.includes(recordsTable(r.id))) {
-        problem(`stream '${r.name}' has no table ${recordsTable(r.id)}`);
-        continue;
-      }
       let n = 0;
       let bytes = 0;
       const rows = db
-        .prepare<[], RecordRow>(
-          `SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM ${recordsTable(r.id)} ORDER BY sequence`,
+        .prepare<[number], RecordRow>(
+          'SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM records WHERE stream_id = ? ORDER BY sequence',
         )
-        .iterate();
+        .iterate(r.id);
       for (const row of rows) {
         n++;
         bytes += row.size;
@@ -1770,9 +1761,9 @@ export class RecordBuffer extends EventEmitter {
     return new SkyhaulError('SKY_ERR_CONFIG', `cannot open buffer ${this.path}: ${reason}`, { cause: err });
   }
 
-  private stmts(s: StreamRow): StreamStatements {
-    if (s.stmts === null) s.stmts = new StreamStatements(this.db as Database.Database, s.id);
-    return s.stmts;
+  private get rec(): RecordStatements {
+    if (this.recordStmts === null) this.recordStmts = new RecordStatements(this.db as Database.Database);
+    return this.recordStmts;
   }
 
   private prepare(db: Database.Database): Statements {

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DEFAULT_GROUP_COMMIT, RecordBuffer } from '../../src/buffer/index.ts';
-import { createRecordsTableSql, PAGE_SIZE, recordsTable } from '../../src/buffer/schema.ts';
+import { PAGE_SIZE } from '../../src/buffer/schema.ts';
+import { RECORDS_DDL } from '../../src/buffer/migrations/003-append-log.ts';
 import { newTraceparent } from '../../src/record/record.ts';
 import { percentile } from './util.ts';
 
@@ -105,8 +106,9 @@ export interface RawResult {
 
 /**
  * The physical limit: better-sqlite3, WAL, synchronous FULL, exclusive locking (as the buffer
- * opens its file), one transaction per `batch` rows, rows shaped like the buffer's (sequence key,
- * times, size, crc, content type, schema ref, traceparent, 200-byte payload), for `durationMs`.
+ * opens its file), one transaction per `batch` rows into the buffer's own append log (the same
+ * table and (stream_id, sequence) index; times, size, crc, content type, schema ref, traceparent,
+ * 200-byte payload), for `durationMs`.
  * No checksum, no quota accounting, no promises: just SQLite and the disk.
  */
 export function measureRawSqlite(options: { durationMs: number; batch: number; dir?: string }): RawResult {
@@ -119,8 +121,10 @@ export function measureRawSqlite(options: { durationMs: number; batch: number; d
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('cache_size = -16384');
-    db.exec(createRecordsTableSql(1));
-    const insert = db.prepare(`INSERT INTO ${recordsTable(1)} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    db.exec(RECORDS_DDL);
+    const insert = db.prepare(
+      'INSERT INTO records (stream_id, sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     const payloads = Array.from({ length: 64 }, (_, i) => payloadFor(i));
     const traceparent = newTraceparent();
     let sequence = 0;

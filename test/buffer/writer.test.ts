@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { isSkyhaulError } from '../../src/common/errors.ts';
-import { recordChecksum } from '../../src/buffer/index.ts';
+import { SCHEMA_VERSION, recordChecksum } from '../../src/buffer/index.ts';
 import type { CommitInfo } from '../../src/buffer/index.ts';
 import { isValidTraceparent } from '../../src/record/record.ts';
 import { makeBuffer, openBuffer, payloadTag, range, rec, sequencesOf, settle, settlesWithin, tempDir, withRaw } from './helpers.ts';
@@ -180,7 +180,7 @@ describe('durability', () => {
     expect(other.producerId).not.toBe(id);
   });
 
-  it('lays the file out as the contract says: incremental auto-vacuum, WAL, schema version, one table per stream', async () => {
+  it('lays the file out as the contract says: incremental auto-vacuum, WAL, schema version, one append log for all streams', async () => {
     const file = path.join(tempDir(), 'b.db');
     const b = openBuffer({ path: file });
     await b.append(rec('x', 1));
@@ -188,9 +188,11 @@ describe('durability', () => {
     withRaw(file, (db) => {
       expect(db.pragma('auto_vacuum', { simple: true })).toBe(2);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe('2');
+      expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe(String(SCHEMA_VERSION));
       const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all();
-      expect(tables).toEqual(['drops', 'meta', 'producer_epochs', 'records_1', 'source_marks', 'streams']);
+      expect(tables).toEqual(['drops', 'meta', 'producer_epochs', 'records', 'source_marks', 'streams']);
+      expect(db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'`).pluck().all()).toEqual(['records_by_stream']);
+      expect(db.prepare('SELECT stream_id, sequence FROM records').all()).toEqual([{ stream_id: 1, sequence: 1 }]);
     });
   });
 
