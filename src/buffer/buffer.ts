@@ -23,6 +23,7 @@ import {
   releaseSidecars,
 } from './schema.ts';
 import { generateTraceparent } from './trace.ts';
+import { WalSync } from './durability.ts';
 import { behindReason, readMark, writeMark } from './identity.ts';
 import { newProducerId } from './schema.ts';
 import {
@@ -59,6 +60,7 @@ import type {
 /** Alarm codes raised by the buffer. */
 export const ALARM = {
   quarantined: 'buffer_quarantined',
+  syncFailed: 'buffer_sync_failed',
   identityRenewed: 'buffer_identity_renewed',
   diskLow: 'buffer_disk_low',
   checksum: 'buffer_checksum',
@@ -91,6 +93,11 @@ interface StreamRow {
   oldestIngestTime: number | null | undefined;
   /** Newest ingest time ever committed: later records never get an earlier one (clock steps). */
   lastIngestTime: number | null;
+  /**
+   * Sequences below this are durable and may be read (and so sent): a commit whose fsync is still
+   * running is not readable, since a power cut could lose it and its sequences be given again.
+   */
+  durableNext: number;
   /** Retired producer identities of this stream's older records, ascending by upTo. */
   epochs: Array<{ upTo: number; producerId: string }>;
 }
@@ -469,6 +476,9 @@ export class RecordBuffer extends EventEmitter {
   private retryBlocked = false;
   private flushing = false;
   private flushTimer: NodeJS.Timeout | null = null;
+  private flushImmediate: NodeJS.Immediate | null = null;
+  /** Under FULL/EXTRA: the commit's fsync, on the thread pool (./durability.ts); null otherwise. */
+  private walSync: WalSync | null = null;
 
   private accepting = true;
   private diskFreeBytes: number | null = null;
@@ -538,7 +548,7 @@ export class RecordBuffer extends EventEmitter {
     if (this.readOnly) this.sidecarsBeforeOpen = existingSidecars(this.path);
     try {
       if (!this.readOnly) preserveSidecars(this.path);
-      opened = openDatabase(this.path, this.synchronous, now, { readOnly: this.readOnly, mustExist: this.mustExist });
+      opened = openDatabase(this.path, this.sqliteSynchronous(), now, { readOnly: this.readOnly, mustExist: this.mustExist });
       if (!this.readOnly) releaseSidecars(this.path);
     } catch (err) {
       if (!isQuarantinable(err) || this.onCorrupt === 'throw' || this.readOnly) {
@@ -556,7 +566,7 @@ export class RecordBuffer extends EventEmitter {
         });
       }
       try {
-        opened = openDatabase(this.path, this.synchronous, now);
+        opened = openDatabase(this.path, this.sqliteSynchronous(), now);
       } catch (freshErr) {
         throw new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `a fresh buffer could not be created at ${this.path}`, { cause: freshErr });
       }
@@ -573,6 +583,7 @@ export class RecordBuffer extends EventEmitter {
     this.db = db;
     this.producer = opened.producerId;
     this.runTx = db.transaction((fn: () => unknown) => fn());
+    if (!this.readOnly && this.ownSync()) this.walSync = new WalSync(`${this.path}-wal`, () => this.scheduleFlush());
     // Write statements name schema-2 columns: a read-only tool on an older file never prepares them.
     this.stmt = this.readOnly ? null : this.prepare(db);
     for (const d of opened.drops) this.dropCounts.set(`${d.reason}\u0000${d.stream}`, { ...d });
@@ -586,7 +597,7 @@ export class RecordBuffer extends EventEmitter {
       // The configuration decides the class; a changed class reaches the streams row with the
       // stream's next update (the column is informative: classes are re-applied on every open).
       const cfg = this.resolveConfig(r.name);
-      this.streamsByName.set(r.name, { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, epochs: epochs.get(r.name) ?? [] });
+      this.streamsByName.set(r.name, { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, epochs: epochs.get(r.name) ?? [], durableNext: r.nextSequence });
     }
     this.recomputeDerived();
     // The buffer's own birth raises the floor, when the clock was right at that moment.
@@ -631,6 +642,13 @@ export class RecordBuffer extends EventEmitter {
         this.logger.error({ err }, 'buffer: final commit failed');
       }
       this.clearFlushTimer();
+      try {
+        this.walSync?.flushSync();
+      } catch (err) {
+        this.logger.error({ err }, 'buffer: final sync failed');
+      }
+      this.walSync?.close();
+      this.walSync = null;
       if (this.markTimer !== null) clearInterval(this.markTimer);
       this.markTimer = null;
       if (!this.readOnly && this.db !== null) this.writeSequenceMark(true);
@@ -777,9 +795,23 @@ export class RecordBuffer extends EventEmitter {
     return cfg;
   }
 
+  /**
+   * Commits as soon as the writer is idle: on the next turn of the event loop (appends of the same
+   * turn share the commit) when no fsync is running; otherwise when the running fsync completes
+   * (WalSync calls back), or after maxDelayMs, whichever is first. The delay is an upper bound.
+   */
   private scheduleFlush(): void {
-    if (this.flushTimer !== null || this.state === 'closed') return;
-    // Not unref'd: a pending append must keep the process alive until it commits.
+    if (this.state === 'closed' || this.flushImmediate !== null) return;
+    if (this.walSync === null || !this.walSync.busy) {
+      if (this.pending.length === 0 && !(this.retryBlocked && this.accepting)) return;
+      // Not unref'd: a pending append must keep the process alive until it commits.
+      this.flushImmediate = setImmediate(() => {
+        this.flushImmediate = null;
+        this.flush();
+      });
+      return;
+    }
+    if (this.flushTimer !== null) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
       this.flush();
@@ -789,6 +821,17 @@ export class RecordBuffer extends EventEmitter {
   private clearFlushTimer(): void {
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    if (this.flushImmediate !== null) clearImmediate(this.flushImmediate);
+    this.flushImmediate = null;
+  }
+
+  /** FULL/EXTRA are kept by our own fsync after each commit (./durability.ts); SQLite runs at NORMAL. */
+  private ownSync(): boolean {
+    return this.synchronous === 'FULL' || this.synchronous === 'EXTRA';
+  }
+
+  private sqliteSynchronous(): SynchronousMode {
+    return this.ownSync() && !this.readOnly ? 'NORMAL' : this.synchronous;
   }
 
   /** Commits pending appends (and retries blocked ones) in transactions of at most maxRecords. */
@@ -846,7 +889,30 @@ export class RecordBuffer extends EventEmitter {
       for (const u of failed) u.reject(error);
       return;
     }
-    this.afterCommit(result.j, performance.now() - t0);
+    const sync = this.walSync;
+    if (sync === null) {
+      this.afterCommit(result.j, performance.now() - t0);
+      return;
+    }
+    // The marks are what a redelivery is checked against: current from COMMIT on, not from the sync.
+    this.rememberMarks(result.j);
+    sync.committed((err) => {
+      if (err !== null) this.syncFailed(result.j, err);
+      this.afterCommit(result.j, performance.now() - t0, false);
+    });
+  }
+
+  /**
+   * fdatasync of the WAL failed: whether the commit is on disk is unknown (after an EIO the kernel
+   * may have dropped the dirty pages). Its appends reject, so their sources keep and resend them
+   * (a resend that does land twice is a duplicate under a new sequence: the lesser harm than
+   * acknowledging data that may be gone), and a critical alarm says so.
+   */
+  private syncFailed(j: Journal, err: Error): void {
+    const error = new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer commit could not be made durable: fdatasync failed: ${err.message}`, { cause: err });
+    this.raiseAlarm(ALARM.syncFailed, `the buffer's WAL could not be synced to disk (${err.message}); appends of that commit were rejected`, { path: this.path, error: err.message }, 'error');
+    for (const u of j.insertedUnits) u.reject(error);
+    j.insertedUnits.length = 0;
   }
 
   /** New appends, in arrival order. */
@@ -968,6 +1034,7 @@ export class RecordBuffer extends EventEmitter {
       oldestIngestTime: null,
       lastIngestTime: null,
       epochs: [],
+      durableNext: 1,
     };
     this.streamsByName.set(name, s);
     this.byClass[priority].add(s);
@@ -1104,7 +1171,8 @@ export class RecordBuffer extends EventEmitter {
    */
   private relaxedTransact(body: (j: Journal) => void): Journal {
     const db = this.db as Database.Database;
-    if (this.synchronous !== 'FULL' && this.synchronous !== 'EXTRA') return this.transact(body);
+    // Under our own fsync SQLite already runs at NORMAL.
+    if (this.sqliteSynchronous() !== 'FULL' && this.sqliteSynchronous() !== 'EXTRA') return this.transact(body);
     db.pragma('synchronous = NORMAL');
     try {
       return this.transact(body);
@@ -1130,8 +1198,17 @@ export class RecordBuffer extends EventEmitter {
     this.recomputeDerived();
   }
 
-  /** After COMMIT: counters, events, promise settlement. Never throws. */
-  private afterCommit(j: Journal, durationMs: number): void {
+  private rememberMarks(j: Journal): void {
+    for (const u of j.insertedUnits) if (u.mark !== null) this.sourceMarkCache.get(u.mark.source)?.set(u.mark.key, u.mark.fingerprint);
+  }
+
+  /** After COMMIT (and its fsync, when the buffer syncs itself): counters, events, promise settlement. Never throws. */
+  private afterCommit(j: Journal, durationMs: number, marks = true): void {
+    if (marks) this.rememberMarks(j);
+    for (const e of j.inserted) {
+      const s = this.streamsByName.get(e.stream);
+      if (s !== undefined && e.sequence >= s.durableNext) s.durableNext = e.sequence + 1;
+    }
     for (const d of j.drops.values()) {
       const key = `${d.reason}\u0000${d.stream}`;
       const have = this.dropCounts.get(key);
@@ -1139,7 +1216,6 @@ export class RecordBuffer extends EventEmitter {
       else have.count += d.count;
     }
     for (const u of j.insertedUnits) {
-      if (u.mark !== null) this.sourceMarkCache.get(u.mark.source)?.set(u.mark.key, u.mark.fingerprint);
       u.resolve(u.entries.map((e) => ({ stream: e.stream, sequence: e.sequence, ingestTime: e.ingestTime })));
     }
     for (const { unit, reason } of j.dropped) unit.reject(dropError(reason, unit.entries[0]?.stream ?? '', unit.entries.length));
@@ -1234,6 +1310,10 @@ export class RecordBuffer extends EventEmitter {
       const rows = this.rec.readChunk.all(s.id, after, want);
       const bad: RecordRow[] = [];
       for (const row of rows) {
+        if (row.sequence >= s.durableNext) {
+          full = true; // committed, but its fsync is still running: not readable yet
+          break;
+        }
         const rec: TelemetryRecord = {
           siteId: this.siteId,
           producerId: this.producerOf(s, row.sequence),
@@ -1560,7 +1640,8 @@ export class RecordBuffer extends EventEmitter {
     this.requireOpen();
     const out: StreamCursor[] = [];
     for (const s of this.streamsByName.values()) {
-      out.push({ stream: s.name, priority: s.priority, nextSequence: s.nextSequence, ackedSequence: s.ackedSequence, records: s.records });
+      // What may be read: a commit whose fsync is still running is not (see durableNext).
+      out.push({ stream: s.name, priority: s.priority, nextSequence: s.durableNext, ackedSequence: s.ackedSequence, records: s.records });
     }
     return out;
   }
