@@ -116,6 +116,7 @@ export class Daemon extends EventEmitter {
       },
       disk: config.buffer.disk,
       maxBlockedBytes: config.buffer.maxBlockedBytes,
+      maxStreams: config.buffer.maxStreams,
       maxRecordBytes: recordLimit(config.forward),
       timeFloor: this.clock.floor,
       logger: logger.child({ component: 'buffer' }),

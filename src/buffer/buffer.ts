@@ -30,6 +30,8 @@ import {
   DEFAULT_DISK,
   DEFAULT_GROUP_COMMIT,
   DEFAULT_MAX_BLOCKED_BYTES,
+  DEFAULT_MAX_STREAMS,
+  OVER_LIMIT_STREAM,
   DEFAULT_POLICIES,
   DEFAULT_QUOTA_BYTES,
   PRIORITY_ORDER,
@@ -65,6 +67,7 @@ export const ALARM = {
   diskLow: 'buffer_disk_low',
   checksum: 'buffer_checksum',
   quotaBlocked: 'buffer_quota_blocked',
+  streamLimit: 'buffer_stream_limit',
 } as const;
 
 const SILENT: BufferLogger = { info() {}, warn() {}, error() {}, debug() {} };
@@ -228,6 +231,8 @@ class Journal {
   readonly checksumFailures: Array<{ stream: string; sequence: number }> = [];
   /** Space was freed by ack/TTL/checksum removal: blocked appends may now fit. */
   freed = false;
+  /** The last stream refused for the stream limit in this transaction. */
+  streamLimited: string | null = null;
 
   touch(s: StreamRow): void {
     if (this.saved.has(s) || this.created.includes(s)) return;
@@ -323,6 +328,9 @@ function dropError(reason: DropReason, stream: string, records = 1): SkyhaulErro
   if (reason === 'disk_low') {
     return new SkyhaulError('SKY_ERR_DISK_LOW', `${what} dropped: disk low and the wait queue is full (disk_low)`);
   }
+  if (reason === 'stream_limit') {
+    return new SkyhaulError('SKY_ERR_BUFFER_FULL', `${what} dropped: the buffer already holds its maximum number of streams (buffer.maxStreams; stream_limit)`);
+  }
   return new SkyhaulError('SKY_ERR_BUFFER_FULL', `${what} dropped: buffer quota reached (${reason})`);
 }
 
@@ -414,6 +422,7 @@ export class RecordBuffer extends EventEmitter {
   private readonly disk: DiskWatchdogOptions | null;
   private readonly maxBlockedBytes: number;
   private readonly maxRecordBytes: number;
+  private readonly maxStreams: number;
   private timeFloor: number;
   private readonly markIntervalMs: number;
   private markTimer: NodeJS.Timeout | null = null;
@@ -516,6 +525,7 @@ export class RecordBuffer extends EventEmitter {
     }
     this.maxBlockedBytes = checkInteger('maxBlockedBytes', options.maxBlockedBytes ?? DEFAULT_MAX_BLOCKED_BYTES, 0);
     this.maxRecordBytes = options.maxRecordBytes === undefined ? Number.POSITIVE_INFINITY : checkInteger('maxRecordBytes', options.maxRecordBytes, 1);
+    this.maxStreams = checkInteger('maxStreams', options.maxStreams ?? DEFAULT_MAX_STREAMS, 1);
     this.timeFloor = options.timeFloor ?? 0;
     this.markIntervalMs = checkInteger('markIntervalMs', options.markIntervalMs ?? 5000, 1);
     this.clock = options.clock ?? Date.now;
@@ -771,14 +781,18 @@ export class RecordBuffer extends EventEmitter {
     }
     let meta = this.writerMeta.get(stream);
     if (meta === undefined || meta.contentType !== contentType || meta.schemaRef !== schemaRef) {
+      const known = this.streamsByName.get(stream);
+      // Past the stream limit nothing is cached for an unknown stream (its record will be dropped
+      // at commit): the maps keyed by stream stay bounded by maxStreams plus what is in flight.
+      const cache = known !== undefined || this.streamsByName.size < this.maxStreams;
       meta = {
         contentType,
         schemaRef,
         stableCrc: stableChecksum(stream, contentType, schemaRef),
         metaBytes: metadataSize(contentType, schemaRef),
-        priority: this.streamsByName.get(stream)?.priority ?? this.resolveConfig(stream).priority,
+        priority: known?.priority ?? (cache ? this.resolveConfig(stream) : this.configOf(stream)).priority,
       };
-      this.writerMeta.set(stream, meta);
+      if (cache) this.writerMeta.set(stream, meta);
     }
     return new Entry(stream, sourceTime, ingestTime, contentType, schemaRef, traceparent, payload, meta.priority, meta);
   }
@@ -786,13 +800,28 @@ export class RecordBuffer extends EventEmitter {
   private resolveConfig(stream: string): StreamConfig {
     let cfg = this.newStreamConfig.get(stream);
     if (cfg === undefined) {
-      const c = this.streamConfig(stream);
-      if (!isPriorityClass(c.priority)) throw usage(`streamConfig('${stream}') returned bad priority '${String(c.priority)}'`);
-      if (c.ttlMs !== null && !(typeof c.ttlMs === 'number' && c.ttlMs >= 0)) throw usage(`streamConfig('${stream}') returned bad ttlMs`);
-      cfg = { priority: c.priority, ttlMs: c.ttlMs };
+      cfg = this.configOf(stream);
       this.newStreamConfig.set(stream, cfg);
     }
     return cfg;
+  }
+
+  private configOf(stream: string): StreamConfig {
+    const c = this.streamConfig(stream);
+    if (!isPriorityClass(c.priority)) throw usage(`streamConfig('${stream}') returned bad priority '${String(c.priority)}'`);
+    if (c.ttlMs !== null && !(typeof c.ttlMs === 'number' && c.ttlMs >= 0)) throw usage(`streamConfig('${stream}') returned bad ttlMs`);
+    return { priority: c.priority, ttlMs: c.ttlMs };
+  }
+
+  /** Whether the unit would create streams beyond maxStreams (then it is dropped whole, as 'stream_limit'). */
+  private overStreamLimit(u: Unit): string | null {
+    let created = 0;
+    for (const e of u.entries) {
+      if (this.streamsByName.has(e.stream)) continue;
+      created++;
+      if (this.streamsByName.size + created > this.maxStreams) return e.stream;
+    }
+    return null;
   }
 
   /**
@@ -950,7 +979,14 @@ export class RecordBuffer extends EventEmitter {
 
   /** Every record of the unit is counted as dropped; its append rejects after COMMIT. */
   private dropUnit(u: Unit, reason: DropReason, j: Journal): void {
-    for (const e of u.entries) j.countDrop(e.stream, reason, 1);
+    for (const e of u.entries) {
+      j.countDrop(reason === 'stream_limit' ? OVER_LIMIT_STREAM : e.stream, reason, 1);
+      if (reason === 'stream_limit' && !this.streamsByName.has(e.stream)) {
+        // Cached when the append came in, before the limit was known: a refused stream keeps nothing.
+        this.writerMeta.delete(e.stream);
+        this.newStreamConfig.delete(e.stream);
+      }
+    }
     j.dropped.push({ unit: u, reason });
   }
 
@@ -959,6 +995,12 @@ export class RecordBuffer extends EventEmitter {
    * Inside the transaction: evictions and the insert happen here.
    */
   private place(e: Unit, j: Journal): 'inserted' | 'dropped' | 'wait' {
+    const refused = this.overStreamLimit(e);
+    if (refused !== null) {
+      j.streamLimited = refused;
+      this.dropUnit(e, 'stream_limit', j);
+      return 'dropped';
+    }
     if (e.size > this.quotaBytes) {
       this.dropUnit(e, 'quota_drop_newest', j);
       return 'dropped';
@@ -1222,6 +1264,13 @@ export class RecordBuffer extends EventEmitter {
     if (j.freed && this.blockedRecords() > 0) {
       this.retryBlocked = true;
       if (this.accepting) this.scheduleFlush();
+    }
+    if (j.streamLimited !== null) {
+      this.raiseAlarm(ALARM.streamLimit, `the buffer holds its limit of ${this.maxStreams} streams: records of new streams are dropped (stream_limit)`, {
+        maxStreams: this.maxStreams,
+        lastRefused: j.streamLimited,
+        dropped: this.countOf(OVER_LIMIT_STREAM, 'stream_limit') ?? 0,
+      }, 'warn');
     }
     for (const f of j.checksumFailures) {
       const count = this.countOf(f.stream, 'checksum') ?? 0;
