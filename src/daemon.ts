@@ -8,6 +8,7 @@
  * get a moment to be acknowledged, and the buffer closes last.
  */
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Quarantine } from '../firmware-adapters/index.ts';
 import { EventEmitter } from 'node:events';
 import { RecordBuffer, type CommitInfo, type Committed, type PriorityClass } from './buffer/index.ts';
@@ -216,6 +217,7 @@ export class Daemon extends EventEmitter {
         dropped: (reason, count = 1) => this.inputDrops.add({ input: inputConfig.name, reason }, count),
       },
       clockTrusted: () => this.clock.status().state !== 'unsynchronised',
+      stateDir: join(this.config.dataDir, 'inputs'),
     });
   }
 
@@ -340,7 +342,8 @@ export class Daemon extends EventEmitter {
     });
     this.forwarder.start();
     this.logger.info({ component: 'forward', url, transport: transport.kind, target: forward.target }, 'forwarding');
-    const topicsInUse = (): string[] => [...new Set(this.buffer.streams().map((s) => topic(s.stream, s.priority)))];
+    // cursors(), not streams(): the topics need no oldest-record lookup per stream.
+    const topicsInUse = (): string[] => [...new Set(this.buffer.cursors().map((s) => topic(s.stream, s.priority)))];
     if (forward.target === 'site') {
       this.replication = new ReplicationMonitor(admin, forward.replicationCluster, topicsInUse);
       this.replication.start();
