@@ -121,8 +121,8 @@ export function newProducerId(): string {
 const PRODUCER_ID = /^edge-[0-9a-f]{16}$/;
 
 /**
- * Opens (creating if absent) and validates cheaply: header, schema, meta, the streams and drops
- * tables, and per stream its records table and first and last row through the primary key.
+ * Opens (creating if absent), migrates an older file, and validates cheaply: header, schema, meta,
+ * the streams and drops tables, and per stream its first and last record through the index.
  * O(streams), never a scan of records. Throws SqliteError or BufferSchemaError; the caller
  * decides on quarantine.
  */
@@ -160,10 +160,9 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
         epochs: loadEpochs(reader),
       };
     }
-    // Only takes effect on a new, empty file (before anything is written to it). Each commit
-    // writes one page per stream it touched (a stream's table grows at its own right edge), so
-    // with hundreds of streams the page, not the record, is the unit of commit work: 2 KiB pages
-    // halved commit time against 4 KiB at 30,000 records/s over 1,200 streams (npm run bench).
+    // Only takes effect on a new, empty file (before anything is written to it). A commit that
+    // touches many streams dirties one index leaf per stream (the log itself grows at one edge):
+    // smaller pages keep that write small.
     db.pragma(`page_size = ${PAGE_SIZE}`);
     // One writer per file: the in-memory sequence cursors are only right if nobody else writes.
     // In WAL mode this also keeps the WAL index in heap memory (no -shm file).
@@ -180,8 +179,8 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
     db.pragma(`synchronous = ${synchronous}`);
     db.pragma('cache_size = -16384'); // 16 MiB
     db.pragma('journal_size_limit = 67108864'); // truncate the WAL to 64 MiB after checkpoints
-    // Checkpoint at about 8 MiB of WAL rather than SQLite's 1000 pages: a stream's last page is
-    // rewritten by every commit that touches it, and a checkpoint copies it back once however often.
+    // Checkpoint at about 8 MiB of WAL rather than SQLite's 1000 pages: a stream's last index page
+    // is rewritten by every commit that touches it, and a checkpoint copies it back once however often.
     db.pragma(`wal_autocheckpoint = ${Math.ceil((8 << 20) / Number(db.pragma('page_size', { simple: true })))}`);
     db.pragma('foreign_keys = OFF');
     if (created) {

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { isSkyhaulError } from '../../src/common/errors.ts';
 import { SCHEMA_VERSION, recordChecksum } from '../../src/buffer/index.ts';
 import type { CommitInfo } from '../../src/buffer/index.ts';
 import { isValidTraceparent } from '../../src/record/record.ts';
-import { makeBuffer, openBuffer, payloadTag, range, rec, sequencesOf, settle, settlesWithin, tempDir, withRaw } from './helpers.ts';
+import { makeBuffer, openBuffer, payloadTag, range, rec, sequencesOf, settle, tempDir, withRaw } from './helpers.ts';
 
 describe('group commit', () => {
   it('concurrent appends share one transaction; promises resolve only after it committed', async () => {

@@ -58,7 +58,8 @@ describe('UDP journal', () => {
       config: { site: { id: 'udpj' }, inputs: [input], buffer: { disk: { minFree: '1000TiB', resumeFree: '1000TiB', checkInterval: '1s' } } },
       wait: false, // never "ready": it does not accept records
     });
-    cleanups.push(() => void daemon.kill('SIGKILL'));
+    const first = daemon;
+    cleanups.push(async () => void (await first.kill('SIGKILL')));
     const inputStatus = async (): Promise<{ state: string; received: number } | null> => {
       const res = await fetch(`${daemon.url}/api/v1/status`).catch(() => null);
       if (res === null) return null; // still starting
@@ -83,6 +84,8 @@ describe('UDP journal', () => {
     await daemon.kill('SIGKILL');
     // The restart accepts again and replays the journal.
     daemon = await startDaemon({ dir, config: { site: { id: 'udpj' }, inputs: [input] } });
+    const second = daemon;
+    cleanups.push(async () => void (await second.kill('SIGKILL')));
     let records = 0;
     for (const deadline = Date.now() + 20_000; records < sent && Date.now() < deadline; ) {
       const status = (await (await fetch(`${daemon.url}/api/v1/status`)).json()) as { backlog: { records: number } };
