@@ -2,7 +2,7 @@
  * Ingest: the daemon's commit path (RecordBuffer.append with the daemon's defaults) against its
  * physical limit, plain better-sqlite3 batched inserts of the same rows into the same disk.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -30,6 +30,8 @@ export interface IngestResult {
   meanRecordsPerCommit: number;
   /** Cores this process used while appending (1.0 = the one JavaScript thread fully busy). */
   cpuCores: number;
+  /** Size of the closed buffer file / records in it (nothing was acknowledged or dropped). */
+  fileBytesPerRecord: number;
 }
 
 function payloadFor(i: number): Buffer {
@@ -41,7 +43,8 @@ function payloadFor(i: number): Buffer {
 /**
  * `appenders` concurrent loops, each appending one record and awaiting its commit before the
  * next, for `durationMs`. The buffer runs with the daemon's defaults (synchronous FULL, group
- * commit {1000, 5 ms}); only the disk watchdog is off, as it measures the disk, not the path.
+ * commit at most 1000 records, committed as soon as the writer is idle, at most 5 ms after
+ * scheduling); only the disk watchdog is off, as it measures the disk, not the path.
  */
 export async function measureIngest(options: { durationMs: number; appenders: number; streams: number; dir?: string }): Promise<IngestResult> {
   const dir = mkdtempSync(join(options.dir ?? tmpdir(), 'skyhaul-bench-ingest-'));
@@ -76,8 +79,10 @@ export async function measureIngest(options: { durationMs: number; appenders: nu
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   await buffer.close();
+  const fileBytesPerRecord = statSync(join(dir, 'buffer.sqlite')).size / records;
   rmSync(dir, { recursive: true, force: true });
   return {
+    fileBytesPerRecord,
     records,
     seconds,
     recordsPerSecond: records / seconds,
@@ -102,6 +107,8 @@ export interface RawResult {
   /** Mean time of one transaction of `batch` rows (dominated by the WAL fsync at COMMIT). */
   meanCommitMs: number;
   cpuCores: number;
+  /** Size of the closed file / rows. */
+  fileBytesPerRecord: number;
 }
 
 /**
@@ -145,9 +152,11 @@ export function measureRawSqlite(options: { durationMs: number; batch: number; d
     }
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
-    return { records: sequence, seconds: ms / 1000, recordsPerSecond: sequence / (ms / 1000), batch: options.batch, meanCommitMs: ms / batches, cpuCores: (cpu.user + cpu.system) / 1000 / ms };
-  } finally {
     db.close();
+    const fileBytesPerRecord = statSync(join(dir, 'raw.sqlite')).size / sequence;
+    return { records: sequence, seconds: ms / 1000, recordsPerSecond: sequence / (ms / 1000), batch: options.batch, meanCommitMs: ms / batches, cpuCores: (cpu.user + cpu.system) / 1000 / ms, fileBytesPerRecord };
+  } finally {
+    if (db.open) db.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
