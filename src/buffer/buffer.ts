@@ -10,7 +10,7 @@ import type Database from 'better-sqlite3';
 import { SkyhaulError } from '../common/errors.ts';
 import { isValidTraceparent } from '../record/record.ts';
 import type { IncomingRecord, TelemetryRecord } from '../record/record.ts';
-import { ROW_OVERHEAD_BYTES, bodyChecksum, finishChecksum, metadataSize, recordChecksum, stableChecksum } from './checksum.ts';
+import { bodyChecksum, finishChecksum, metadataSize, stableChecksum } from './checksum.ts';
 import {
   BufferSchemaError,
   MAX_SEQUENCE,
@@ -24,6 +24,11 @@ import {
 } from './schema.ts';
 import { generateTraceparent } from './trace.ts';
 import { WalSync } from './durability.ts';
+import { Entry, Fifo, Unit, type WriterMeta } from './units.ts';
+import { Journal, type HeadCursor, type HeadRow, type RecordRow, type StreamRow } from './journal.ts';
+import { RecordStatements, prepareStatements, type Statements } from './statements.ts';
+import { accessHint, checkInteger, commitError, defaultStatfs, dropError, emptyClassStats, sqliteCode, usage } from './errors.ts';
+import { checkIntegrity } from './integrity.ts';
 import { behindReason, readMark, writeMark } from './identity.ts';
 import { newProducerId } from './schema.ts';
 import {
@@ -43,7 +48,6 @@ import type {
   BufferLogger,
   BufferOptions,
   BufferStats,
-  ClassStats,
   CommitInfo,
   Committed,
   DiskWatchdogOptions,
@@ -81,333 +85,6 @@ const SWEEP_CHECKPOINT_PAGES = 512;
 /** Pages returned per incremental-vacuum step; the job yields between steps. */
 const VACUUM_CHUNK_PAGES = 512;
 const DROP_LOG_INTERVAL_MS = 10_000;
-const MAX_INTEGRITY_PROBLEMS = 1000;
-
-interface StreamRow {
-  readonly id: number;
-  readonly name: string;
-  priority: PriorityClass;
-  ttlMs: number | null;
-  nextSequence: number;
-  ackedSequence: number;
-  records: number;
-  bytes: number;
-  /** undefined: not known, look it up through the primary key when asked. */
-  oldestIngestTime: number | null | undefined;
-  /** Newest ingest time ever committed: later records never get an earlier one (clock steps). */
-  lastIngestTime: number | null;
-  /**
-   * Sequences below this are durable and may be read (and so sent): a commit whose fsync is still
-   * running is not readable, since a power cut could lose it and its sequences be given again.
-   */
-  durableNext: number;
-  /** Retired producer identities of this stream's older records, ascending by upTo. */
-  epochs: Array<{ upTo: number; producerId: string }>;
-}
-
-type SavedStream = Pick<StreamRow, 'priority' | 'nextSequence' | 'ackedSequence' | 'records' | 'bytes' | 'oldestIngestTime' | 'lastIngestTime' | 'epochs'>;
-
-/** One append on its way through the group commit. A class: one hidden shape on the hot path. */
-class Entry {
-  readonly size: number;
-  /** CRC of everything but the sequence, computed at append (see checksum.ts). */
-  crcBody: number;
-  /** The buffer's own copy of the caller's payload (the caller may reuse its buffer). */
-  readonly payload: Buffer;
-  sequence = 0;
-  /** performance.now() at append: the commit latency a source waits for is measured from here. */
-  readonly appendedAt = performance.now();
-  private readonly stableCrc: number;
-
-  /** A backward clock step must not make a stream's ingest times go back (contract, "Time"). */
-  raiseIngestTime(floor: number): void {
-    if (floor <= this.ingestTime) return;
-    this.ingestTime = floor;
-    this.crcBody = bodyChecksum(this.stableCrc, this.sourceTime, floor, this.traceparent, this.payload);
-  }
-
-  constructor(
-    readonly stream: string,
-    readonly sourceTime: number | null,
-    public ingestTime: number,
-    readonly contentType: string,
-    readonly schemaRef: string | null,
-    readonly traceparent: string,
-    payload: Uint8Array,
-    readonly priority: PriorityClass,
-    meta: WriterMeta,
-  ) {
-    const copy = Buffer.allocUnsafe(payload.length);
-    copy.set(payload);
-    this.payload = copy;
-    this.stableCrc = meta.stableCrc;
-    this.crcBody = bodyChecksum(meta.stableCrc, sourceTime, ingestTime, traceparent, copy);
-    this.size = meta.metaBytes + copy.length + traceparent.length + ROW_OVERHEAD_BYTES;
-  }
-}
-
-/**
- * What the quota decision, the wait queues and the commit treat as one: a single append, or all
- * records of one `appendBatch` (one instrument frame, one HTTP request), which commit in the
- * same transaction or not at all, so a refusal never leaves part of a frame committed for a
- * redelivery to commit again under new sequences.
- */
-class Unit {
-  readonly size: number;
-  /** The most urgent class among its records: the class whose policy and queue it follows. */
-  readonly priority: PriorityClass;
-  resolve: (c: Committed[]) => void = noop;
-  reject: (e: Error) => void = noop;
-
-  constructor(
-    readonly entries: Entry[],
-    /** Written in the same transaction as the records (contract, "Source marks"). */
-    readonly mark: SourceMark | null = null,
-  ) {
-    let size = 0;
-    let rank = PRIORITY_ORDER.length;
-    for (const e of entries) {
-      size += e.size;
-      rank = Math.min(rank, PRIORITY_ORDER.indexOf(e.priority));
-    }
-    this.size = size;
-    this.priority = PRIORITY_ORDER[rank] as PriorityClass;
-  }
-}
-
-/** Per-stream values the writer would otherwise recompute for every record. */
-interface WriterMeta {
-  contentType: string;
-  schemaRef: string | null;
-  stableCrc: number;
-  metaBytes: number;
-  priority: PriorityClass;
-}
-
-function noop(): void {}
-
-interface HeadRow {
-  sequence: number;
-  ingestTime: number;
-  size: number;
-}
-
-interface HeadCursor {
-  rows: HeadRow[];
-  idx: number;
-  /** Last sequence fetched into `rows` (the next chunk starts after it). */
-  after: number;
-}
-
-interface RecordRow {
-  sequence: number;
-  ingest_time: number;
-  source_time: number | null;
-  size: number;
-  crc: number;
-  content_type: string;
-  schema_ref: string | null;
-  traceparent: string;
-  payload: Buffer;
-}
-
-/** Everything one transaction changed, to apply after COMMIT or undo after ROLLBACK. */
-class Journal {
-  readonly saved = new Map<StreamRow, SavedStream>();
-  readonly created: StreamRow[] = [];
-  readonly drops = new Map<string, DropCount>();
-  /** Committed records (entry.sequence set), and the units they complete, settled after COMMIT. */
-  readonly inserted: Entry[] = [];
-  readonly insertedUnits: Unit[] = [];
-  readonly dropped: Array<{ unit: Unit; reason: DropReason }> = [];
-  readonly newlyBlocked: Unit[] = [];
-  readonly unblocked: Unit[] = [];
-  /** Evicted ranges (after the stream's in-flight floor), deleted with one statement per stream just before COMMIT. */
-  readonly evictUpTo = new Map<StreamRow, number>();
-  readonly evictFrom = new Map<StreamRow, number>();
-  readonly heads = new Map<StreamRow, HeadCursor>();
-  /** touch() memo for runs of one stream. */
-  lastTouched: StreamRow | null = null;
-  readonly checksumFailures: Array<{ stream: string; sequence: number }> = [];
-  /** Space was freed by ack/TTL/checksum removal: blocked appends may now fit. */
-  freed = false;
-  /** The last stream refused for the stream limit in this transaction. */
-  streamLimited: string | null = null;
-
-  touch(s: StreamRow): void {
-    if (this.saved.has(s) || this.created.includes(s)) return;
-    this.saved.set(s, {
-      priority: s.priority,
-      nextSequence: s.nextSequence,
-      ackedSequence: s.ackedSequence,
-      records: s.records,
-      bytes: s.bytes,
-      oldestIngestTime: s.oldestIngestTime,
-      lastIngestTime: s.lastIngestTime,
-      epochs: s.epochs,
-    });
-  }
-
-  countDrop(stream: string, reason: DropReason, count: number): void {
-    const key = `${reason}\u0000${stream}`;
-    const d = this.drops.get(key);
-    if (d === undefined) this.drops.set(key, { stream, reason, count });
-    else d.count += count;
-  }
-}
-
-/** FIFO with O(1) shift. */
-class Fifo<T> {
-  private items: T[] = [];
-  private head = 0;
-
-  get length(): number {
-    return this.items.length - this.head;
-  }
-
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head] = undefined as T;
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-
-  /** Removes and returns every item (in order). */
-  drain(): T[] {
-    const out = this.items.slice(this.head);
-    this.items = [];
-    this.head = 0;
-    return out;
-  }
-
-  removeWhere(pred: (item: T) => boolean): void {
-    this.items = this.items.slice(this.head).filter((x) => !pred(x));
-    this.head = 0;
-  }
-
-  *[Symbol.iterator](): IterableIterator<T> {
-    for (let i = this.head; i < this.items.length; i++) yield this.items[i] as T;
-  }
-}
-
-function usage(message: string): SkyhaulError {
-  return new SkyhaulError('SKY_ERR_USAGE', message);
-}
-
-function sqliteCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** Maps a failed commit to the error its callers see (cause always attached). */
-function commitError(err: unknown): SkyhaulError {
-  const code = sqliteCode(err) ?? '';
-  if (code === 'SQLITE_FULL') return new SkyhaulError('SKY_ERR_DISK_LOW', 'buffer commit failed: disk full', { cause: err });
-  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
-    return new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `buffer commit failed: ${String(err)}`, { cause: err });
-  }
-  if (err instanceof SkyhaulError) return err;
-  return new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer commit failed: ${String(err)}`, { cause: err });
-}
-
-function dropError(reason: DropReason, stream: string, records = 1): SkyhaulError {
-  const what = records === 1 ? `record for '${stream}'` : `${records} records of one batch (first '${stream}')`;
-  if (reason === 'disk_low') {
-    return new SkyhaulError('SKY_ERR_DISK_LOW', `${what} dropped: disk low and the wait queue is full (disk_low)`);
-  }
-  if (reason === 'stream_limit') {
-    return new SkyhaulError('SKY_ERR_BUFFER_FULL', `${what} dropped: the buffer already holds its maximum number of streams (buffer.maxStreams; stream_limit)`);
-  }
-  return new SkyhaulError('SKY_ERR_BUFFER_FULL', `${what} dropped: buffer quota reached (${reason})`);
-}
-
-function emptyClassStats(): Record<PriorityClass, ClassStats> {
-  return {
-    alarm: { records: 0, bytes: 0, oldestIngestTime: null },
-    control: { records: 0, bytes: 0, oldestIngestTime: null },
-    telemetry: { records: 0, bytes: 0, oldestIngestTime: null },
-    bulk: { records: 0, bytes: 0, oldestIngestTime: null },
-  };
-}
-
-/** What the filesystem says about the file and its directory, for an open that SQLite refused. */
-function accessHint(path: string, readOnly: boolean): string {
-  const mode = readOnly ? fs.constants.R_OK : fs.constants.R_OK | fs.constants.W_OK;
-  for (const target of [path, nodePath.dirname(path)]) {
-    try {
-      fs.accessSync(target, mode);
-    } catch (err) {
-      return `${target}: ${(err as NodeJS.ErrnoException).code ?? 'not accessible'} for ${readOnly ? 'reading' : 'reading and writing'} by uid ${process.getuid?.() ?? '?'}`;
-    }
-  }
-  return 'check the disk and the filesystem (mounted read-only?)';
-}
-
-function defaultStatfs(dir: string): { freeBytes: number } {
-  const s = fs.statfsSync(dir);
-  return { freeBytes: s.bavail * s.bsize };
-}
-
-function checkInteger(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw usage(`${name} must be an integer >= ${min}, got ${String(value)}`);
-  }
-  return value;
-}
-
-type Statement<P extends unknown[], R = unknown> = Database.Statement<P, R>;
-
-interface Statements {
-  createStream: Statement<[string, string]>;
-  updateStream: Statement<[string, number, number, number, number, number | null, number]>;
-  addDrop: Statement<[string, string, number]>;
-  addEpoch: Statement<[string, number, string]>;
-  pruneEpochs: Statement<[string, number]>;
-  putMark: Statement<[string, string, string]>;
-}
-
-/**
- * Statements on the append log, shared by every stream (one set per connection, whatever the
- * number of streams): each takes the stream's id first and uses the (stream_id, sequence) index.
- */
-class RecordStatements {
-  readonly insert: Statement<[number, number, number, number | null, number, number, string, string | null, string, Buffer]>;
-  readonly deleteUpTo: Statement<[number, number]>;
-  readonly deleteRange: Statement<[number, number, number]>;
-  readonly deleteOne: Statement<[number, number]>;
-  readonly rangeTotals: Statement<[number, number], { n: number; bytes: number }>;
-  readonly headChunk: Statement<[number, number, number], HeadRow>;
-  readonly head: Statement<[number], number>;
-  readonly readChunk: Statement<[number, number, number], RecordRow>;
-
-  constructor(db: Database.Database) {
-    this.insert = db.prepare(
-      'INSERT INTO records (stream_id, sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    this.deleteUpTo = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence <= ?');
-    this.deleteRange = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence > ? AND sequence <= ?');
-    this.deleteOne = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence = ?');
-    this.rangeTotals = db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM records WHERE stream_id = ? AND sequence <= ?');
-    this.headChunk = db.prepare('SELECT sequence, ingest_time AS ingestTime, size FROM records WHERE stream_id = ? AND sequence > ? ORDER BY sequence LIMIT ?');
-    this.head = db.prepare<[number], number>('SELECT ingest_time FROM records WHERE stream_id = ? ORDER BY sequence LIMIT 1').pluck();
-    this.readChunk = db.prepare(
-      'SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM records WHERE stream_id = ? AND sequence > ? ORDER BY sequence LIMIT ?',
-    );
-  }
-}
 
 export class RecordBuffer extends EventEmitter {
   private readonly path: string;
@@ -595,7 +272,7 @@ export class RecordBuffer extends EventEmitter {
     this.runTx = db.transaction((fn: () => unknown) => fn());
     if (!this.readOnly && this.ownSync()) this.walSync = new WalSync(`${this.path}-wal`, () => this.scheduleFlush());
     // Write statements name schema-2 columns: a read-only tool on an older file never prepares them.
-    this.stmt = this.readOnly ? null : this.prepare(db);
+    this.stmt = this.readOnly ? null : prepareStatements(db);
     for (const d of opened.drops) this.dropCounts.set(`${d.reason}\u0000${d.stream}`, { ...d });
     const epochs = new Map<string, Array<{ upTo: number; producerId: string }>>();
     for (const e of opened.epochs) {
@@ -1788,72 +1465,12 @@ export class RecordBuffer extends EventEmitter {
   }
 
   /**
-   * The full check (O(file), for `skyhaul buffer check`, not for start-up): PRAGMA integrity_check,
-   * every record's checksum, every record within its stream's cursors, and the per-stream counters
-   * equal to the rows. Read-only.
+   * The full check (O(file), for `skyhaul buffer check`, not for start-up): see `./integrity.ts`.
+   * Read-only.
    */
   checkIntegrity(): IntegrityReport {
     this.requireOpen();
-    const db = this.db as Database.Database;
-    const problems: string[] = [];
-    const problem = (p: string): void => {
-      if (problems.length < MAX_INTEGRITY_PROBLEMS) problems.push(p);
-      else if (problems.length === MAX_INTEGRITY_PROBLEMS) problems.push('... (further problems not listed)');
-    };
-    for (const line of db.prepare<[], string>('PRAGMA integrity_check').pluck().all()) {
-      if (line !== 'ok') problem(`integrity_check: ${line}`);
-    }
-    let records = 0;
-    const stored = new Map(
-      db
-        .prepare<[], { id: number; name: string; next_sequence: number; acked_sequence: number; records: number; bytes: number }>(
-          'SELECT id, name, next_sequence, acked_sequence, records, bytes FROM streams',
-        )
-        .all()
-        .map((r) => [r.id, r]),
-    );
-    const perStream = db.prepare<[], { id: number; n: number }>('SELECT stream_id AS id, count(*) AS n FROM records GROUP BY stream_id').all();
-    for (const { id, n } of perStream) if (!stored.has(id)) problem(`${n} records of stream id ${id} belong to no stream`);
-    for (const r of stored.values()) {
-      const s = this.streamsByName.get(r.name);
-      if (s === undefined || s.id !== r.id) {
-        problem(`stream '${r.name}' (id ${r.id}) is not loaded`);
-        continue;
-      }
-      if (s.records !== r.records || s.bytes !== r.bytes || s.nextSequence !== r.next_sequence || s.ackedSequence !== r.acked_sequence) {
-        problem(`stream '${r.name}': in-memory cursors/counters differ from its row`);
-      }
-      let n = 0;
-      let bytes = 0;
-      const rows = db
-        .prepare<[number], RecordRow>(
-          'SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM records WHERE stream_id = ? ORDER BY sequence',
-        )
-        .iterate(r.id);
-      for (const row of rows) {
-        n++;
-        bytes += row.size;
-        if (row.sequence <= r.acked_sequence || row.sequence >= r.next_sequence) {
-          problem(`${r.name}#${row.sequence} lies outside the cursors (acked ${r.acked_sequence}, next ${r.next_sequence})`);
-        }
-        const crc = recordChecksum({
-          stream: r.name,
-          sequence: row.sequence,
-          sourceTime: row.source_time,
-          ingestTime: row.ingest_time,
-          contentType: row.content_type,
-          schemaRef: row.schema_ref,
-          traceparent: row.traceparent,
-          payload: row.payload,
-        });
-        if (crc !== row.crc) problem(`${r.name}#${row.sequence} fails its checksum`);
-      }
-      records += n;
-      if (r.records !== n || r.bytes !== bytes) {
-        problem(`stream '${r.name}' counters say ${r.records} records/${r.bytes} B, its rows hold ${n}/${bytes} B`);
-      }
-    }
-    return { ok: problems.length === 0, problems, records };
+    return checkIntegrity(this.db as Database.Database, this.streamsByName);
   }
 
   // ---------------------------------------------------------------- internals
@@ -1894,24 +1511,5 @@ export class RecordBuffer extends EventEmitter {
   private get rec(): RecordStatements {
     if (this.recordStmts === null) this.recordStmts = new RecordStatements(this.db as Database.Database);
     return this.recordStmts;
-  }
-
-  private prepare(db: Database.Database): Statements {
-    return {
-      createStream: db.prepare(
-        'INSERT INTO streams (name, priority, next_sequence, acked_sequence, records, bytes) VALUES (?, ?, 1, 0, 0, 0)',
-      ),
-      updateStream: db.prepare(
-        'UPDATE streams SET priority = ?, next_sequence = ?, acked_sequence = ?, records = ?, bytes = ?, last_ingest_time = ? WHERE id = ?',
-      ),
-      addEpoch: db.prepare('INSERT INTO producer_epochs (stream, up_to, producer_id) VALUES (?, ?, ?)'),
-      pruneEpochs: db.prepare('DELETE FROM producer_epochs WHERE stream = ? AND up_to <= ?'),
-      putMark: db.prepare(
-        'INSERT INTO source_marks (source, key, fingerprint) VALUES (?, ?, ?) ON CONFLICT (source, key) DO UPDATE SET fingerprint = excluded.fingerprint',
-      ),
-      addDrop: db.prepare(
-        'INSERT INTO drops (stream, reason, count) VALUES (?, ?, ?) ON CONFLICT (stream, reason) DO UPDATE SET count = count + excluded.count',
-      ),
-    };
   }
 }
