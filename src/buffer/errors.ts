@@ -60,11 +60,6 @@ export function accessHint(path: string, readOnly: boolean): string {
   return 'check the disk and the filesystem (mounted read-only?)';
 }
 
-export function defaultStatfs(dir: string): { freeBytes: number } {
-  const s = fs.statfsSync(dir);
-  return { freeBytes: s.bavail * s.bsize };
-}
-
 export function checkInteger(name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw usage(`${name} must be an integer >= ${min}, got ${String(value)}`);

@@ -7,8 +7,12 @@
  * thread, the commit's fsync on libuv's thread pool (`durability.ts`). Files: `types.ts` (public
  * types), `schema.ts` (layout, open, quarantine), `migrations/` (versioned upgrades),
  * `durability.ts` (the fsync pipeline), `identity.ts` (sequence mark), `checksum.ts`, `trace.ts`
- * (traceparent generation), `buffer.ts` (RecordBuffer). Tests: `test/buffer/`, one per invariant
- * below, named `invariant <name>`.
+ * (traceparent generation), `buffer.ts` (RecordBuffer: open/close, transactions, alarms,
+ * status, maintenance, and the public API), and the parts of its work, one file per seam:
+ * `writer.ts` (appends and the group commit), `quota.ts` (quota, eviction, waiting units),
+ * `reader.ts` (reads and acks), `ttl.ts` (TTL sweep), `disk.ts` (disk watchdog), `integrity.ts`
+ * (the full check), with `units.ts`, `journal.ts` and `statements.ts` as what they share. Tests:
+ * `test/buffer/`, one per invariant below, named `invariant <name>`.
  *
  * ## On-disk layout (schema version 3, in `meta.schema_version`)
  *

@@ -236,3 +236,14 @@ export function isPriorityClass(value: unknown): value is PriorityClass {
 export function isQuotaPolicy(value: unknown): value is QuotaPolicy {
   return value === 'block' || value === 'drop-oldest' || value === 'drop-newest';
 }
+
+/** Alarm codes raised by the buffer. */
+export const ALARM = {
+  quarantined: 'buffer_quarantined',
+  syncFailed: 'buffer_sync_failed',
+  identityRenewed: 'buffer_identity_renewed',
+  diskLow: 'buffer_disk_low',
+  checksum: 'buffer_checksum',
+  quotaBlocked: 'buffer_quota_blocked',
+  streamLimit: 'buffer_stream_limit',
+} as const;
