@@ -32,8 +32,12 @@ const parts = [
   { type: 'central-kafka', pattern: 'central/src/kafka' },
   { type: 'central-pulsar', pattern: 'central/src/pulsar' },
   { type: 'central-schemas', pattern: 'central/src/schemas' },
+  { type: 'central-objectstore', pattern: 'central/src/objectstore' },
+  { type: 'central-curated', pattern: 'central/src/curated' },
   { type: 'central-registry', pattern: 'central/src/registry' },
   { type: 'central-bridge', pattern: 'central/src/bridge' },
+  { type: 'central-etl', pattern: 'central/src/etl' },
+  { type: 'central-archive', pattern: 'central/src/archive' },
   // central/src/main.ts: starts whichever service is asked for.
   { type: 'central-root', pattern: 'central/src' },
 ];
@@ -60,8 +64,13 @@ const allowed = {
   'central-kafka': [],
   'central-pulsar': [],
   'central-schemas': ['record'],
+  'central-objectstore': [],
+  // The curated record's contract (schema, units, site registry): what the ETL writes and the archiver reads.
+  'central-curated': ['record', 'central-schemas'],
   'central-registry': ['central-config', 'central-service', 'central-kafka', 'central-schemas'],
   'central-bridge': ['central-config', 'central-service', 'central-kafka', 'central-pulsar', 'central-schemas', 'record'],
+  'central-etl': ['central-config', 'central-service', 'central-kafka', 'central-schemas', 'central-curated', 'record'],
+  'central-archive': ['central-config', 'central-service', 'central-kafka', 'central-schemas', 'central-curated', 'central-objectstore', 'record'],
   'central-root': parts.filter((p) => p.type.startsWith('central')).map((p) => p.type),
 };
 

@@ -3,6 +3,8 @@
  *
  *   registry       the schema registry (Confluent REST API), schemas kept in Kafka
  *   bridge         Pulsar -> Kafka, each record once
+ *   etl            raw records -> curated records and 1-minute aggregates, each once
+ *   archive        Kafka curated topics -> the object store (Parquet), each record once
  *   check-config   validate the configuration file (exit 0 valid, 2 invalid)
  *   version
  *
@@ -29,6 +31,14 @@ const SERVICES: Record<string, { listen: (c: CentralConfig) => Listen; create: (
   bridge: {
     listen: (c) => c.bridge.http,
     create: async (config, context) => new (await import('./bridge/service.ts')).BridgeService(config, context),
+  },
+  etl: {
+    listen: (c) => c.etl.http,
+    create: async (config, context) => new (await import('./etl/service.ts')).EtlService(config, context),
+  },
+  archive: {
+    listen: (c) => c.archive.http,
+    create: async (config, context) => new (await import('./archive/service.ts')).ArchiveService(config, context),
   },
 };
 

@@ -13,6 +13,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,6 +31,12 @@ export const PULSAR_CLUSTERS = {
 export type ClusterName = keyof typeof PULSAR_CLUSTERS;
 export const MQTT_PORT = 11883;
 export const KAFKA_PORTS = { broker: 19092, controller: 19093 } as const;
+/**
+ * The S3-compatible object store (versitygw, posix backend, single-account mode). Dev credentials
+ * only: the stack listens on loopback.
+ */
+export const S3 = { port: 19200, accessKey: 'skyhaul', secretKey: 'skyhaul-dev-secret-key', region: 'us-east-1' } as const;
+export const VERSITYGW_VERSION = 'v1.8.0';
 export const TENANT = 'skyhaul';
 export const REPLICATED_NAMESPACE = `${TENANT}/telemetry`;
 
@@ -78,6 +85,10 @@ export interface StackEndpoints {
   SKYHAUL_KAFKA_BOOTSTRAP: string;
   /** A file holding Kafka's resolved class path (its tools: ProducerPerformance, TopicCommand). */
   SKYHAUL_KAFKA_CLASSPATH: string;
+  SKYHAUL_S3_ENDPOINT: string;
+  SKYHAUL_S3_REGION: string;
+  SKYHAUL_S3_ACCESS_KEY: string;
+  SKYHAUL_S3_SECRET_KEY: string;
 }
 
 export function endpoints(): StackEndpoints {
@@ -94,6 +105,10 @@ export function endpoints(): StackEndpoints {
     SKYHAUL_PULSAR_PERF_CLASSPATH: join(stackDir, 'pulsar-perf.classpath'),
     SKYHAUL_KAFKA_BOOTSTRAP: `127.0.0.1:${KAFKA_PORTS.broker}`,
     SKYHAUL_KAFKA_CLASSPATH: join(stackDir, 'kafka.classpath'),
+    SKYHAUL_S3_ENDPOINT: `http://127.0.0.1:${S3.port}`,
+    SKYHAUL_S3_REGION: S3.region,
+    SKYHAUL_S3_ACCESS_KEY: S3.accessKey,
+    SKYHAUL_S3_SECRET_KEY: S3.secretKey,
   };
 }
 
@@ -156,10 +171,10 @@ function tail(file: string, lines = 40): string {
 }
 
 /** Starts a long-running process in its own process group (so `down` can kill the whole tree). */
-function launch(service: Service, command: string, args: string[], cwd: string): void {
+function launch(service: Service, command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): void {
   mkdirSync(service.dir, { recursive: true });
   const out = openSync(service.logFile, 'a');
-  const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', out, out], env });
   if (child.pid === undefined) throw new StackError(`could not spawn ${command}`, service.name);
   writeFileSync(pidFile(service), `${child.pid}\n`);
   child.unref();
@@ -404,8 +419,50 @@ function kafkaService(): Service {
   return service;
 }
 
+// --- versitygw (S3 API) ----------------------------------------------------------------------------
+
+/**
+ * The versitygw binary, built once per machine from the Go module proxy (`go install`, about
+ * 2 min) into the user's cache, outside any checkout, so every clone reuses it.
+ */
+export function versitygwBinary(): string {
+  const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'skyhaul', `versitygw-${VERSITYGW_VERSION}`);
+  const binary = join(cache, 'versitygw');
+  if (existsSync(binary)) return binary;
+  if (!commandExists('go')) throw new StackError('the Go toolchain is needed once to build versitygw (apt-get install golang-go)', 'versitygw');
+  log(`building versitygw ${VERSITYGW_VERSION} from the Go module proxy into ${cache} (about 2 min, once per machine)…`);
+  mkdirSync(cache, { recursive: true });
+  const result = spawnSync('go', ['install', `github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}`], {
+    env: { ...process.env, GOBIN: cache, GOFLAGS: '-mod=mod' },
+    encoding: 'utf8',
+  });
+  if (result.status !== 0 || !existsSync(binary)) {
+    throw new StackError(`go install versitygw@${VERSITYGW_VERSION} failed: ${result.error?.message ?? ''}\n${(result.stderr ?? '').slice(-3000)}`, 'versitygw');
+  }
+  return binary;
+}
+
+function versitygwService(): Service {
+  const dir = join(stackDir, 'versitygw');
+  const service: Service = {
+    name: 'versitygw',
+    endpoint: `http://127.0.0.1:${S3.port} (S3 API, region ${S3.region})`,
+    dir,
+    logFile: join(dir, 'versitygw.log'),
+    ready: () => tcpOpen(S3.port),
+    async start() {
+      const binary = versitygwBinary();
+      // The posix backend keeps object metadata in extended attributes: the data dir must be on a
+      // file system with xattrs (ext4, xfs, tmpfs do).
+      mkdirSync(join(dir, 'data'), { recursive: true });
+      launch(service, binary, ['--port', `127.0.0.1:${S3.port}`, 'posix', join(dir, 'data')], dir, { ...process.env, ROOT_ACCESS_KEY: S3.accessKey, ROOT_SECRET_KEY: S3.secretKey });
+    },
+  };
+  return service;
+}
+
 export function services(): Service[] {
-  return [pulsarService('edge'), pulsarService('central'), kafkaService(), mosquittoService()];
+  return [pulsarService('edge'), pulsarService('central'), kafkaService(), mosquittoService(), versitygwService()];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -497,7 +554,9 @@ async function assertPortsFree(service: Service): Promise<void> {
       ? [MQTT_PORT]
       : service.name === 'kafka'
         ? Object.values(KAFKA_PORTS)
-        : Object.values(PULSAR_CLUSTERS[service.name.replace('pulsar-', '') as ClusterName]);
+        : service.name === 'versitygw'
+          ? [S3.port]
+          : Object.values(PULSAR_CLUSTERS[service.name.replace('pulsar-', '') as ClusterName]);
   for (const port of ports) {
     if (await tcpOpen(port)) {
       throw new StackError(`port ${port} is taken by a process that .stack/ did not start; stop it or free the port`, service.name);

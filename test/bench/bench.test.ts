@@ -56,6 +56,8 @@ describe('bench harness', () => {
     for (const key of ['bridge_records_per_s', 'kafka_producer_perf_records_per_s', 'pulsar_consume_records_per_s', 'bridge_rss_mb', 'edge_to_kafka_latency_p50_ms']) expect(n(key), key).toBeGreaterThan(0);
     expect(n('bridge_ratio')).toBeCloseTo(n('bridge_records_per_s') / Math.min(n('kafka_producer_perf_records_per_s'), n('pulsar_consume_records_per_s')), 9);
     expect(n('edge_to_kafka_latency_p50_ms')).toBeLessThanOrEqual(n('edge_to_kafka_latency_p99_ms'));
+    for (const key of ['etl_records_per_s', 'etl_at_least_once_records_per_s']) expect(n(key), key).toBeGreaterThan(0);
+    expect(n('etl_exactly_once_cost_ratio')).toBeCloseTo(n('etl_records_per_s') / n('etl_at_least_once_records_per_s'), 9);
     // --quick runs the large profile at a tenth of its ≈ 30,000 msg/s.
     expect(n('large_nominal_msg_per_s')).toBeGreaterThan(2500);
     // Every target has a pass/fail marker computed from the figure.

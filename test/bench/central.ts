@@ -11,6 +11,11 @@
  *                              reading the same backlog: what the bridge's input side alone takes
  *   bridge_ratio               bridge / the slower of the two baselines (target ≥ 0.5)
  *   bridge_rss_mb              the bridge's peak RSS while it works
+ *   etl_records_per_s          a backlog of raw records (as the bridge writes them) through the ETL
+ *                              (child process, exactly once: each batch a transaction with its
+ *                              state and group offsets) vs etl_at_least_once_records_per_s, the
+ *                              same stage committing output and offsets separately: what the
+ *                              transactions cost (etl_exactly_once_cost_ratio = EOS / ALO)
  *   edge_to_kafka_latency_p50_ms / _p99_ms   the observatory profile (or a scale of it) through the
  *                              edge daemon, both Pulsars (geo-replication) and the bridge: for each
  *                              record, Kafka commit visible to a read_committed reader minus the
@@ -22,6 +27,7 @@ import { join } from 'node:path';
 import { KafkaLog, type InRecord } from '../../central/src/kafka/index.ts';
 import { WsConsumer as PulsarWsConsumer } from '../../central/src/pulsar/consumer.ts';
 import { CentralPublisher, centralConfig, createNamespace, metricValue, reading, startCentral, type CentralHandle } from '../../central/test/support/central.ts';
+import { RawWriter } from '../../central/test/support/raw.ts';
 import { repoRoot, stackDir, type StackEndpoints } from '../../packaging/dev-stack/stack.ts';
 import { startSimulation } from '../../src/simulate/index.ts';
 import { startDaemon } from '../support/daemon.ts';
@@ -38,6 +44,14 @@ export interface BridgeBenchResult {
   pulsarConsumeRecordsPerSecond: number;
   /** bridge / min(Kafka producer perf, Pulsar consume). */
   ratio: number;
+}
+
+export interface EtlBenchResult {
+  records: number;
+  exactlyOnceRecordsPerSecond: number;
+  atLeastOnceRecordsPerSecond: number;
+  ratio: number;
+  etlRssMbPeak: number;
 }
 
 export interface LatencyBenchResult {
@@ -258,6 +272,71 @@ export async function measureEdgeToKafkaLatency(options: { env: StackEndpoints; 
     };
   } finally {
     await stopAll();
+    remove();
+  }
+}
+
+/** Runs an ETL over `rawTopic`'s backlog with fresh output topics; records/s from first to last curated commit. */
+async function timeEtl(options: { registryUrl: string; rawTopic: string; records: number; exactlyOnce: boolean; runId: string; dir: string }): Promise<{ recordsPerSecond: number; rssMbPeak: number }> {
+  const id = `bench_${options.runId}_${options.exactlyOnce ? 'eos' : 'alo'}`.replaceAll('-', '_');
+  const config = centralConfig({ namespace: 'skyhaul/unused', registryUrl: options.registryUrl });
+  config.etl = {
+    groupId: `${id}-group`,
+    instanceId: id,
+    sourceTopics: `^${options.rawTopic.replaceAll('.', '\\.')}$`,
+    topicRefresh: '1s',
+    curatedTopic: `${id}.curated.{site}`,
+    aggregatesTopic: `${id}.aggregates.{site}`,
+    stateTopic: `${id}.state`,
+    deadLetterTopic: `${id}.dlq`,
+    exactlyOnce: options.exactlyOnce,
+  };
+  const etl = await startCentral('etl', config, mkdtempSync(join(options.dir, 'etl-')));
+  const rss = new RssSampler(() => etl.process.pid, 200).start();
+  try {
+    let first = 0;
+    const deadline = performance.now() + 600_000;
+    for (;;) {
+      const curated = metricValue(await etl.metrics(), 'skyhaul_central_etl_curated_total');
+      const now = performance.now();
+      if (curated > 0 && first === 0) first = now;
+      if (curated >= options.records) return { recordsPerSecond: options.records / ((now - first) / 1000), rssMbPeak: rss.peakMb };
+      if (now > deadline) throw new Error(`ETL curated ${curated} of ${options.records} in 10 min`);
+      await sleep(50);
+    }
+  } finally {
+    rss.stop();
+    await etl.kill('SIGTERM');
+  }
+}
+
+/** The ETL on a backlog, exactly once vs at least once (same records, fresh groups and outputs). */
+export async function measureEtl(options: { env: StackEndpoints; records: number; runId: string; dir: string }, cleanup: Cleanup): Promise<EtlBenchResult> {
+  const dir = mkdtempSync(join(options.dir, 'etl-bench-'));
+  const registry = await startCentral('registry', { ...centralConfig({ namespace: 'skyhaul/unused' }), registry: { topic: `_schemas.bench.etl.${options.runId}` } }, mkdtempSync(join(dir, 'r-')));
+  const remove = cleanup.add('ETL bench registry', () => void registry.kill('SIGTERM'));
+  const writer = new RawWriter(registry.url);
+  try {
+    const site = `bench-etl-${options.runId}`;
+    const rawTopic = `bench.raw.${site}`;
+    log(`ETL: loading ${options.records} raw records`);
+    const producerId = `bench-${options.runId}`;
+    for (let start = 0; start < options.records; start += 5000) {
+      const batch = [];
+      for (let i = start; i < Math.min(options.records, start + 5000); i++) {
+        const r = reading(site, producerId, `weather/mast${i % STREAMS}/ptu`, Math.floor(i / STREAMS) + 1, 10 + (i % 100) / 10);
+        batch.push({ ...r, sourceTime: Date.UTC(2026, 10, 30) + Math.floor(i / STREAMS) * 1000 });
+      }
+      await writer.write(rawTopic, batch);
+    }
+    log('ETL: exactly once');
+    const eos = await timeEtl({ registryUrl: registry.url, rawTopic, records: options.records, exactlyOnce: true, runId: options.runId, dir });
+    log('ETL: at least once (baseline)');
+    const alo = await timeEtl({ registryUrl: registry.url, rawTopic, records: options.records, exactlyOnce: false, runId: options.runId, dir });
+    return { records: options.records, exactlyOnceRecordsPerSecond: eos.recordsPerSecond, atLeastOnceRecordsPerSecond: alo.recordsPerSecond, ratio: eos.recordsPerSecond / alo.recordsPerSecond, etlRssMbPeak: eos.rssMbPeak };
+  } finally {
+    await writer.close();
+    await registry.kill('SIGTERM');
     remove();
   }
 }

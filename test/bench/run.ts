@@ -29,7 +29,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { measureBridge, measureEdgeToKafkaLatency, type BridgeBenchResult, type LatencyBenchResult } from './central.ts';
+import { measureBridge, measureEdgeToKafkaLatency, measureEtl, type BridgeBenchResult, type EtlBenchResult, type LatencyBenchResult } from './central.ts';
 import { measureBigBacklog, measureDrain, measureEmptyStart } from './drain.ts';
 import { measureHttpIngest } from './http-ingest.ts';
 import { measureDecode, measureLargeProfile, measureMqttIngest, measureUdpIngest, type LargeProfileResult, type UdpBenchResult } from './inputs.ts';
@@ -110,6 +110,9 @@ export const REQUIRED_KEYS = [
   'large_sweep_1x_ratio',
   'large_sweep_1_5x_ratio',
   'large_sweep_2x_ratio',
+  'etl_records_per_s',
+  'etl_at_least_once_records_per_s',
+  'etl_exactly_once_cost_ratio',
 ] as const;
 
 export const GROUPS = ['ingest', 'http', 'drain', 'big', 'decode', 'udp', 'mqtt', 'large', 'central'] as const;
@@ -143,14 +146,15 @@ interface Sizes {
   /** The quick run scales the large profile down: it only proves the harness, beside other tests. */
   largeRateScale: number;
   bridgeRecords: number;
+  etlRecords: number;
   latencyMs: number;
   latencyRateScale: number;
 }
 
 function sizes(quick: boolean, backlog: number | undefined, ingestSeconds: number | undefined): Sizes {
   const base: Sizes = quick
-    ? { drainRuns: 1, largeSweepMs: 2000, udpKills: 1, udpKillRate: 2000, ingestMs: 1500, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 2000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 10_000, drainBacklog: 10_000, drainStreams: 20, bigBacklog: 50_000, bigStreams: 50, restarts: 2, holdMs: 500, bigDrainMs: 1500, decodeMs: 200, udpRates: [1000, 5000], udpStepMs: 1000, mqttMessages: 5000, largeMs: 5000, largeRateScale: 0.1, bridgeRecords: 5000, latencyMs: 3000, latencyRateScale: 0.05 }
-    : { drainRuns: 3, largeSweepMs: 15_000, udpKills: 3, udpKillRate: 20_000, ingestMs: 10_000, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 10_000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 200_000, drainBacklog: 200_000, drainStreams: 20, bigBacklog: 5_000_000, bigStreams: 50, restarts: 3, holdMs: 5000, bigDrainMs: 20_000, decodeMs: 1000, udpRates: [10_000, 20_000, 40_000, 60_000, 80_000, 100_000, 150_000, 200_000], udpStepMs: 5000, mqttMessages: 100_000, largeMs: 30_000, largeRateScale: 1, bridgeRecords: 100_000, latencyMs: 30_000, latencyRateScale: 1 };
+    ? { drainRuns: 1, largeSweepMs: 2000, udpKills: 1, udpKillRate: 2000, ingestMs: 1500, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 2000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 10_000, drainBacklog: 10_000, drainStreams: 20, bigBacklog: 50_000, bigStreams: 50, restarts: 2, holdMs: 500, bigDrainMs: 1500, decodeMs: 200, udpRates: [1000, 5000], udpStepMs: 1000, mqttMessages: 5000, largeMs: 5000, largeRateScale: 0.1, bridgeRecords: 5000, etlRecords: 5000, latencyMs: 3000, latencyRateScale: 0.05 }
+    : { drainRuns: 3, largeSweepMs: 15_000, udpKills: 3, udpKillRate: 20_000, ingestMs: 10_000, appenders: 64, saturatedAppenders: 1024, ingestStreams: 16, httpMs: 10_000, httpClients: 8, httpRecordsPerRequest: 100, perfMessages: 200_000, drainBacklog: 200_000, drainStreams: 20, bigBacklog: 5_000_000, bigStreams: 50, restarts: 3, holdMs: 5000, bigDrainMs: 20_000, decodeMs: 1000, udpRates: [10_000, 20_000, 40_000, 60_000, 80_000, 100_000, 150_000, 200_000], udpStepMs: 5000, mqttMessages: 100_000, largeMs: 30_000, largeRateScale: 1, bridgeRecords: 100_000, etlRecords: 100_000, latencyMs: 30_000, latencyRateScale: 1 };
   if (backlog !== undefined) base.bigBacklog = backlog;
   if (ingestSeconds !== undefined) {
     base.ingestMs = ingestSeconds * 1000;
@@ -373,6 +377,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
     if (runs('central')) {
       log(`central: bridge on a backlog of ${size.bridgeRecords}`);
       const bridge = await measureBridge({ env, records: size.bridgeRecords, runId, dir: work }, cleanup);
+      log(`central: ETL on a backlog of ${size.etlRecords}, exactly once vs at least once`);
+      const etl = await measureEtl({ env, records: size.etlRecords, runId, dir: work }, cleanup);
       log(`central: edge -> Kafka latency, observatory profile × ${size.latencyRateScale}, ${size.latencyMs} ms`);
       const latency = await measureEdgeToKafkaLatency({ env, runId, rateScale: size.latencyRateScale, durationMs: size.latencyMs, dir: work }, cleanup);
       Object.assign(result, {
@@ -383,8 +389,12 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
         bridge_rss_mb: bridge.bridgeRssMbPeak,
         edge_to_kafka_latency_p50_ms: latency.p50Ms,
         edge_to_kafka_latency_p99_ms: latency.p99Ms,
+        etl_records_per_s: etl.exactlyOnceRecordsPerSecond,
+        etl_at_least_once_records_per_s: etl.atLeastOnceRecordsPerSecond,
+        etl_exactly_once_cost_ratio: etl.ratio,
+        etl_rss_mb: etl.etlRssMbPeak,
       });
-      Object.assign(details, { bridge, latency });
+      Object.assign(details, { bridge, etl, latency });
     }
     const targets: Record<string, { target: string; value: number; pass: boolean }> = {};
     for (const [key, t] of Object.entries(TARGETS)) {
@@ -431,6 +441,7 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     large: LargeProfileResult;
     largeSweep: Record<string, { nominal: number; sustained: number; lost: number; cpuCores: number }>;
     bridge: BridgeBenchResult;
+    etl: EtlBenchResult;
     latency: LatencyBenchResult;
   };
   const ran = new Set((r.meta as { groups: string[] }).groups);
@@ -486,6 +497,7 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
       [`bridge, ${d.bridge.records} × ${d.bridge.payloadBytes} B, exactly-once`, `${round(n('bridge_records_per_s'), 0)} rec/s`, `Kafka ProducerPerformance ${round(n('kafka_producer_perf_records_per_s'), 0)}/s, Pulsar consume ${round(n('pulsar_consume_records_per_s'), 0)}/s`, ''],
       ['  bridge / slower baseline', `${round(n('bridge_ratio'), 3)}`, '', mark('bridge_ratio')],
       ['  bridge RSS peak', `${round(n('bridge_rss_mb'), 1)} MB`, '', ''],
+      [`ETL, ${d.etl.records} raw records, exactly once`, `${round(n('etl_records_per_s'), 0)} rec/s`, `at least once ${round(n('etl_at_least_once_records_per_s'), 0)} rec/s → ${round(n('etl_exactly_once_cost_ratio'), 3)}; RSS ${round(d.etl.etlRssMbPeak, 1)} MB`, ''],
       [`edge → Kafka latency, observatory × ${d.latency.rateScale}`, `p50 ${round(n('edge_to_kafka_latency_p50_ms'), 0)} ms`, `p99 ${round(n('edge_to_kafka_latency_p99_ms'), 0)} ms, max ${round(d.latency.maxMs, 0)} ms over ${d.latency.records} records`, mark('edge_to_kafka_latency_p50_ms')],
     ],
   };

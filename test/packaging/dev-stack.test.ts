@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'mqtt';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { KAFKA_PORTS, PULSAR_CLUSTERS, repoRoot, stackStatus } from '../../packaging/dev-stack/stack.ts';
+import { KAFKA_PORTS, PULSAR_CLUSTERS, repoRoot, S3, stackStatus, VERSITYGW_VERSION } from '../../packaging/dev-stack/stack.ts';
 import { adminGet, RawWsProducer, WsConsumer } from '../support/pulsar.ts';
 import { createSerialPair } from '../support/serial-pair.ts';
 import { requireEnv, uniqueTopic } from '../support/stack-env.ts';
@@ -16,7 +16,7 @@ import { requireEnv, uniqueTopic } from '../support/stack-env.ts';
 describe('dev stack', () => {
   it('reports every service ready with its endpoint', async () => {
     const statuses = await stackStatus();
-    expect(statuses.map((s) => s.name).sort()).toEqual(['kafka', 'mosquitto', 'pulsar-central', 'pulsar-edge']);
+    expect(statuses.map((s) => s.name).sort()).toEqual(['kafka', 'mosquitto', 'pulsar-central', 'pulsar-edge', 'versitygw']);
     for (const status of statuses) {
       expect(status.ready, `${status.name} ready`).toBe(true);
       expect(status.endpoint).toMatch(/127\.0\.0\.1:\d+/);
@@ -127,7 +127,7 @@ describe('dev stack', () => {
     const services = compose.services;
     const brokerPom = readFileSync(`${repoRoot}/packaging/dev-stack/broker/pom.xml`, 'utf8');
     const pulsarVersion = /<pulsar\.version>([^<]+)</.exec(brokerPom)?.[1];
-    expect(Object.keys(services)).toEqual(expect.arrayContaining(['pulsar-edge', 'pulsar-central', 'kafka', 'mosquitto', 'pulsar-setup']));
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(['pulsar-edge', 'pulsar-central', 'kafka', 'versitygw', 'mosquitto', 'pulsar-setup']));
     for (const [cluster, ports] of Object.entries(PULSAR_CLUSTERS)) {
       const service = services[`pulsar-${cluster}`]!;
       expect(service.image).toBe(`apachepulsar/pulsar:${pulsarVersion}`);
@@ -143,6 +143,10 @@ describe('dev stack', () => {
     expect(services.kafka!.image).toBe(`apache/kafka:${kafkaVersion}`);
     expect(services.kafka!.ports).toContain(`127.0.0.1:${KAFKA_PORTS.broker}:${KAFKA_PORTS.broker}`);
     expect(services.kafka!.environment?.KAFKA_PROCESS_ROLES).toBe(/^process\.roles=(.+)$/m.exec(native)?.[1]);
+    // The object store: the version the native stack builds, the same port and credentials.
+    expect(services.versitygw!.image).toBe(`versity/versitygw:${VERSITYGW_VERSION}`);
+    expect(services.versitygw!.ports).toContain(`127.0.0.1:${S3.port}:${S3.port}`);
+    expect(services.versitygw!.environment).toMatchObject({ ROOT_ACCESS_KEY: S3.accessKey, ROOT_SECRET_KEY: S3.secretKey });
     expect(services.kafka!.environment?.KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe(/^auto\.create\.topics\.enable=(.+)$/m.exec(native)?.[1]);
     expect(JSON.stringify(services['pulsar-setup']!.command)).toContain('skyhaul/telemetry');
   });

@@ -2,7 +2,8 @@
  * What every central service shares as a process: pino logs (JSON lines, `service` and
  * `component` fields), an HTTP server with `/metrics` (Prometheus, `skyhaul_central_*`),
  * `/healthz` (alive) and `/readyz` (200 when ready, else 503 with the reasons), and the
- * lifecycle: start, then on SIGTERM/SIGINT `stop()` drains in-flight work and the process exits 0;
+ * lifecycle: start, then on SIGTERM/SIGINT `stop()` drains in-flight work and the process exits 0
+ * (SIGHUP calls `reload()`);
  * a service that fails to start, or a fatal error, exits 1.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -21,6 +22,8 @@ export interface Service {
   readiness(): { ready: boolean; reasons: string[] };
   /** Extra routes (a registry's REST API) on the service's HTTP server. */
   routes?(app: FastifyInstance): void;
+  /** SIGHUP: re-read what may change without a restart (the ETL's site registry). */
+  reload?(): void;
 }
 
 export interface ServiceContext {
@@ -81,6 +84,12 @@ export async function runService(service: Service, context: ServiceContext, list
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // Without a handler SIGHUP would end the process (Node's default), and systemd would count that
+  // as a clean exit.
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading');
+    service.reload?.();
+  });
   try {
     ({ app } = await serveHttp(service, context, listen));
     await service.start();

@@ -6,7 +6,7 @@
  */
 import { Admin, Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KafkaFencedError, KafkaLog } from '../../src/kafka/index.ts';
+import { KafkaFencedError, KafkaLog, type GroupReader, type GroupRecord } from '../../src/kafka/index.ts';
 import { stackEnv, unique } from '../support/env.ts';
 
 const bootstrap = [stackEnv('SKYHAUL_KAFKA_BOOTSTRAP')];
@@ -122,4 +122,215 @@ describe('KafkaLog (real Kafka)', () => {
       await consumer.close();
     }
   });
+});
+
+describe('consume-transform-produce (GroupReader + TransactionalProducer, real Kafka)', () => {
+  async function fill(topic: string, n: number): Promise<void> {
+    await kafka.ensureTopics([{ name: topic, partitions: 2, replicationFactor: 1, config: {} }]);
+    const producer = await kafka.transactional(unique('ctp-fill'));
+    try {
+      await producer.commit(Array.from({ length: n }, (_, i) => ({ topic, key: `k${i % 5}`, value: Buffer.from(String(i)), headers: { i: String(i) } })));
+    } finally {
+      await producer.close();
+    }
+  }
+
+  async function takeAll(reader: GroupReader, n: number): Promise<GroupRecord[]> {
+    const out: GroupRecord[] = [];
+    for (let i = 0; i < 100 && out.length < n; i++) out.push(...(await reader.take(n - out.length, 50, 500)));
+    return out;
+  }
+
+  it('commits the output and the group offsets in one transaction: a later member of the group starts after them', async () => {
+    const input = unique('ctp.in');
+    const output = unique('ctp.out');
+    await fill(input, 40);
+    await kafka.ensureTopics([{ name: output, partitions: 1, replicationFactor: 1, config: {} }]);
+    const group = unique('ctp-group');
+    const reader = kafka.groupReader({ groupId: group, topics: [input] });
+    await reader.open();
+    const producer = await kafka.transactional(unique('ctp'));
+    try {
+      const got = await takeAll(reader, 40);
+      expect(got.map((r) => Number(r.value!.toString())).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      await producer.commit(got.map((r) => ({ topic: output, key: r.key, value: r.value, headers: {} })), { reader, records: got });
+    } finally {
+      await producer.close();
+      await reader.close();
+    }
+    expect(await kafka.readToEnd(output)).toHaveLength(40);
+    const later = kafka.groupReader({ groupId: group, topics: [input] });
+    await later.open();
+    try {
+      expect(await later.take(100, 50, 3000)).toEqual([]);
+    } finally {
+      await later.close();
+    }
+  });
+
+  it('a failed transaction commits neither output nor offsets; rewind() reads the same records again', async () => {
+    const input = unique('ctp.in');
+    const output = unique('ctp.out');
+    await fill(input, 10);
+    await kafka.ensureTopics([{ name: output, partitions: 1, replicationFactor: 1, config: {} }]);
+    const reader = kafka.groupReader({ groupId: unique('ctp-group'), topics: [input] });
+    await reader.open();
+    const producer = await kafka.transactional(unique('ctp'));
+    try {
+      const got = await takeAll(reader, 10);
+      const oversize = { topic: output, key: 'x', value: Buffer.alloc(2 * 1024 * 1024, 1), headers: {} };
+      await expect(producer.commit([...got.map((r) => ({ topic: output, key: r.key, value: r.value, headers: {} })), oversize], { reader, records: got })).rejects.toBeDefined();
+      await reader.rewind();
+      const again = await takeAll(reader, 10);
+      expect(again.map((r) => r.offset).sort()).toEqual(got.map((r) => r.offset).sort());
+      await producer.commit(again.map((r) => ({ topic: output, key: r.key, value: r.value, headers: {} })), { reader, records: again });
+    } finally {
+      await producer.close();
+      await reader.close();
+    }
+    expect(await kafka.readToEnd(output)).toHaveLength(10);
+  });
+
+  it('a member whose group moved on (another joined) cannot commit offsets of its stale generation', async () => {
+    const input = unique('ctp.in');
+    const output = unique('ctp.out');
+    await fill(input, 20);
+    await kafka.ensureTopics([{ name: output, partitions: 1, replicationFactor: 1, config: {} }]);
+    const group = unique('ctp-group');
+    const a = kafka.groupReader({ groupId: group, topics: [input] });
+    await a.open();
+    const producer = await kafka.transactional(unique('ctp'));
+    const b = kafka.groupReader({ groupId: group, topics: [input] });
+    try {
+      const got = await takeAll(a, 20);
+      await b.open();
+      // B's join moves the group to a new generation; A's records carry the old one.
+      for (let i = 0; i < 100 && b.assignment.length === 0; i++) await b.take(1, 10, 100).then((r) => expect(r.length).toBeGreaterThanOrEqual(0));
+      expect(b.assignment.length).toBeGreaterThan(0);
+      await expect(producer.commit(got.map((r) => ({ topic: output, key: r.key, value: r.value, headers: {} })), { reader: a, records: got })).rejects.toBeDefined();
+    } finally {
+      await producer.close();
+      await a.close();
+      await b.close();
+    }
+    expect(await kafka.readToEnd(output)).toEqual([]);
+  });
+});
+
+describe('GroupFetcher (real Kafka): a consumer group with manual commits', () => {
+  /** Collects what a reader is handed. */
+  function collector() {
+    const seen: Array<{ generation: number; partition: number; offset: bigint; key: string }> = [];
+    const assignments: Array<{ generation: number; partitions: Array<{ partition: number; start: bigint; committed: bigint | null }> }> = [];
+    const errors: Error[] = [];
+    return {
+      seen,
+      assignments,
+      errors,
+      handler: {
+        assigned: async (generation: number, partitions: Array<{ partition: number; start: bigint; committed: bigint | null }>) => {
+          assignments.push({ generation, partitions: partitions.map((p) => ({ partition: p.partition, start: p.start, committed: p.committed })) });
+        },
+        batch: async (b: { generation: number; records: Array<{ partition: number; offset: bigint; key: string }> }) => {
+          for (const r of b.records) seen.push({ generation: b.generation, partition: r.partition, offset: r.offset, key: r.key });
+        },
+        error: (error: Error) => void errors.push(error),
+      },
+    };
+  }
+
+  async function until(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  it('reads committed records only, from the log start, then from where the group committed; a topic matching the pattern is found', async () => {
+    const prefix = unique('contract.group');
+    const topic = `${prefix}.a`;
+    await kafka.ensureTopics([{ name: topic, partitions: 2, replicationFactor: 1, config: {} }]);
+    // The client itself, to leave an aborted transaction between two committed ones.
+    const producer = new Producer({ clientId: 'contract-group', bootstrapBrokers: bootstrap, idempotent: true, transactionalId: unique('contract-group'), acks: ProduceAcks.ALL, producerId: -1n, producerEpoch: -1, retryDelay: 20, retries: 50 });
+    try {
+      const send = async (keys: number[], abort: boolean): Promise<void> => {
+        const transaction = await producer.beginTransaction();
+        await transaction.send({ messages: keys.map((i) => ({ topic, partition: i % 2, key: Buffer.from(abort ? `aborted${i}` : `k${i}`), value: Buffer.from(`v${i}`) })) });
+        await (abort ? transaction.abort() : transaction.commit());
+      };
+      await send([0, 1, 2, 3, 4, 5], false);
+      await send([7, 8], true);
+      await send([6], false);
+    } finally {
+      await producer.close();
+    }
+    const groupId = unique('contract-group');
+    const first = collector();
+    const reader = kafka.group({ groupId, topics: [], pattern: new RegExp(`^${prefix.replaceAll('.', '\\.')}\\.`), maxWaitMs: 100 }, first.handler);
+    await reader.start();
+    let p0: typeof first.seen = [];
+    try {
+      await until(() => first.seen.length >= 7, 'seven records');
+      expect(first.assignments[0]!.partitions).toEqual([
+        { partition: 0, start: 0n, committed: null },
+        { partition: 1, start: 0n, committed: null },
+      ]);
+      expect(first.seen.map((s) => s.key).sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6']);
+      // Partition 0 in offset order; the aborted record is not handed over.
+      p0 = first.seen.filter((s) => s.partition === 0);
+      expect(p0.map((s) => s.key)).toEqual(['k0', 'k2', 'k4', 'k6']);
+      // Commit partition 0 after its second record only.
+      expect(await reader.commit(first.assignments[0]!.generation, [{ topic, partition: 0, offset: p0[1]!.offset + 1n }])).toBe(true);
+      expect(await reader.commit(first.assignments[0]!.generation + 100, [{ topic, partition: 0, offset: 0n }])).toBe(false);
+    } finally {
+      await reader.close();
+    }
+    const second = collector();
+    const again = kafka.group({ groupId, topics: [topic], maxWaitMs: 100 }, second.handler);
+    await again.start();
+    try {
+      await until(() => second.seen.length >= 5, 'the records after the commit');
+      expect(second.assignments[0]!.partitions[0]).toEqual({ partition: 0, start: p0[1]!.offset + 1n, committed: p0[1]!.offset + 1n });
+      expect(second.seen.filter((s) => s.partition === 0).map((s) => s.key)).toEqual(['k4', 'k6']);
+      expect(second.seen.filter((s) => s.partition === 1).map((s) => s.key)).toEqual(['k1', 'k3', 'k5']);
+    } finally {
+      await again.close();
+    }
+  }, 120_000);
+
+  it('on a rebalance, tells each member its new assignment before any batch of it, and restarts every partition at the committed offset', async () => {
+    const topic = unique('contract.rebalance');
+    await kafka.ensureTopics([{ name: topic, partitions: 4, replicationFactor: 1, config: {} }]);
+    const producer = await kafka.transactional(unique('contract-rebalance'));
+    try {
+      await producer.commit(Array.from({ length: 40 }, (_, i) => ({ topic, key: `k${i}`, value: Buffer.from(String(i)), headers: {}, partition: i % 4 })));
+    } finally {
+      await producer.close();
+    }
+    const groupId = unique('contract-rebalance');
+    const a = collector();
+    const readerA = kafka.group({ groupId, topics: [topic], maxWaitMs: 100, heartbeatIntervalMs: 500 }, a.handler);
+    await readerA.start();
+    const b = collector();
+    const readerB = kafka.group({ groupId, topics: [topic], maxWaitMs: 100, heartbeatIntervalMs: 500 }, b.handler);
+    try {
+      await until(() => a.seen.length >= 40, 'A reads everything');
+      await readerB.start();
+      await until(() => b.assignments.length > 0 && b.assignments.at(-1)!.partitions.length > 0 && a.assignments.length >= 2 && a.assignments.at(-1)!.partitions.length < 4, 'the partitions shared', 90_000);
+      const lastA = a.assignments.at(-1)!;
+      const lastB = b.assignments.at(-1)!;
+      expect(lastA.generation).toBe(lastB.generation);
+      expect([...lastA.partitions, ...lastB.partitions].map((p) => p.partition).sort()).toEqual([0, 1, 2, 3]);
+      // Nothing was committed: both restart from the log start, so B reads its partitions from offset 0.
+      await until(() => b.seen.length >= lastB.partitions.length * 10, "B reads its partitions' records");
+      for (const p of lastB.partitions) expect(b.seen.filter((s) => s.partition === p.partition).map((s) => s.offset)[0]).toBe(0n);
+      // No batch of A's old generation came after its new assignment.
+      const index = a.seen.findIndex((s) => s.generation === lastA.generation);
+      if (index >= 0) expect(a.seen.slice(index).every((s) => s.generation === lastA.generation)).toBe(true);
+    } finally {
+      await readerA.close();
+      await readerB.close();
+    }
+  }, 180_000);
 });

@@ -41,13 +41,16 @@ process.once('exit', () => {
 });
 
 /** Writes a config file and starts `service` on it (the service's HTTP port chosen free). */
-export async function startCentral(service: 'registry' | 'bridge', config: Record<string, unknown>, dir?: string): Promise<CentralHandle> {
+/** The central services a test can start (each listens where its section says). */
+export type CentralService = 'registry' | 'bridge' | 'etl' | 'archive';
+
+export async function startCentral(service: CentralService, config: Record<string, unknown>, dir?: string): Promise<CentralHandle> {
   if (dir === undefined) {
     dir = mkdtempSync(join(tmpdir(), `skyhaul-${service}-`));
     serviceDirs.push(dir);
   }
   const port = await freePort();
-  const section = service === 'registry' ? { registry: { ...((config.registry as object) ?? {}), listen: { bind: '127.0.0.1', port } } } : { bridge: { ...((config.bridge as object) ?? {}), http: { bind: '127.0.0.1', port } } };
+  const section = service === 'registry' ? { registry: { ...((config.registry as object) ?? {}), listen: { bind: '127.0.0.1', port } } } : { [service]: { ...((config[service] as object) ?? {}), http: { bind: '127.0.0.1', port } } };
   const file = join(dir, `${service}.yaml`);
   writeFileSync(file, stringify({ ...config, ...section }));
   const logFile = join(dir, `${service}.log`);
