@@ -194,9 +194,11 @@ describe('invariants', () => {
       );
       if (step % 25 === 24) {
         await Promise.race([Promise.all(pending), sleep(20)]);
-        for (const s of b.streams()) {
+        // cursors(), as the forwarder: only what is readable (durable) is read and acked; acking
+        // past it would delete records of a commit whose fsync still runs, uncounted here.
+        for (const s of b.cursors()) {
           if (random() < 0.5 && s.records > 0) {
-            const upto = s.ackedSequence + Math.ceil(s.records / 2);
+            const upto = Math.min(s.ackedSequence + Math.ceil(s.records / 2), s.nextSequence - 1);
             const buffered = b.read(s.stream, s.ackedSequence, 1_000_000).filter((r) => r.sequence <= upto).length;
             b.ack(s.stream, upto);
             bump(ackDeleted, s.stream, buffered);
