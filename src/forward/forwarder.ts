@@ -144,18 +144,7 @@ export class Forwarder extends EventEmitter {
   private lastProbeAt = Number.NEGATIVE_INFINITY;
   /** Monotonic ms: the pilot's next attempt while the link is down. */
   private pilotAttemptAt = Number.NEGATIVE_INFINITY;
-  /**
-   * The lanes in pump order (class, then stream), rebuilt from the source's cursors only when a
-   * commit made records readable (or every housekeeping tick, for sources that do not emit):
-   * an ack-driven pump, the common case while draining, walks this array and allocates nothing
-   * per stream (before, every pump took cursors() of every stream and sorted them).
-   */
-  private order: Lane[] = [];
-  private orderStale = true;
-  private readonly onCommitted = (): void => {
-    this.orderStale = true;
-    this.schedulePump();
-  };
+  private readonly onCommitted = (): void => this.schedulePump();
   /** Totals since start, for rates. */
   readonly counters = { sentRecords: 0, ackedRecords: 0, ackedBytes: 0, sendFailures: 0, reconnects: 0, oversize: 0 };
 
@@ -172,7 +161,6 @@ export class Forwarder extends EventEmitter {
     if (this.started) return;
     this.started = true;
     this.options.source.on('committed', this.onCommitted);
-    this.orderStale = true;
     this.ackTimer = setInterval(() => this.flushAcks(), this.options.ackFlushMs ?? 20);
     this.housekeepingTimer = setInterval(() => this.housekeeping(), 500);
     this.schedulePump();
@@ -309,14 +297,10 @@ export class Forwarder extends EventEmitter {
 
   private pump(): void {
     if (!this.started || this.paused) return;
-    if (this.orderStale) {
-      this.orderStale = false;
-      this.order = this.options.source
-        .cursors()
-        .map((state) => this.lane(state))
-        .sort((a, b) => a.rank - b.rank || (a.stream < b.stream ? -1 : 1));
-    }
-    const lanes = this.order;
+    const lanes = this.options.source
+      .cursors()
+      .map((state) => this.lane(state))
+      .sort((a, b) => a.rank - b.rank || (a.stream < b.stream ? -1 : 1));
     const now = this.monotonic();
     const linkUsable = this.link.state === 'up' || this.link.state === 'connecting';
 
@@ -577,7 +561,6 @@ export class Forwarder extends EventEmitter {
   }
 
   private housekeeping(): void {
-    this.orderStale = true;
     const now = this.monotonic();
     const idleLimit = this.options.idleProducerCloseMs ?? 60_000;
     for (const lane of this.lanes.values()) {
