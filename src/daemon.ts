@@ -131,6 +131,7 @@ export class Daemon extends EventEmitter implements ControlTarget {
       },
       disk: config.buffer.disk,
       maxBlockedBytes: config.buffer.maxBlockedBytes,
+      maxStreams: config.buffer.maxStreams,
       maxRecordBytes: recordLimit(config.forward),
       timeFloor: this.clock.floor,
       logger: logger.child({ component: 'buffer' }),
@@ -271,6 +272,7 @@ export class Daemon extends EventEmitter implements ControlTarget {
         dropped: (reason, count = 1) => this.inputDrops.add({ input: inputConfig.name, reason }, count),
       },
       clockTrusted: () => this.clock.status().state !== 'unsynchronised',
+      stateDir: join(this.config.dataDir, 'inputs'),
     });
   }
 
@@ -396,7 +398,8 @@ export class Daemon extends EventEmitter implements ControlTarget {
     });
     this.forwarder.start();
     this.logger.info({ component: 'forward', url, transport: transport.kind, target: forward.target }, 'forwarding');
-    const topicsInUse = (): string[] => [...new Set(this.buffer.streams().map((s) => topic(s.stream, s.priority)))];
+    // cursors(), not streams(): the topics need no oldest-record lookup per stream.
+    const topicsInUse = (): string[] => [...new Set(this.buffer.cursors().map((s) => topic(s.stream, s.priority)))];
     if (forward.target === 'site') {
       this.replication = new ReplicationMonitor(admin, forward.replicationCluster, topicsInUse);
       this.replication.start();

@@ -8,33 +8,40 @@ import nodePath from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import { SkyhaulError } from '../common/errors.ts';
-import { isValidTraceparent } from '../record/record.ts';
 import type { IncomingRecord, TelemetryRecord } from '../record/record.ts';
-import { ROW_OVERHEAD_BYTES, bodyChecksum, finishChecksum, metadataSize, recordChecksum, stableChecksum } from './checksum.ts';
 import {
   BufferSchemaError,
-  MAX_SEQUENCE,
-  createRecordsTableSql,
   existingSidecars,
   removeReadOnlySidecars,
   isQuarantinable,
   openDatabase,
   preserveSidecars,
   quarantineFiles,
-  recordsTable,
   releaseSidecars,
 } from './schema.ts';
-import { generateTraceparent } from './trace.ts';
+import { WalSync } from './durability.ts';
+import { Fifo, type Unit, type WriterMeta } from './units.ts';
+import { Journal, type StreamRow } from './journal.ts';
+import { RecordStatements, prepareStatements, type Statements } from './statements.ts';
+import { accessHint, checkInteger, dropError, emptyClassStats, sqliteCode, usage } from './errors.ts';
+import { checkIntegrity } from './integrity.ts';
+import { DiskWatchdog, defaultStatfs } from './disk.ts';
+import { clearFlushTimer, enqueue, flushOnce, resolveConfig, scheduleFlush } from './writer.ts';
+import { blockedRecords, recomputeDerived } from './quota.ts';
+import { ackRecords, discardRecord, readRecords } from './reader.ts';
+import { sweepTtl } from './ttl.ts';
 import { behindReason, readMark, writeMark } from './identity.ts';
 import { newProducerId } from './schema.ts';
 import {
+  ALARM,
   DEFAULT_DISK,
   DEFAULT_GROUP_COMMIT,
   DEFAULT_MAX_BLOCKED_BYTES,
+  DEFAULT_MAX_STREAMS,
+  OVER_LIMIT_STREAM,
   DEFAULT_POLICIES,
   DEFAULT_QUOTA_BYTES,
   PRIORITY_ORDER,
-  isPriorityClass,
   isQuotaPolicy,
 } from './types.ts';
 import type {
@@ -42,7 +49,6 @@ import type {
   BufferLogger,
   BufferOptions,
   BufferStats,
-  ClassStats,
   CommitInfo,
   Committed,
   DiskWatchdogOptions,
@@ -58,423 +64,100 @@ import type {
   SynchronousMode,
 } from './types.ts';
 
-/** Alarm codes raised by the buffer. */
-export const ALARM = {
-  quarantined: 'buffer_quarantined',
-  identityRenewed: 'buffer_identity_renewed',
-  diskLow: 'buffer_disk_low',
-  checksum: 'buffer_checksum',
-  quotaBlocked: 'buffer_quota_blocked',
-} as const;
+export { ALARM } from './types.ts';
 
 const SILENT: BufferLogger = { info() {}, warn() {}, error() {}, debug() {} };
-const MAX_STREAM_NAME = 1024;
-/** Rows per statement when walking a stream's head (eviction, TTL). */
-const HEAD_CHUNK = 256;
-/** Records deleted per TTL transaction; the sweep yields to the event loop between transactions. */
-const TTL_CHUNK = 1_000;
-/** WAL auto-checkpoint threshold (pages) while a TTL sweep runs. */
-const SWEEP_CHECKPOINT_PAGES = 512;
 /** Pages returned per incremental-vacuum step; the job yields between steps. */
 const VACUUM_CHUNK_PAGES = 512;
 const DROP_LOG_INTERVAL_MS = 10_000;
-const MAX_INTEGRITY_PROBLEMS = 1000;
-
-interface StreamRow {
-  readonly id: number;
-  readonly name: string;
-  priority: PriorityClass;
-  ttlMs: number | null;
-  nextSequence: number;
-  ackedSequence: number;
-  records: number;
-  bytes: number;
-  /** undefined: not known, look it up through the primary key when asked. */
-  oldestIngestTime: number | null | undefined;
-  /** Newest ingest time ever committed: later records never get an earlier one (clock steps). */
-  lastIngestTime: number | null;
-  /** Retired producer identities of this stream's older records, ascending by upTo. */
-  epochs: Array<{ upTo: number; producerId: string }>;
-  /** Prepared statements on this stream's records table, made on first use. */
-  stmts: StreamStatements | null;
-}
-
-type SavedStream = Pick<StreamRow, 'priority' | 'nextSequence' | 'ackedSequence' | 'records' | 'bytes' | 'oldestIngestTime' | 'lastIngestTime' | 'epochs'>;
-
-/** One append on its way through the group commit. A class: one hidden shape on the hot path. */
-class Entry {
-  readonly size: number;
-  /** CRC of everything but the sequence, computed at append (see checksum.ts). */
-  crcBody: number;
-  /** The buffer's own copy of the caller's payload (the caller may reuse its buffer). */
-  readonly payload: Buffer;
-  sequence = 0;
-  /** performance.now() at append: the commit latency a source waits for is measured from here. */
-  readonly appendedAt = performance.now();
-  private readonly stableCrc: number;
-
-  /** A backward clock step must not make a stream's ingest times go back (contract, "Time"). */
-  raiseIngestTime(floor: number): void {
-    if (floor <= this.ingestTime) return;
-    this.ingestTime = floor;
-    this.crcBody = bodyChecksum(this.stableCrc, this.sourceTime, floor, this.traceparent, this.payload);
-  }
-
-  constructor(
-    readonly stream: string,
-    readonly sourceTime: number | null,
-    public ingestTime: number,
-    readonly contentType: string,
-    readonly schemaRef: string | null,
-    readonly traceparent: string,
-    payload: Uint8Array,
-    readonly priority: PriorityClass,
-    meta: WriterMeta,
-  ) {
-    const copy = Buffer.allocUnsafe(payload.length);
-    copy.set(payload);
-    this.payload = copy;
-    this.stableCrc = meta.stableCrc;
-    this.crcBody = bodyChecksum(meta.stableCrc, sourceTime, ingestTime, traceparent, copy);
-    this.size = meta.metaBytes + copy.length + traceparent.length + ROW_OVERHEAD_BYTES;
-  }
-}
 
 /**
- * What the quota decision, the wait queues and the commit treat as one: a single append, or all
- * records of one `appendBatch` (one instrument frame, one HTTP request), which commit in the
- * same transaction or not at all, so a refusal never leaves part of a frame committed for a
- * redelivery to commit again under new sequences.
+ * The buffer's state and public API. Members without `private` are shared with the parts of the
+ * split (writer.ts, quota.ts, reader.ts, ttl.ts), which are functions over this state; they are
+ * not API: `./index.ts` documents the API, and only the documented methods are used outside
+ * src/buffer/.
  */
-class Unit {
-  readonly size: number;
-  /** The most urgent class among its records: the class whose policy and queue it follows. */
-  readonly priority: PriorityClass;
-  resolve: (c: Committed[]) => void = noop;
-  reject: (e: Error) => void = noop;
-
-  constructor(
-    readonly entries: Entry[],
-    /** Written in the same transaction as the records (contract, "Source marks"). */
-    readonly mark: SourceMark | null = null,
-  ) {
-    let size = 0;
-    let rank = PRIORITY_ORDER.length;
-    for (const e of entries) {
-      size += e.size;
-      rank = Math.min(rank, PRIORITY_ORDER.indexOf(e.priority));
-    }
-    this.size = size;
-    this.priority = PRIORITY_ORDER[rank] as PriorityClass;
-  }
-}
-
-/** Per-stream values the writer would otherwise recompute for every record. */
-interface WriterMeta {
-  contentType: string;
-  schemaRef: string | null;
-  stableCrc: number;
-  metaBytes: number;
-  priority: PriorityClass;
-}
-
-function noop(): void {}
-
-interface HeadRow {
-  sequence: number;
-  ingestTime: number;
-  size: number;
-}
-
-interface HeadCursor {
-  rows: HeadRow[];
-  idx: number;
-  /** Last sequence fetched into `rows` (the next chunk starts after it). */
-  after: number;
-}
-
-interface RecordRow {
-  sequence: number;
-  ingest_time: number;
-  source_time: number | null;
-  size: number;
-  crc: number;
-  content_type: string;
-  schema_ref: string | null;
-  traceparent: string;
-  payload: Buffer;
-}
-
-/** Everything one transaction changed, to apply after COMMIT or undo after ROLLBACK. */
-class Journal {
-  readonly saved = new Map<StreamRow, SavedStream>();
-  readonly created: StreamRow[] = [];
-  readonly drops = new Map<string, DropCount>();
-  /** Committed records (entry.sequence set), and the units they complete, settled after COMMIT. */
-  readonly inserted: Entry[] = [];
-  readonly insertedUnits: Unit[] = [];
-  readonly dropped: Array<{ unit: Unit; reason: DropReason }> = [];
-  readonly newlyBlocked: Unit[] = [];
-  readonly unblocked: Unit[] = [];
-  /** Evicted ranges (after the stream's in-flight floor), deleted with one statement per stream just before COMMIT. */
-  readonly evictUpTo = new Map<StreamRow, number>();
-  readonly evictFrom = new Map<StreamRow, number>();
-  readonly heads = new Map<StreamRow, HeadCursor>();
-  /** touch() memo for runs of one stream. */
-  lastTouched: StreamRow | null = null;
-  readonly checksumFailures: Array<{ stream: string; sequence: number }> = [];
-  /** Space was freed by ack/TTL/checksum removal: blocked appends may now fit. */
-  freed = false;
-
-  touch(s: StreamRow): void {
-    if (this.saved.has(s) || this.created.includes(s)) return;
-    this.saved.set(s, {
-      priority: s.priority,
-      nextSequence: s.nextSequence,
-      ackedSequence: s.ackedSequence,
-      records: s.records,
-      bytes: s.bytes,
-      oldestIngestTime: s.oldestIngestTime,
-      lastIngestTime: s.lastIngestTime,
-      epochs: s.epochs,
-    });
-  }
-
-  countDrop(stream: string, reason: DropReason, count: number): void {
-    const key = `${reason}\u0000${stream}`;
-    const d = this.drops.get(key);
-    if (d === undefined) this.drops.set(key, { stream, reason, count });
-    else d.count += count;
-  }
-}
-
-/** FIFO with O(1) shift. */
-class Fifo<T> {
-  private items: T[] = [];
-  private head = 0;
-
-  get length(): number {
-    return this.items.length - this.head;
-  }
-
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head] = undefined as T;
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-
-  /** Removes and returns every item (in order). */
-  drain(): T[] {
-    const out = this.items.slice(this.head);
-    this.items = [];
-    this.head = 0;
-    return out;
-  }
-
-  removeWhere(pred: (item: T) => boolean): void {
-    this.items = this.items.slice(this.head).filter((x) => !pred(x));
-    this.head = 0;
-  }
-
-  *[Symbol.iterator](): IterableIterator<T> {
-    for (let i = this.head; i < this.items.length; i++) yield this.items[i] as T;
-  }
-}
-
-function usage(message: string): SkyhaulError {
-  return new SkyhaulError('SKY_ERR_USAGE', message);
-}
-
-function sqliteCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** Maps a failed commit to the error its callers see (cause always attached). */
-function commitError(err: unknown): SkyhaulError {
-  const code = sqliteCode(err) ?? '';
-  if (code === 'SQLITE_FULL') return new SkyhaulError('SKY_ERR_DISK_LOW', 'buffer commit failed: disk full', { cause: err });
-  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
-    return new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `buffer commit failed: ${String(err)}`, { cause: err });
-  }
-  if (err instanceof SkyhaulError) return err;
-  return new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer commit failed: ${String(err)}`, { cause: err });
-}
-
-function dropError(reason: DropReason, stream: string, records = 1): SkyhaulError {
-  const what = records === 1 ? `record for '${stream}'` : `${records} records of one batch (first '${stream}')`;
-  if (reason === 'disk_low') {
-    return new SkyhaulError('SKY_ERR_DISK_LOW', `${what} dropped: disk low and the wait queue is full (disk_low)`);
-  }
-  return new SkyhaulError('SKY_ERR_BUFFER_FULL', `${what} dropped: buffer quota reached (${reason})`);
-}
-
-function emptyClassStats(): Record<PriorityClass, ClassStats> {
-  return {
-    alarm: { records: 0, bytes: 0, oldestIngestTime: null },
-    control: { records: 0, bytes: 0, oldestIngestTime: null },
-    telemetry: { records: 0, bytes: 0, oldestIngestTime: null },
-    bulk: { records: 0, bytes: 0, oldestIngestTime: null },
-  };
-}
-
-/** What the filesystem says about the file and its directory, for an open that SQLite refused. */
-function accessHint(path: string, readOnly: boolean): string {
-  const mode = readOnly ? fs.constants.R_OK : fs.constants.R_OK | fs.constants.W_OK;
-  for (const target of [path, nodePath.dirname(path)]) {
-    try {
-      fs.accessSync(target, mode);
-    } catch (err) {
-      return `${target}: ${(err as NodeJS.ErrnoException).code ?? 'not accessible'} for ${readOnly ? 'reading' : 'reading and writing'} by uid ${process.getuid?.() ?? '?'}`;
-    }
-  }
-  return 'check the disk and the filesystem (mounted read-only?)';
-}
-
-function defaultStatfs(dir: string): { freeBytes: number } {
-  const s = fs.statfsSync(dir);
-  return { freeBytes: s.bavail * s.bsize };
-}
-
-function checkInteger(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw usage(`${name} must be an integer >= ${min}, got ${String(value)}`);
-  }
-  return value;
-}
-
-type Statement<P extends unknown[], R = unknown> = Database.Statement<P, R>;
-
-interface Statements {
-  createStream: Statement<[string, string]>;
-  updateStream: Statement<[string, number, number, number, number, number | null, number]>;
-  addDrop: Statement<[string, string, number]>;
-  addEpoch: Statement<[string, number, string]>;
-  pruneEpochs: Statement<[string, number]>;
-  putMark: Statement<[string, string, string]>;
-}
-
-/** Statements on one stream's records table (rowid = sequence). */
-class StreamStatements {
-  readonly insert: Statement<[number, number, number | null, number, number, string, string | null, string, Buffer]>;
-  readonly deleteUpTo: Statement<[number]>;
-  readonly deleteRange: Statement<[number, number]>;
-  readonly deleteOne: Statement<[number]>;
-  readonly rangeTotals: Statement<[number], { n: number; bytes: number }>;
-  readonly headChunk: Statement<[number, number], HeadRow>;
-  readonly head: Statement<[], number>;
-  readonly readChunk: Statement<[number, number], RecordRow>;
-
-  constructor(db: Database.Database, id: number) {
-    const t = recordsTable(id);
-    this.insert = db.prepare(
-      `INSERT INTO ${t} (sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.deleteUpTo = db.prepare(`DELETE FROM ${t} WHERE sequence <= ?`);
-    this.deleteRange = db.prepare(`DELETE FROM ${t} WHERE sequence > ? AND sequence <= ?`);
-    this.deleteOne = db.prepare(`DELETE FROM ${t} WHERE sequence = ?`);
-    this.rangeTotals = db.prepare(`SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM ${t} WHERE sequence <= ?`);
-    this.headChunk = db.prepare(`SELECT sequence, ingest_time AS ingestTime, size FROM ${t} WHERE sequence > ? ORDER BY sequence LIMIT ?`);
-    this.head = db.prepare<[], number>(`SELECT ingest_time FROM ${t} ORDER BY sequence LIMIT 1`).pluck();
-    this.readChunk = db.prepare(
-      `SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM ${t} WHERE sequence > ? ORDER BY sequence LIMIT ?`,
-    );
-  }
-}
-
 export class RecordBuffer extends EventEmitter {
-  private readonly path: string;
+  readonly path: string;
   private readonly dir: string;
-  private readonly siteId: string;
+  readonly siteId: string;
   private readonly synchronous: SynchronousMode;
-  private readonly maxRecords: number;
-  private readonly maxDelayMs: number;
-  private readonly quotaBytes: number;
-  private readonly policies: Record<PriorityClass, QuotaPolicy>;
-  private readonly streamConfig: (stream: string) => StreamConfig;
+  readonly maxRecords: number;
+  readonly maxDelayMs: number;
+  readonly quotaBytes: number;
+  readonly policies: Record<PriorityClass, QuotaPolicy>;
+  readonly streamConfig: (stream: string) => StreamConfig;
   private readonly disk: DiskWatchdogOptions | null;
-  private readonly maxBlockedBytes: number;
-  private readonly maxRecordBytes: number;
-  private timeFloor: number;
+  readonly maxBlockedBytes: number;
+  readonly maxRecordBytes: number;
+  readonly maxStreams: number;
+  timeFloor: number;
   private readonly markIntervalMs: number;
   private markTimer: NodeJS.Timeout | null = null;
   /** Sum of next sequences when the mark was last written: rewrite only when it moved. */
   private markedProgress = -1;
   /** Source marks per source, loaded on first use. */
   private readonly sourceMarkCache = new Map<string, Map<string, string>>();
-  private readonly clock: () => number;
+  readonly clock: () => number;
   private readonly monotonic: () => number;
   private readonly statfs: (dir: string) => { freeBytes: number };
-  private readonly logger: BufferLogger;
+  readonly logger: BufferLogger;
 
-  private readonly inFlightUpTo = new Map<string, number>();
+  readonly inFlightUpTo = new Map<string, number>();
   private readonly onCorrupt: 'quarantine' | 'throw';
-  private readonly readOnly: boolean;
+  readonly readOnly: boolean;
   private readonly mustExist: boolean;
   /** Read-only: the sidecars that existed before open, so close() removes only what SQLite added. */
   private sidecarsBeforeOpen: string[] = [];
-  private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
-  private db: Database.Database | null = null;
-  private stmt: Statements | null = null;
+  state: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  db: Database.Database | null = null;
+  stmt: Statements | null = null;
+  /** Log statements, prepared on first use (a read-only tool never prepares the writes it does not run). */
+  private recordStmts: RecordStatements | null = null;
   private runTx: ((fn: () => unknown) => unknown) | null = null;
   private producer: string | undefined;
   private closePromise: Promise<void> | null = null;
 
-  private readonly streamsByName = new Map<string, StreamRow>();
-  private readonly byClass: Record<PriorityClass, Set<StreamRow>> = {
+  readonly streamsByName = new Map<string, StreamRow>();
+  readonly byClass: Record<PriorityClass, Set<StreamRow>> = {
     alarm: new Set(),
     control: new Set(),
     telemetry: new Set(),
     bulk: new Set(),
   };
-  private readonly classTotals: Record<PriorityClass, { records: number; bytes: number }> = {
+  readonly classTotals: Record<PriorityClass, { records: number; bytes: number }> = {
     alarm: { records: 0, bytes: 0 },
     control: { records: 0, bytes: 0 },
     telemetry: { records: 0, bytes: 0 },
     bulk: { records: 0, bytes: 0 },
   };
-  private totalRecords = 0;
-  private totalBytes = 0;
+  totalRecords = 0;
+  totalBytes = 0;
   /** Config of streams that have no row yet (first record still pending or dropped). */
-  private readonly newStreamConfig = new Map<string, StreamConfig>();
-  private readonly writerMeta = new Map<string, WriterMeta>();
+  readonly newStreamConfig = new Map<string, StreamConfig>();
+  readonly writerMeta = new Map<string, WriterMeta>();
   private readonly dropCounts = new Map<string, DropCount>();
   private readonly dropLog = new Map<string, { at: number; suppressed: number }>();
   private readonly alarmsByCode = new Map<string, BufferAlarm>();
 
-  private pending: Unit[] = [];
+  pending: Unit[] = [];
   /** Records (not units) in `pending`: the group commit's size trigger counts records. */
-  private pendingRecords = 0;
-  private readonly blocked: Record<PriorityClass, Fifo<Unit>> = {
+  pendingRecords = 0;
+  readonly blocked: Record<PriorityClass, Fifo<Unit>> = {
     alarm: new Fifo(),
     control: new Fifo(),
     telemetry: new Fifo(),
     bulk: new Fifo(),
   };
-  private blockedBytes = 0;
-  private retryBlocked = false;
-  private flushing = false;
-  private flushTimer: NodeJS.Timeout | null = null;
+  blockedBytes = 0;
+  retryBlocked = false;
+  flushing = false;
+  flushTimer: NodeJS.Timeout | null = null;
+  flushImmediate: NodeJS.Immediate | null = null;
+  /** Under FULL/EXTRA: the commit's fsync, on the thread pool (./durability.ts); null otherwise. */
+  walSync: WalSync | null = null;
 
-  private accepting = true;
-  private diskFreeBytes: number | null = null;
-  /** performance.now() of the last statfs sample (a duration: never the wall clock). */
-  private lastDiskCheck = Number.NEGATIVE_INFINITY;
-  private diskTimer: NodeJS.Timeout | null = null;
+  readonly watchdog: DiskWatchdog;
 
   constructor(options: BufferOptions) {
     super();
@@ -506,11 +189,34 @@ export class RecordBuffer extends EventEmitter {
     }
     this.maxBlockedBytes = checkInteger('maxBlockedBytes', options.maxBlockedBytes ?? DEFAULT_MAX_BLOCKED_BYTES, 0);
     this.maxRecordBytes = options.maxRecordBytes === undefined ? Number.POSITIVE_INFINITY : checkInteger('maxRecordBytes', options.maxRecordBytes, 1);
+    this.maxStreams = checkInteger('maxStreams', options.maxStreams ?? DEFAULT_MAX_STREAMS, 1);
     this.timeFloor = options.timeFloor ?? 0;
     this.markIntervalMs = checkInteger('markIntervalMs', options.markIntervalMs ?? 5000, 1);
     this.clock = options.clock ?? Date.now;
     this.monotonic = options.monotonic ?? (() => performance.now());
     this.statfs = options.statfs ?? defaultStatfs;
+    this.watchdog = new DiskWatchdog(this.disk, this.dir, this.statfs, this.monotonic, {
+      stopped: (free) => {
+        const limits = this.disk as DiskWatchdogOptions;
+        this.raiseAlarm(ALARM.diskLow, `free disk space ${free} B is below ${limits.minFreeBytes} B: the buffer stopped accepting`, {
+          dir: this.dir,
+          freeBytes: free,
+          minFreeBytes: limits.minFreeBytes,
+          resumeFreeBytes: limits.resumeFreeBytes,
+        }, 'error');
+        this.safeEmit('accepting', false);
+      },
+      resumed: (free) => {
+        this.clearAlarm(ALARM.diskLow);
+        this.logger.info({ dir: this.dir, freeBytes: free }, 'buffer: disk space recovered, accepting again');
+        this.safeEmit('accepting', true);
+        if (blockedRecords(this) > 0) {
+          this.retryBlocked = true;
+          scheduleFlush(this);
+        }
+      },
+      failed: (err) => this.logger.warn({ err, dir: this.dir }, 'buffer: statfs failed; keeping the previous disk state'),
+    });
     this.logger = options.logger ?? SILENT;
   }
 
@@ -538,7 +244,7 @@ export class RecordBuffer extends EventEmitter {
     if (this.readOnly) this.sidecarsBeforeOpen = existingSidecars(this.path);
     try {
       if (!this.readOnly) preserveSidecars(this.path);
-      opened = openDatabase(this.path, this.synchronous, now, { readOnly: this.readOnly, mustExist: this.mustExist });
+      opened = openDatabase(this.path, this.sqliteSynchronous(), now, { readOnly: this.readOnly, mustExist: this.mustExist });
       if (!this.readOnly) releaseSidecars(this.path);
     } catch (err) {
       if (!isQuarantinable(err) || this.onCorrupt === 'throw' || this.readOnly) {
@@ -556,7 +262,7 @@ export class RecordBuffer extends EventEmitter {
         });
       }
       try {
-        opened = openDatabase(this.path, this.synchronous, now);
+        opened = openDatabase(this.path, this.sqliteSynchronous(), now);
       } catch (freshErr) {
         throw new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `a fresh buffer could not be created at ${this.path}`, { cause: freshErr });
       }
@@ -573,8 +279,9 @@ export class RecordBuffer extends EventEmitter {
     this.db = db;
     this.producer = opened.producerId;
     this.runTx = db.transaction((fn: () => unknown) => fn());
+    if (!this.readOnly && this.ownSync()) this.walSync = new WalSync(`${this.path}-wal`, () => scheduleFlush(this));
     // Write statements name schema-2 columns: a read-only tool on an older file never prepares them.
-    this.stmt = this.readOnly ? null : this.prepare(db);
+    this.stmt = this.readOnly ? null : prepareStatements(db);
     for (const d of opened.drops) this.dropCounts.set(`${d.reason}\u0000${d.stream}`, { ...d });
     const epochs = new Map<string, Array<{ upTo: number; producerId: string }>>();
     for (const e of opened.epochs) {
@@ -585,10 +292,10 @@ export class RecordBuffer extends EventEmitter {
     for (const r of opened.streams) {
       // The configuration decides the class; a changed class reaches the streams row with the
       // stream's next update (the column is informative: classes are re-applied on every open).
-      const cfg = this.resolveConfig(r.name);
-      this.streamsByName.set(r.name, { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, epochs: epochs.get(r.name) ?? [], stmts: null });
+      const cfg = resolveConfig(this, r.name);
+      this.streamsByName.set(r.name, { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, epochs: epochs.get(r.name) ?? [], durableNext: r.nextSequence });
     }
-    this.recomputeDerived();
+    recomputeDerived(this);
     // The buffer's own birth raises the floor, when the clock was right at that moment.
     // (Not a creation time in the future: that clock was wrong the other way.)
     if (opened.createdAt !== null && opened.createdAt > this.timeFloor && opened.createdAt <= now) this.timeFloor = opened.createdAt;
@@ -603,11 +310,7 @@ export class RecordBuffer extends EventEmitter {
       { path: this.path, producerId: this.producer, created: opened.created, streams: this.streamsByName.size, records: this.totalRecords, bytes: this.totalBytes },
       'buffer opened',
     );
-    if (this.disk !== null && !this.readOnly) {
-      this.checkDisk();
-      this.diskTimer = setInterval(() => this.checkDisk(), this.disk.checkIntervalMs);
-      this.diskTimer.unref();
-    }
+    if (!this.readOnly) this.watchdog.start();
   }
 
   /** Commits what is pending, rejects what is still blocked (SKY_ERR_BUFFER_CLOSED), closes. Safe twice. */
@@ -620,17 +323,23 @@ export class RecordBuffer extends EventEmitter {
         return;
       }
       this.state = 'closing';
-      if (this.diskTimer !== null) clearInterval(this.diskTimer);
-      this.diskTimer = null;
+      this.watchdog.stop();
       try {
         if (!this.flushing) {
-          while (this.pending.length > 0) this.flushOnce();
-          if (this.retryBlocked && this.accepting) this.flushOnce();
+          while (this.pending.length > 0) flushOnce(this);
+          if (this.retryBlocked && this.watchdog.accepting) flushOnce(this);
         }
       } catch (err) {
         this.logger.error({ err }, 'buffer: final commit failed');
       }
-      this.clearFlushTimer();
+      clearFlushTimer(this);
+      try {
+        this.walSync?.flushSync();
+      } catch (err) {
+        this.logger.error({ err }, 'buffer: final sync failed');
+      }
+      this.walSync?.close();
+      this.walSync = null;
       if (this.markTimer !== null) clearInterval(this.markTimer);
       this.markTimer = null;
       if (!this.readOnly && this.db !== null) this.writeSequenceMark(true);
@@ -648,6 +357,7 @@ export class RecordBuffer extends EventEmitter {
       }
       this.db = null;
       this.stmt = null;
+      this.recordStmts = null;
       this.runTx = null;
       if (this.readOnly) removeReadOnlySidecars(this.path, this.sidecarsBeforeOpen);
       this.state = 'closed';
@@ -666,7 +376,7 @@ export class RecordBuffer extends EventEmitter {
    * SKY_ERR_USAGE (malformed record). The buffer copies the payload.
    */
   append(record: IncomingRecord): Promise<Committed> {
-    return this.enqueue([record]).then((committed) => committed[0] as Committed);
+    return enqueue(this, [record]).then((committed) => committed[0] as Committed);
   }
 
   /**
@@ -678,7 +388,7 @@ export class RecordBuffer extends EventEmitter {
    */
   appendBatch(records: IncomingRecord[], options: { mark?: SourceMark } = {}): Promise<Committed[]> {
     if (!Array.isArray(records) || records.length === 0) return Promise.reject(usage('appendBatch needs at least one record'));
-    return this.enqueue(records, options.mark ?? null);
+    return enqueue(this, records, options.mark ?? null);
   }
 
   /**
@@ -697,310 +407,13 @@ export class RecordBuffer extends EventEmitter {
     return marks;
   }
 
-  private enqueue(records: IncomingRecord[], mark: SourceMark | null = null): Promise<Committed[]> {
-    if (this.readOnly) return Promise.reject(usage('append on a buffer opened read-only'));
-    if (this.state !== 'open') {
-      return Promise.reject(new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `append on a buffer that is ${this.state}`));
-    }
-    let unit: Unit;
-    try {
-      unit = new Unit(
-        records.map((r) => this.makeEntry(r)),
-        mark,
-      );
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const promise = new Promise<Committed[]>((resolve, reject) => {
-      unit.resolve = resolve;
-      unit.reject = reject;
-    });
-    if (this.disk !== null && this.monotonic() - this.lastDiskCheck >= this.disk.checkIntervalMs) this.checkDisk();
-    this.pending.push(unit);
-    this.pendingRecords += unit.entries.length;
-    if (this.pendingRecords >= this.maxRecords && !this.flushing) this.flush();
-    else this.scheduleFlush();
-    return promise;
+  /** FULL/EXTRA are kept by our own fsync after each commit (./durability.ts); SQLite runs at NORMAL. */
+  private ownSync(): boolean {
+    return this.synchronous === 'FULL' || this.synchronous === 'EXTRA';
   }
 
-  private makeEntry(r: IncomingRecord): Entry {
-    if (r === null || typeof r !== 'object') throw usage('record must be an object');
-    const { stream } = r;
-    if (typeof stream !== 'string' || stream.length === 0 || stream.length > MAX_STREAM_NAME) {
-      throw usage(`record stream must be a non-empty string of at most ${MAX_STREAM_NAME} characters`);
-    }
-    const payload = r.payload;
-    if (!(payload instanceof Uint8Array)) throw usage(`record payload for '${stream}' must be a Buffer`);
-    if (payload.length > this.maxRecordBytes) {
-      throw new SkyhaulError(
-        'SKY_ERR_RECORD_TOO_LARGE',
-        `record for '${stream}' has a ${payload.length}-byte payload; the forwarding transport carries at most ${this.maxRecordBytes} bytes per record`,
-      );
-    }
-    const contentType = r.contentType ?? 'application/octet-stream';
-    if (typeof contentType !== 'string' || contentType === '') throw usage(`bad contentType for '${stream}'`);
-    const schemaRef = r.schemaRef ?? null;
-    if (schemaRef !== null && typeof schemaRef !== 'string') throw usage(`bad schemaRef for '${stream}'`);
-    const sourceTime = r.sourceTime ?? null;
-    if (sourceTime !== null && !Number.isSafeInteger(sourceTime)) throw usage(`bad sourceTime for '${stream}'`);
-    const ingestTime = r.ingestTime ?? this.clock();
-    if (!Number.isSafeInteger(ingestTime)) throw usage(`bad ingestTime for '${stream}'`);
-    let traceparent = r.traceparent;
-    if (traceparent === undefined) traceparent = generateTraceparent();
-    else if (typeof traceparent !== 'string' || !isValidTraceparent(traceparent)) {
-      throw usage(`bad traceparent for '${stream}': '${String(traceparent)}'`);
-    }
-    let meta = this.writerMeta.get(stream);
-    if (meta === undefined || meta.contentType !== contentType || meta.schemaRef !== schemaRef) {
-      meta = {
-        contentType,
-        schemaRef,
-        stableCrc: stableChecksum(stream, contentType, schemaRef),
-        metaBytes: metadataSize(contentType, schemaRef),
-        priority: this.streamsByName.get(stream)?.priority ?? this.resolveConfig(stream).priority,
-      };
-      this.writerMeta.set(stream, meta);
-    }
-    return new Entry(stream, sourceTime, ingestTime, contentType, schemaRef, traceparent, payload, meta.priority, meta);
-  }
-
-  private resolveConfig(stream: string): StreamConfig {
-    let cfg = this.newStreamConfig.get(stream);
-    if (cfg === undefined) {
-      const c = this.streamConfig(stream);
-      if (!isPriorityClass(c.priority)) throw usage(`streamConfig('${stream}') returned bad priority '${String(c.priority)}'`);
-      if (c.ttlMs !== null && !(typeof c.ttlMs === 'number' && c.ttlMs >= 0)) throw usage(`streamConfig('${stream}') returned bad ttlMs`);
-      cfg = { priority: c.priority, ttlMs: c.ttlMs };
-      this.newStreamConfig.set(stream, cfg);
-    }
-    return cfg;
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushTimer !== null || this.state === 'closed') return;
-    // Not unref'd: a pending append must keep the process alive until it commits.
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
-      this.flush();
-    }, this.maxDelayMs);
-  }
-
-  private clearFlushTimer(): void {
-    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
-  }
-
-  /** Commits pending appends (and retries blocked ones) in transactions of at most maxRecords. */
-  private flush(): void {
-    if (this.flushing || this.db === null) return;
-    this.clearFlushTimer();
-    do {
-      this.flushOnce();
-    } while (this.pendingRecords >= this.maxRecords && this.db !== null);
-    // Waiters are retried only when accepting: while the disk is low, checkDisk() schedules the
-    // retry when it resumes (no polling).
-    if (this.pending.length > 0 || (this.retryBlocked && this.accepting)) this.scheduleFlush();
-  }
-
-  /** Takes whole units from the queue up to maxRecords records (a larger unit goes alone). */
-  private takeBatch(): Unit[] {
-    if (this.pendingRecords <= this.maxRecords) {
-      const all = this.pending;
-      this.pending = [];
-      this.pendingRecords = 0;
-      return all;
-    }
-    let n = 0;
-    let records = 0;
-    while (n < this.pending.length) {
-      const size = (this.pending[n] as Unit).entries.length;
-      if (n > 0 && records + size > this.maxRecords) break;
-      records += size;
-      n++;
-    }
-    const batch = this.pending.slice(0, n);
-    this.pending = this.pending.slice(n);
-    this.pendingRecords -= records;
-    return batch;
-  }
-
-  private flushOnce(): void {
-    const retry = this.retryBlocked && this.accepting;
-    const batch = this.takeBatch();
-    if (batch.length === 0 && !retry) return;
-    if (retry) this.retryBlocked = false;
-    this.flushing = true;
-    const t0 = performance.now();
-    const result = this.tryTransact((j) => {
-      if (retry) this.retryBlockedEntries(j);
-      for (const e of batch) this.admitNew(e, j);
-    });
-    this.flushing = false;
-    if (!result.ok) {
-      const error = commitError(result.err);
-      this.logger.error({ err: result.err, records: batch.length }, 'buffer: group commit failed; its appends are rejected');
-      const failed = new Set<Unit>([...batch, ...result.j.unblocked]);
-      for (const c of PRIORITY_ORDER) this.blocked[c].removeWhere((u) => failed.has(u));
-      this.recountBlocked();
-      for (const u of failed) u.reject(error);
-      return;
-    }
-    this.afterCommit(result.j, performance.now() - t0);
-  }
-
-  /** New appends, in arrival order. */
-  private admitNew(u: Unit, j: Journal): void {
-    if (!this.accepting) return this.park(u, 'disk', j);
-    // Keep each class's waiters in order: nothing of a class overtakes its own blocked records.
-    if (this.blocked[u.priority].length > 0) return this.park(u, 'quota', j);
-    if (this.place(u, j) === 'wait') this.park(u, 'quota', j);
-  }
-
-  /** Blocked appends, highest class first, FIFO within a class; a class stops at its first misfit. */
-  private retryBlockedEntries(j: Journal): void {
-    for (const c of PRIORITY_ORDER) {
-      const q = this.blocked[c];
-      while (q.length > 0 && this.accepting) {
-        const u = q.peek() as Unit;
-        if (this.place(u, j) === 'wait') break;
-        q.shift();
-        this.blockedBytes -= u.size;
-        j.unblocked.push(u);
-      }
-    }
-  }
-
-  /** Waits under 'block' or disk-low, bounded by maxBlockedBytes (beyond it: the newest is dropped). */
-  private park(u: Unit, why: 'quota' | 'disk', j: Journal): void {
-    if (this.blockedBytes + u.size > this.maxBlockedBytes) {
-      this.dropUnit(u, why === 'disk' ? 'disk_low' : 'backpressure_overflow', j);
-      return;
-    }
-    this.blocked[u.priority].push(u);
-    this.blockedBytes += u.size;
-    j.newlyBlocked.push(u);
-  }
-
-  /** Every record of the unit is counted as dropped; its append rejects after COMMIT. */
-  private dropUnit(u: Unit, reason: DropReason, j: Journal): void {
-    for (const e of u.entries) j.countDrop(e.stream, reason, 1);
-    j.dropped.push({ unit: u, reason });
-  }
-
-  /**
-   * Quota decision for one record (contract: "Quota"). 'wait' only under the 'block' policy.
-   * Inside the transaction: evictions and the insert happen here.
-   */
-  private place(e: Unit, j: Journal): 'inserted' | 'dropped' | 'wait' {
-    if (e.size > this.quotaBytes) {
-      this.dropUnit(e, 'quota_drop_newest', j);
-      return 'dropped';
-    }
-    // Normally need <= e.size. When the buffer is already far over quota (the quota was lowered,
-    // a backlog was carried over), each record frees only its own size: converging gradually
-    // instead of evicting millions of rows in one transaction and stalling the event loop.
-    const need = Math.min(this.totalBytes + e.size - this.quotaBytes, e.size);
-    if (need > 0) {
-      const policy = this.policies[e.priority];
-      const mine = PRIORITY_ORDER.indexOf(e.priority);
-      let evictable = policy === 'drop-oldest' ? this.classTotals[e.priority].bytes : 0;
-      for (let i = mine + 1; i < PRIORITY_ORDER.length; i++) {
-        const c = PRIORITY_ORDER[i] as PriorityClass;
-        if (this.policies[c] === 'drop-oldest') evictable += this.classTotals[c].bytes;
-      }
-      if (evictable < need) {
-        if (policy === 'block') return 'wait';
-        this.dropUnit(e, 'quota_drop_newest', j);
-        return 'dropped';
-      }
-      let remaining = need;
-      for (let i = PRIORITY_ORDER.length - 1; i > mine && remaining > 0; i--) {
-        const c = PRIORITY_ORDER[i] as PriorityClass;
-        if (this.policies[c] === 'drop-oldest') remaining -= this.evictFromClass(c, remaining, j);
-      }
-      if (remaining > 0 && policy === 'drop-oldest') remaining -= this.evictFromClass(e.priority, remaining, j);
-      if (remaining > 0) {
-        // Counters promised more than the rows held; refuse rather than exceed the quota.
-        this.logger.error({ stream: e.entries[0]?.stream, remaining }, 'buffer: eviction freed less than the counters promised');
-        if (policy === 'block') return 'wait';
-        this.dropUnit(e, 'quota_drop_newest', j);
-        return 'dropped';
-      }
-    }
-    for (const entry of e.entries) this.insert(entry, j);
-    if (e.mark !== null) (this.stmt as Statements).putMark.run(e.mark.source, e.mark.key, e.mark.fingerprint);
-    j.insertedUnits.push(e);
-    return 'inserted';
-  }
-
-  private insert(e: Entry, j: Journal): void {
-    let s = this.streamsByName.get(e.stream);
-    if (s === undefined) s = this.createStream(e.stream, e.priority, j);
-    else if (j.lastTouched !== s) j.touch(s);
-    j.lastTouched = s;
-    const sequence = s.nextSequence;
-    if (sequence > MAX_SEQUENCE) throw new SkyhaulError('SKY_ERR_BUFFER_FULL', `stream '${s.name}' has exhausted its sequence space`);
-    if (s.lastIngestTime !== null) e.raiseIngestTime(s.lastIngestTime);
-    s.lastIngestTime = e.ingestTime;
-    const crc = finishChecksum(e.crcBody, sequence);
-    this.stmts(s).insert.run(sequence, e.ingestTime, e.sourceTime, e.size, crc, e.contentType, e.schemaRef, e.traceparent, e.payload);
-    s.nextSequence = sequence + 1;
-    if (s.records === 0) s.oldestIngestTime = e.ingestTime;
-    this.adjust(s, 1, e.size);
-    e.sequence = sequence;
-    j.inserted.push(e);
-  }
-
-  private createStream(name: string, priority: PriorityClass, j: Journal): StreamRow {
-    const stmt = this.stmt as Statements;
-    const id = Number(stmt.createStream.run(name, priority).lastInsertRowid);
-    (this.db as Database.Database).exec(createRecordsTableSql(id)); // same transaction as the row
-    const cfg = this.resolveConfig(name);
-    const s: StreamRow = {
-      id,
-      name,
-      priority,
-      ttlMs: cfg.ttlMs,
-      nextSequence: 1,
-      ackedSequence: 0,
-      records: 0,
-      bytes: 0,
-      oldestIngestTime: null,
-      lastIngestTime: null,
-      epochs: [],
-      stmts: null,
-    };
-    this.streamsByName.set(name, s);
-    this.byClass[priority].add(s);
-    j.created.push(s);
-    return s;
-  }
-
-  /** Oldest-first across the class's streams (by each stream's first record), prefix-only per stream. */
-  private evictFromClass(c: PriorityClass, need: number, j: Journal): number {
-    let freed = 0;
-    while (freed < need) {
-      let best: StreamRow | null = null;
-      let bestHead: HeadRow | null = null;
-      for (const s of this.byClass[c]) {
-        if (s.records === 0) continue;
-        const h = this.peekHead(s, j);
-        if (h !== null && (bestHead === null || h.ingestTime < bestHead.ingestTime)) {
-          best = s;
-          bestHead = h;
-        }
-      }
-      if (best === null || bestHead === null) break;
-      const cursor = j.heads.get(best) as HeadCursor;
-      cursor.idx++;
-      j.touch(best);
-      j.evictUpTo.set(best, bestHead.sequence);
-      best.oldestIngestTime = undefined;
-      this.adjust(best, -1, -bestHead.size);
-      j.countDrop(best.name, 'quota_drop_oldest', 1);
-      freed += bestHead.size;
-    }
-    return freed;
+  private sqliteSynchronous(): SynchronousMode {
+    return this.ownSync() && !this.readOnly ? 'NORMAL' : this.synchronous;
   }
 
   /**
@@ -1012,60 +425,6 @@ export class RecordBuffer extends EventEmitter {
     else this.inFlightUpTo.set(stream, uptoSequence);
   }
 
-  private inFlightFloor(s: StreamRow): number {
-    return Math.max(s.ackedSequence, this.inFlightUpTo.get(s.name) ?? 0);
-  }
-
-  private peekHead(s: StreamRow, j: Journal): HeadRow | null {
-    let c = j.heads.get(s);
-    if (c === undefined) {
-      const floor = this.inFlightFloor(s);
-      if (!j.evictFrom.has(s)) j.evictFrom.set(s, floor);
-      c = { rows: [], idx: 0, after: j.evictUpTo.get(s) ?? floor };
-      j.heads.set(s, c);
-    }
-    if (c.idx >= c.rows.length) {
-      c.rows = this.stmts(s).headChunk.all(c.after, HEAD_CHUNK);
-      c.idx = 0;
-      const last = c.rows[c.rows.length - 1];
-      if (last === undefined) return null;
-      c.after = last.sequence;
-    }
-    return c.rows[c.idx] ?? null;
-  }
-
-  private adjust(s: StreamRow, records: number, bytes: number): void {
-    s.records += records;
-    s.bytes += bytes;
-    const t = this.classTotals[s.priority];
-    t.records += records;
-    t.bytes += bytes;
-    this.totalRecords += records;
-    this.totalBytes += bytes;
-    if (s.records === 0) s.oldestIngestTime = null;
-  }
-
-  private recomputeDerived(): void {
-    this.totalRecords = 0;
-    this.totalBytes = 0;
-    for (const c of PRIORITY_ORDER) {
-      this.classTotals[c] = { records: 0, bytes: 0 };
-      this.byClass[c].clear();
-    }
-    for (const s of this.streamsByName.values()) {
-      this.byClass[s.priority].add(s);
-      this.classTotals[s.priority].records += s.records;
-      this.classTotals[s.priority].bytes += s.bytes;
-      this.totalRecords += s.records;
-      this.totalBytes += s.bytes;
-    }
-  }
-
-  private recountBlocked(): void {
-    this.blockedBytes = 0;
-    for (const c of PRIORITY_ORDER) for (const u of this.blocked[c]) this.blockedBytes += u.size;
-  }
-
   // ---------------------------------------------------------------- transactions
 
   /**
@@ -1073,7 +432,7 @@ export class RecordBuffer extends EventEmitter {
    * one SQLite transaction. On failure the in-memory state is restored and the error returned, so
    * the caller can settle its appends.
    */
-  private tryTransact(body: (j: Journal) => void): { ok: true; j: Journal } | { ok: false; j: Journal; err: unknown } {
+  tryTransact(body: (j: Journal) => void): { ok: true; j: Journal } | { ok: false; j: Journal; err: unknown } {
     const j = new Journal();
     const run = this.runTx;
     if (run === null) return { ok: false, j, err: new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer is not open') };
@@ -1090,7 +449,7 @@ export class RecordBuffer extends EventEmitter {
   }
 
   /** tryTransact for ack/TTL/maintenance: throws on failure, applies the journal on success. */
-  private transact(body: (j: Journal) => void): Journal {
+  transact(body: (j: Journal) => void): Journal {
     const result = this.tryTransact(body);
     if (!result.ok) throw result.err;
     this.afterCommit(result.j, 0);
@@ -1103,9 +462,10 @@ export class RecordBuffer extends EventEmitter {
    * counters commit together and are simply repeated by the next sweep. The next FULL commit
    * syncs the WAL, these frames included. Saves the fsync that dominated a sweep's stalls.
    */
-  private relaxedTransact(body: (j: Journal) => void): Journal {
+  relaxedTransact(body: (j: Journal) => void): Journal {
     const db = this.db as Database.Database;
-    if (this.synchronous !== 'FULL' && this.synchronous !== 'EXTRA') return this.transact(body);
+    // Under our own fsync SQLite already runs at NORMAL.
+    if (this.sqliteSynchronous() !== 'FULL' && this.sqliteSynchronous() !== 'EXTRA') return this.transact(body);
     db.pragma('synchronous = NORMAL');
     try {
       return this.transact(body);
@@ -1116,7 +476,7 @@ export class RecordBuffer extends EventEmitter {
 
   private persist(j: Journal): void {
     const stmt = this.stmt as Statements;
-    for (const [s, upTo] of j.evictUpTo) this.stmts(s).deleteRange.run(j.evictFrom.get(s) ?? s.ackedSequence, upTo);
+    for (const [s, upTo] of j.evictUpTo) this.rec.deleteRange.run(s.id, j.evictFrom.get(s) ?? s.ackedSequence, upTo);
     const write = (s: StreamRow): void => {
       stmt.updateStream.run(s.priority, s.nextSequence, s.ackedSequence, s.records, s.bytes, s.lastIngestTime, s.id);
     };
@@ -1128,11 +488,20 @@ export class RecordBuffer extends EventEmitter {
   private restore(j: Journal): void {
     for (const [s, saved] of j.saved) Object.assign(s, saved);
     for (const s of j.created) this.streamsByName.delete(s.name);
-    this.recomputeDerived();
+    recomputeDerived(this);
   }
 
-  /** After COMMIT: counters, events, promise settlement. Never throws. */
-  private afterCommit(j: Journal, durationMs: number): void {
+  rememberMarks(j: Journal): void {
+    for (const u of j.insertedUnits) if (u.mark !== null) this.sourceMarkCache.get(u.mark.source)?.set(u.mark.key, u.mark.fingerprint);
+  }
+
+  /** After COMMIT (and its fsync, when the buffer syncs itself): counters, events, promise settlement. Never throws. */
+  afterCommit(j: Journal, durationMs: number, marks = true): void {
+    if (marks) this.rememberMarks(j);
+    for (const e of j.inserted) {
+      const s = this.streamsByName.get(e.stream);
+      if (s !== undefined && e.sequence >= s.durableNext) s.durableNext = e.sequence + 1;
+    }
     for (const d of j.drops.values()) {
       const key = `${d.reason}\u0000${d.stream}`;
       const have = this.dropCounts.get(key);
@@ -1140,13 +509,19 @@ export class RecordBuffer extends EventEmitter {
       else have.count += d.count;
     }
     for (const u of j.insertedUnits) {
-      if (u.mark !== null) this.sourceMarkCache.get(u.mark.source)?.set(u.mark.key, u.mark.fingerprint);
       u.resolve(u.entries.map((e) => ({ stream: e.stream, sequence: e.sequence, ingestTime: e.ingestTime })));
     }
     for (const { unit, reason } of j.dropped) unit.reject(dropError(reason, unit.entries[0]?.stream ?? '', unit.entries.length));
-    if (j.freed && this.blockedRecords() > 0) {
+    if (j.freed && blockedRecords(this) > 0) {
       this.retryBlocked = true;
-      if (this.accepting) this.scheduleFlush();
+      if (this.watchdog.accepting) scheduleFlush(this);
+    }
+    if (j.streamLimited !== null) {
+      this.raiseAlarm(ALARM.streamLimit, `the buffer holds its limit of ${this.maxStreams} streams: records of new streams are dropped (stream_limit)`, {
+        maxStreams: this.maxStreams,
+        lastRefused: j.streamLimited,
+        dropped: this.countOf(OVER_LIMIT_STREAM, 'stream_limit') ?? 0,
+      }, 'warn');
     }
     for (const f of j.checksumFailures) {
       const count = this.countOf(f.stream, 'checksum') ?? 0;
@@ -1156,8 +531,8 @@ export class RecordBuffer extends EventEmitter {
         removedForStream: count,
       }, 'error');
     }
-    const waiting = this.blockedRecords();
-    if (this.accepting && waiting > 0 && [...PRIORITY_ORDER].some((c) => this.blocked[c].length > 0 && this.policies[c] === 'block')) {
+    const waiting = blockedRecords(this);
+    if (this.watchdog.accepting && waiting > 0 && [...PRIORITY_ORDER].some((c) => this.blocked[c].length > 0 && this.policies[c] === 'block')) {
       if (!this.alarmsByCode.has(ALARM.quotaBlocked)) {
         this.raiseAlarm(ALARM.quotaBlocked, 'buffer quota reached: appends of blocking classes are waiting for space', {
           quotaBytes: this.quotaBytes,
@@ -1220,111 +595,17 @@ export class RecordBuffer extends EventEmitter {
    * a bad record is removed, counted ('checksum'), alarmed and skipped.
    */
   read(stream: string, afterSequence: number, limit: number, maxBytes = Number.POSITIVE_INFINITY): TelemetryRecord[] {
-    this.requireOpen();
-    checkInteger('limit', limit, 1);
-    const s = this.streamsByName.get(stream);
-    if (s === undefined || s.records === 0) return [];
-    const out: TelemetryRecord[] = [];
-    let bytes = 0;
-    let after = Math.max(0, Math.floor(afterSequence));
-    let full = false;
-    // The stable part of the checksum (stream, content type, schema ref) rarely changes within a stream.
-    let stable = { contentType: '', schemaRef: null as string | null, crc: -1 };
-    while (!full && out.length < limit) {
-      const want = limit - out.length;
-      const rows = this.stmts(s).readChunk.all(after, want);
-      const bad: RecordRow[] = [];
-      for (const row of rows) {
-        const rec: TelemetryRecord = {
-          siteId: this.siteId,
-          producerId: this.producerOf(s, row.sequence),
-          stream,
-          sequence: row.sequence,
-          sourceTime: row.source_time,
-          ingestTime: row.ingest_time,
-          contentType: row.content_type,
-          schemaRef: row.schema_ref,
-          payload: row.payload,
-          traceparent: row.traceparent,
-        };
-        if (stable.crc < 0 || stable.contentType !== rec.contentType || stable.schemaRef !== rec.schemaRef) {
-          stable = { contentType: rec.contentType, schemaRef: rec.schemaRef, crc: stableChecksum(stream, rec.contentType, rec.schemaRef) };
-        }
-        const crc = finishChecksum(bodyChecksum(stable.crc, rec.sourceTime, rec.ingestTime, rec.traceparent, rec.payload), rec.sequence);
-        if (crc !== row.crc) {
-          bad.push(row);
-          after = row.sequence;
-          continue;
-        }
-        if (out.length > 0 && bytes + row.size > maxBytes) {
-          full = true;
-          break;
-        }
-        out.push(rec);
-        bytes += row.size;
-        after = row.sequence;
-      }
-      if (bad.length > 0) {
-        // Read-only (an offline tool): report, never delete; checkIntegrity() lists them too.
-        if (this.readOnly) this.logger.error({ stream, sequences: bad.map((r) => r.sequence) }, 'buffer: records fail their checksum');
-        else this.removeCorrupt(s, bad);
-      }
-      if (rows.length < want) break;
-    }
-    return out;
-  }
-
-  private removeCorrupt(s: StreamRow, rows: RecordRow[]): void {
-    this.transact((j) => {
-      const st = this.stmts(s);
-      j.touch(s);
-      for (const row of rows) {
-        st.deleteOne.run(row.sequence);
-        this.adjust(s, -1, -row.size);
-        j.countDrop(s.name, 'checksum', 1);
-        j.checksumFailures.push({ stream: s.name, sequence: row.sequence });
-      }
-      s.oldestIngestTime = s.records === 0 ? null : undefined;
-      j.freed = true;
-    });
+    return readRecords(this, stream, afterSequence, limit, maxBytes);
   }
 
   /** Deletes the stream's records <= uptoSequence and advances its acked cursor, in one transaction. */
   ack(stream: string, uptoSequence: number): void {
-    this.ackMany([{ stream, sequence: uptoSequence }]);
+    ackRecords(this, [{ stream, sequence: uptoSequence }]);
   }
 
   /** Several acks in one transaction. Acks at or below a stream's cursor are no-ops (idempotent). */
   ackMany(acks: Array<{ stream: string; sequence: number }>): void {
-    this.requireWritable();
-    for (const a of acks) {
-      const s = this.streamsByName.get(a.stream);
-      if (s === undefined) throw usage(`ack for unknown stream '${a.stream}'`);
-      if (!Number.isSafeInteger(a.sequence) || a.sequence < 0) throw usage(`ack of '${a.stream}' with bad sequence ${a.sequence}`);
-      if (a.sequence >= s.nextSequence) {
-        throw usage(`ack of '${a.stream}' up to ${a.sequence}, but only sequences below ${s.nextSequence} were ever assigned`);
-      }
-    }
-    this.transact((j) => {
-      for (const a of acks) {
-        const s = this.streamsByName.get(a.stream) as StreamRow;
-        if (a.sequence <= s.ackedSequence) continue;
-        const st = this.stmts(s);
-        const totals = st.rangeTotals.get(a.sequence) ?? { n: 0, bytes: 0 };
-        j.touch(s);
-        if (totals.n > 0) {
-          st.deleteUpTo.run(a.sequence);
-          this.adjust(s, -totals.n, -totals.bytes);
-          if (s.records > 0) s.oldestIngestTime = undefined;
-          j.freed = true;
-        }
-        s.ackedSequence = a.sequence;
-        if (s.epochs.length > 0 && (s.epochs[0] as { upTo: number }).upTo <= a.sequence) {
-          (this.stmt as Statements).pruneEpochs.run(s.name, a.sequence);
-          s.epochs = s.epochs.filter((e) => e.upTo > a.sequence);
-        }
-      }
-    });
+    return ackRecords(this, acks);
   }
 
   /**
@@ -1333,20 +614,7 @@ export class RecordBuffer extends EventEmitter {
    * deletes; the forwarder treats the hole as a gap. Returns false when the record is not there.
    */
   discard(stream: string, sequence: number, reason: Extract<DropReason, 'oversize'>): boolean {
-    this.requireWritable();
-    const s = this.streamsByName.get(stream);
-    if (s === undefined || sequence <= s.ackedSequence || sequence >= s.nextSequence) return false;
-    const row = this.stmts(s).readChunk.get(sequence - 1, 1);
-    if (row === undefined || row.sequence !== sequence) return false;
-    this.transact((j) => {
-      j.touch(s);
-      this.stmts(s).deleteOne.run(sequence);
-      this.adjust(s, -1, -row.size);
-      if (s.records > 0) s.oldestIngestTime = undefined;
-      j.countDrop(s.name, reason, 1);
-      j.freed = true;
-    });
-    return true;
+    return discardRecord(this, stream, sequence, reason);
   }
 
   /**
@@ -1414,12 +682,6 @@ export class RecordBuffer extends EventEmitter {
     }
   }
 
-  /** The producer identity a record was (or will be) sent under: a retired one for records from before a renewal. */
-  private producerOf(s: StreamRow, sequence: number): string {
-    for (const e of s.epochs) if (sequence <= e.upTo) return e.producerId;
-    return this.producerId;
-  }
-
   // ---------------------------------------------------------------- TTL
 
   /**
@@ -1430,64 +692,8 @@ export class RecordBuffer extends EventEmitter {
    * A record whose ingest time is below the time floor has an unknown age (it was stamped by a
    * clock known to be wrong) and is never expired; the walk stops there (contract, "Time").
    */
-  async sweepTtl(now: number = this.clock()): Promise<number> {
-    this.requireWritable();
-    const streams = [...this.streamsByName.values()].filter((s) => s.ttlMs !== null);
-    let removed = 0;
-    let next = 0;
-    // A checkpoint runs inside the commit that crosses the threshold: during a sweep, which
-    // rewrites many pages, smaller and more frequent checkpoints keep each stall short.
-    const db = this.db as Database.Database;
-    const checkpointPages = Number(db.pragma('wal_autocheckpoint', { simple: true }));
-    db.pragma(`wal_autocheckpoint = ${Math.min(checkpointPages, SWEEP_CHECKPOINT_PAGES)}`);
-    try {
-      while (next < streams.length && this.state === 'open') {
-        let budget = TTL_CHUNK;
-        this.relaxedTransact((j) => {
-          while (next < streams.length && budget > 0) {
-            const s = streams[next] as StreamRow;
-            const n = s.records === 0 ? 0 : this.expireHead(s, now - (s.ttlMs as number), budget, j);
-            removed += n;
-            budget -= n;
-            if (budget > 0) next++;
-          }
-        });
-        if (next < streams.length) await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    } finally {
-      if (this.db === db) db.pragma(`wal_autocheckpoint = ${checkpointPages}`);
-    }
-    return removed;
-  }
-
-  /** Expires at most `budget` records at the head of `s` (after its in-flight floor); returns how many. */
-  private expireHead(s: StreamRow, cutoff: number, budget: number, j: Journal): number {
-    const oldest = this.oldestOf(s);
-    if (oldest === null || oldest > cutoff) return 0;
-    let n = 0;
-    let bytes = 0;
-    let upTo = 0;
-    const floor = this.inFlightFloor(s);
-    let after = floor;
-    scan: while (n < budget) {
-      const rows = this.stmts(s).headChunk.all(after, Math.min(HEAD_CHUNK, budget - n));
-      for (const r of rows) {
-        if (r.ingestTime > cutoff || r.ingestTime < this.timeFloor) break scan;
-        n++;
-        bytes += r.size;
-        upTo = r.sequence;
-      }
-      if (rows.length === 0) break;
-      after = (rows[rows.length - 1] as HeadRow).sequence;
-    }
-    if (n === 0) return 0;
-    j.touch(s);
-    this.stmts(s).deleteRange.run(floor, upTo);
-    this.adjust(s, -n, -bytes);
-    if (s.records > 0) s.oldestIngestTime = undefined;
-    j.countDrop(s.name, 'ttl', n);
-    j.freed = true;
-    return n;
+  sweepTtl(now: number = this.clock()): Promise<number> {
+    return sweepTtl(this, now);
   }
 
   /** ms since epoch below which ingest times come from a wrong clock (see BufferOptions.timeFloor). */
@@ -1503,41 +709,13 @@ export class RecordBuffer extends EventEmitter {
    * Returns whether the buffer accepts.
    */
   checkDisk(): boolean {
-    if (this.disk === null || this.db === null) return this.accepting;
-    this.lastDiskCheck = this.monotonic();
-    let free: number;
-    try {
-      free = this.statfs(this.dir).freeBytes;
-    } catch (err) {
-      this.logger.warn({ err, dir: this.dir }, 'buffer: statfs failed; keeping the previous disk state');
-      return this.accepting;
-    }
-    this.diskFreeBytes = free;
-    if (this.accepting && free < this.disk.minFreeBytes) {
-      this.accepting = false;
-      this.raiseAlarm(ALARM.diskLow, `free disk space ${free} B is below ${this.disk.minFreeBytes} B: the buffer stopped accepting`, {
-        dir: this.dir,
-        freeBytes: free,
-        minFreeBytes: this.disk.minFreeBytes,
-        resumeFreeBytes: this.disk.resumeFreeBytes,
-      }, 'error');
-      this.safeEmit('accepting', false);
-    } else if (!this.accepting && free >= this.disk.resumeFreeBytes) {
-      this.accepting = true;
-      this.clearAlarm(ALARM.diskLow);
-      this.logger.info({ dir: this.dir, freeBytes: free }, 'buffer: disk space recovered, accepting again');
-      this.safeEmit('accepting', true);
-      if (this.blockedRecords() > 0) {
-        this.retryBlocked = true;
-        this.scheduleFlush();
-      }
-    }
-    return this.accepting;
+    if (this.db === null) return this.watchdog.accepting;
+    return this.watchdog.sample();
   }
 
   // ---------------------------------------------------------------- alarms
 
-  private raiseAlarm(code: string, message: string, details: Record<string, unknown>, level: 'warn' | 'error'): void {
+  raiseAlarm(code: string, message: string, details: Record<string, unknown>, level: 'warn' | 'error'): void {
     const existing = this.alarmsByCode.get(code);
     const alarm: BufferAlarm = { code, message, since: existing?.since ?? this.clock(), severity: level === 'warn' ? 'warning' : 'critical', details };
     this.alarmsByCode.set(code, alarm);
@@ -1563,7 +741,8 @@ export class RecordBuffer extends EventEmitter {
     this.requireOpen();
     const out: StreamCursor[] = [];
     for (const s of this.streamsByName.values()) {
-      out.push({ stream: s.name, priority: s.priority, nextSequence: s.nextSequence, ackedSequence: s.ackedSequence, records: s.records });
+      // What may be read: a commit whose fsync is still running is not (see durableNext).
+      out.push({ stream: s.name, priority: s.priority, nextSequence: s.durableNext, ackedSequence: s.ackedSequence, records: s.records });
     }
     return out;
   }
@@ -1582,10 +761,10 @@ export class RecordBuffer extends EventEmitter {
     }));
   }
 
-  private oldestOf(s: StreamRow): number | null {
+  oldestOf(s: StreamRow): number | null {
     if (s.records === 0) return null;
     if (s.oldestIngestTime === undefined) {
-      s.oldestIngestTime = this.stmts(s).head.get() ?? null;
+      s.oldestIngestTime = this.rec.head.get(s.id) ?? null;
     }
     return s.oldestIngestTime;
   }
@@ -1604,17 +783,11 @@ export class RecordBuffer extends EventEmitter {
       records: this.totalRecords,
       bytes: this.totalBytes,
       quotaBytes: this.quotaBytes,
-      accepting: this.accepting,
-      diskFreeBytes: this.diskFreeBytes,
+      accepting: this.watchdog.accepting,
+      diskFreeBytes: this.watchdog.freeBytes,
       byPriority,
-      blocked: { records: this.blockedRecords(), bytes: this.blockedBytes },
+      blocked: { records: blockedRecords(this), bytes: this.blockedBytes },
     };
-  }
-
-  private blockedRecords(): number {
-    let n = 0;
-    for (const c of PRIORITY_ORDER) for (const u of this.blocked[c]) n += u.entries.length;
-    return n;
   }
 
   /** Persisted drop counters by stream and reason (they survive restarts). */
@@ -1661,88 +834,22 @@ export class RecordBuffer extends EventEmitter {
   }
 
   /**
-   * The full check (O(file), for `skyhaul buffer check`, not for start-up): PRAGMA integrity_check,
-   * every record's checksum, every record within its stream's cursors, and the per-stream counters
-   * equal to the rows. Read-only.
+   * The full check (O(file), for `skyhaul buffer check`, not for start-up): see `./integrity.ts`.
+   * Read-only.
    */
   checkIntegrity(): IntegrityReport {
     this.requireOpen();
-    const db = this.db as Database.Database;
-    const problems: string[] = [];
-    const problem = (p: string): void => {
-      if (problems.length < MAX_INTEGRITY_PROBLEMS) problems.push(p);
-      else if (problems.length === MAX_INTEGRITY_PROBLEMS) problems.push('... (further problems not listed)');
-    };
-    for (const line of db.prepare<[], string>('PRAGMA integrity_check').pluck().all()) {
-      if (line !== 'ok') problem(`integrity_check: ${line}`);
-    }
-    let records = 0;
-    const stored = new Map(
-      db
-        .prepare<[], { id: number; name: string; next_sequence: number; acked_sequence: number; records: number; bytes: number }>(
-          'SELECT id, name, next_sequence, acked_sequence, records, bytes FROM streams',
-        )
-        .all()
-        .map((r) => [r.id, r]),
-    );
-    const tables = db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'records\\_%' ESCAPE '\\'`).pluck().all();
-    for (const t of tables) {
-      if (![...stored.keys()].some((id) => recordsTable(id) === t)) problem(`table ${t} belongs to no stream`);
-    }
-    for (const r of stored.values()) {
-      const s = this.streamsByName.get(r.name);
-      if (s === undefined || s.id !== r.id) {
-        problem(`stream '${r.name}' (id ${r.id}) is not loaded`);
-        continue;
-      }
-      if (s.records !== r.records || s.bytes !== r.bytes || s.nextSequence !== r.next_sequence || s.ackedSequence !== r.acked_sequence) {
-        problem(`stream '${r.name}': in-memory cursors/counters differ from its row`);
-      }
-      if (!tables.includes(recordsTable(r.id))) {
-        problem(`stream '${r.name}' has no table ${recordsTable(r.id)}`);
-        continue;
-      }
-      let n = 0;
-      let bytes = 0;
-      const rows = db
-        .prepare<[], RecordRow>(
-          `SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM ${recordsTable(r.id)} ORDER BY sequence`,
-        )
-        .iterate();
-      for (const row of rows) {
-        n++;
-        bytes += row.size;
-        if (row.sequence <= r.acked_sequence || row.sequence >= r.next_sequence) {
-          problem(`${r.name}#${row.sequence} lies outside the cursors (acked ${r.acked_sequence}, next ${r.next_sequence})`);
-        }
-        const crc = recordChecksum({
-          stream: r.name,
-          sequence: row.sequence,
-          sourceTime: row.source_time,
-          ingestTime: row.ingest_time,
-          contentType: row.content_type,
-          schemaRef: row.schema_ref,
-          traceparent: row.traceparent,
-          payload: row.payload,
-        });
-        if (crc !== row.crc) problem(`${r.name}#${row.sequence} fails its checksum`);
-      }
-      records += n;
-      if (r.records !== n || r.bytes !== bytes) {
-        problem(`stream '${r.name}' counters say ${r.records} records/${r.bytes} B, its rows hold ${n}/${bytes} B`);
-      }
-    }
-    return { ok: problems.length === 0, problems, records };
+    return checkIntegrity(this.db as Database.Database, this.streamsByName);
   }
 
   // ---------------------------------------------------------------- internals
 
-  private requireWritable(): void {
+  requireWritable(): void {
     if (this.readOnly) throw usage('the buffer was opened read-only');
     this.requireOpen();
   }
 
-  private requireOpen(): void {
+  requireOpen(): void {
     if (this.state !== 'open' || this.db === null) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer is ${this.state}`);
   }
 
@@ -1770,27 +877,8 @@ export class RecordBuffer extends EventEmitter {
     return new SkyhaulError('SKY_ERR_CONFIG', `cannot open buffer ${this.path}: ${reason}`, { cause: err });
   }
 
-  private stmts(s: StreamRow): StreamStatements {
-    if (s.stmts === null) s.stmts = new StreamStatements(this.db as Database.Database, s.id);
-    return s.stmts;
-  }
-
-  private prepare(db: Database.Database): Statements {
-    return {
-      createStream: db.prepare(
-        'INSERT INTO streams (name, priority, next_sequence, acked_sequence, records, bytes) VALUES (?, ?, 1, 0, 0, 0)',
-      ),
-      updateStream: db.prepare(
-        'UPDATE streams SET priority = ?, next_sequence = ?, acked_sequence = ?, records = ?, bytes = ?, last_ingest_time = ? WHERE id = ?',
-      ),
-      addEpoch: db.prepare('INSERT INTO producer_epochs (stream, up_to, producer_id) VALUES (?, ?, ?)'),
-      pruneEpochs: db.prepare('DELETE FROM producer_epochs WHERE stream = ? AND up_to <= ?'),
-      putMark: db.prepare(
-        'INSERT INTO source_marks (source, key, fingerprint) VALUES (?, ?, ?) ON CONFLICT (source, key) DO UPDATE SET fingerprint = excluded.fingerprint',
-      ),
-      addDrop: db.prepare(
-        'INSERT INTO drops (stream, reason, count) VALUES (?, ?, ?) ON CONFLICT (stream, reason) DO UPDATE SET count = count + excluded.count',
-      ),
-    };
+  get rec(): RecordStatements {
+    if (this.recordStmts === null) this.recordStmts = new RecordStatements(this.db as Database.Database);
+    return this.recordStmts;
   }
 }

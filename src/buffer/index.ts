@@ -3,52 +3,81 @@
  *
  * Every record an input hands over is committed here before the source is acknowledged, and
  * leaves only when the broker acknowledged it, or when a policy drops it and counts the drop.
- * One SQLite file in WAL mode, one writer (this process), synchronous better-sqlite3 calls on the
- * main thread. Files: `types.ts` (public types), `schema.ts` (layout, open, quarantine),
- * `checksum.ts`, `trace.ts` (traceparent generation), `buffer.ts` (RecordBuffer). Tests: `test/buffer/`, one per invariant below,
- * named `invariant <name>`.
+ * One SQLite file in WAL mode, one writer (this process); SQLite statements run on the main
+ * thread, the commit's fsync on libuv's thread pool (`durability.ts`). Files: `types.ts` (public
+ * types), `schema.ts` (layout, open, quarantine), `migrations/` (versioned upgrades),
+ * `durability.ts` (the fsync pipeline), `identity.ts` (sequence mark), `checksum.ts`, `trace.ts`
+ * (traceparent generation), `buffer.ts` (RecordBuffer: open/close, transactions, alarms,
+ * status, maintenance, and the public API), and the parts of its work, one file per seam:
+ * `writer.ts` (appends and the group commit), `quota.ts` (quota, eviction, waiting units),
+ * `reader.ts` (reads and acks), `ttl.ts` (TTL sweep), `disk.ts` (disk watchdog), `integrity.ts`
+ * (the full check), with `units.ts`, `journal.ts` and `statements.ts` as what they share. Tests:
+ * `test/buffer/`, one per invariant below, named `invariant <name>`.
  *
- * ## On-disk layout (schema version 1, in `meta.schema_version`)
+ * ## On-disk layout (schema version 3, in `meta.schema_version`)
  *
  * Pragmas: `auto_vacuum = INCREMENTAL` (set before the first CREATE TABLE, so free pages can be
  * returned with `incrementalVacuum()`), `journal_mode = WAL`, `locking_mode = EXCLUSIVE` (one
  * process owns the file; the WAL index lives in heap memory, so there is no -shm file),
- * `synchronous` = FULL unless configured, `journal_size_limit` 64 MiB, SQLite's default WAL
- * auto-checkpoint (1000 pages) plus `checkpoint()` for the scheduled job.
+ * `synchronous` NORMAL with our own fdatasync per group commit when FULL/EXTRA is configured
+ * (below), `journal_size_limit` 64 MiB, WAL auto-checkpoint at about 8 MiB, `page_size` 2048 for
+ * new files.
  *
  *     meta       (key TEXT PK, value)            schema_version, producer_id ("edge-<16 hex>",
  *                                                generated once), created_at, opened_at
  *     streams    (id INTEGER PK, name UNIQUE,    one row per stream ever seen, never deleted:
  *                 priority, next_sequence,       next_sequence is the next number to assign;
  *                 acked_sequence, records,       acked_sequence the broker's cursor (0 = none);
- *                 bytes)                         records/bytes the stream's live rows
+ *                 bytes, last_ingest_time)       records/bytes the stream's live rows
  *     drops      (stream, reason, count;         cumulative drop counters
  *                 PK (stream, reason))
- *     records_<id> (sequence INTEGER PK,         one table per stream, created in the transaction
- *                 ingest_time, source_time,      that creates its streams row; rowid = sequence.
- *                 size, crc, content_type,       Appends go to the right edge of the stream's own
- *                 schema_ref, traceparent,       b-tree (SQLite's cheapest insert), deletes remove
- *                 payload)                       a contiguous prefix, reads and head walks are
- *                                                primary-key ranges: no secondary index at all.
+ *     producer_epochs, source_marks              see migrations/002-producer-epochs.ts
+ *     records    (pos INTEGER PK,                ONE append log for every stream: pos (the rowid)
+ *                 stream_id, sequence,           is the global append position, so a group commit
+ *                 ingest_time, source_time,      touching many streams appends at one right edge;
+ *                 size, crc, content_type,       UNIQUE INDEX records_by_stream (stream_id,
+ *                 schema_ref, traceparent,       sequence) serves per-stream reads, head walks
+ *                 payload)                       and prefix deletes (all range scans of the index).
  *
- * Small columns precede the payload so head walks (eviction, TTL) read little. A new stream costs
- * one CREATE TABLE, which makes SQLite re-prepare the statements in use (measured: about 0.6 ms
- * per new stream at 500 streams, 1.7 ms at 2000): streams are expected in the tens to hundreds,
- * created once. Sequences are JavaScript numbers (exact to 2^53).
+ * Why one log (measured, 1,242 streams, random stream per record, synchronous FULL, 60-byte
+ * payloads): one table per stream (schema 2) cost 7.8 µs/record in commits of 150 and 6.3 in
+ * commits of 1,000; the log with its index 7.6 and 4.8; a WITHOUT ROWID table keyed by (stream,
+ * sequence) 17.9. The log also costs nothing per new stream (schema 2 ran a CREATE TABLE, which
+ * re-prepares every statement in use, 0.6-1.7 ms) and needs one set of prepared statements for all
+ * streams instead of eight per stream (memory). Small columns precede the payload so head walks
+ * read little.
+ *
+ * Limits: streams ≤ `maxStreams` (default 10,000; a record of a further stream is dropped as
+ * 'stream_limit', counted under the stream '*', alarm `buffer_stream_limit`); sequences and `pos`
+ * are JavaScript numbers, exact to 2^53 − 1 per stream (at 1 million records/s, 285 years); record
+ * size ≤ `maxRecordBytes` (the daemon sets it from what the forwarding transport carries; SQLite's
+ * own ceiling is 1 GB per value); stream names ≤ 1024 characters; buffered bytes ≤ quotaBytes.
  *
  * ## Writing: group commit
  *
- * append() validates, copies the payload, and queues the record. A transaction commits the queue
- * when it reaches `groupCommit.maxRecords` or `maxDelayMs` after the first queued record, whichever
- * is first; each transaction holds at most maxRecords appends. Inside it: the quota decision for
- * each record in arrival order (below), one prepared INSERT per record, one UPDATE per touched
- * stream row, one upsert per (stream, reason) drop counter. The promise of every record in it
- * resolves after COMMIT returns, i.e. after the WAL is fsync'ed under synchronous FULL/EXTRA
- * (under NORMAL/OFF a power loss can lose committed records: that is what those modes mean).
- * Events ('drop', 'committed', alarms) fire after COMMIT; a listener that throws is logged, never
- * able to undo or block a commit. If a transaction fails (disk full, I/O error) it rolls back,
- * the in-memory cursors and counters are restored to their pre-transaction values, and every
- * append in it rejects (SKY_ERR_DISK_LOW for SQLITE_FULL).
+ * append() validates, copies the payload, and queues the record. The writer commits the queue as
+ * soon as it is idle: on the next turn of the event loop (so the appends of one turn share a
+ * commit) when no fsync is running, else when the running fsync completes, or `maxDelayMs` after
+ * it was scheduled, whichever is first (the delay is an upper bound, not a wait), and at once when
+ * `maxRecords` are queued. Each transaction holds at most maxRecords appends. Inside it: the quota
+ * decision for each record in arrival order (below), one prepared INSERT per record into the log,
+ * one UPDATE per touched stream row, one upsert per (stream, reason) drop counter.
+ *
+ * Durability under synchronous FULL/EXTRA (`durability.ts`): SQLite runs at NORMAL, so COMMIT
+ * writes the WAL frames without an fsync and returns; the buffer then fdatasyncs the WAL file on
+ * the thread pool, one sync at a time covering every commit made while the previous one ran. The
+ * promise of every record in a commit resolves, and its records become readable (each stream's
+ * durable watermark; read() and cursors() stop below it), only after a sync that started after
+ * its COMMIT completed: what resolved is on disk exactly as under FULL, and a record a power cut
+ * can still lose was never sent, so its sequence may be given again. A failed fdatasync rejects
+ * that commit's appends (alarm `buffer_sync_failed`). Under NORMAL/OFF appends resolve at COMMIT
+ * (a power loss can lose committed records: that is what those modes mean). Events ('drop',
+ * 'committed', alarms) fire when the commit's appends settle; a listener that throws is logged,
+ * never able to undo or block a commit. If a transaction fails (disk full, I/O error) it rolls
+ * back, the in-memory cursors and counters are restored to their pre-transaction values, and
+ * every append in it rejects (SKY_ERR_DISK_LOW for SQLITE_FULL). Acks, TTL and maintenance commit
+ * without their own fsync (redone or resent if a power cut loses them); the next group commit's
+ * sync covers them.
  *
  * ## Sequences
  *
@@ -134,12 +163,15 @@
  * ## Crash recovery and start-up
  *
  * Nothing to replay: SQLite's WAL recovery restores the last committed transaction, and every
- * transaction leaves rows, cursors, counters and drop counters consistent with each other. A
+ * transaction leaves rows, cursors, counters and drop counters consistent with each other. An
+ * older schema is migrated in place (`migrations/`), all steps and the start-up checks in one
+ * transaction: a file that fails the checks after migrating is rolled back and refused. A
  * record whose append had resolved is in the file; a record whose append had not resolved may or
  * may not be (its source was not acknowledged and will resend; consumers de-duplicate).
- * open() reads meta, streams and drops, the table list, and per stream its first and last row by
- * primary key (validating acked < first <= last < next, and that every records_<id> table has a
- * stream). That is O(streams · log records): no COUNT(*), no scan, no integrity_check.
+ * open() reads meta, streams and drops, and per stream its first and last row through the
+ * (stream_id, sequence) index (validating acked < first <= last < next), and checks that the
+ * log's smallest and largest stream id (and any id the streams table skips) belong to a stream.
+ * That is O(streams · log records): no COUNT(*), no scan, no integrity_check.
  *
  * Only a file that SQLite itself reports damaged (SQLITE_CORRUPT*, SQLITE_NOTADB, or
  * `PRAGMA quick_check` finding damage after our own cross-checks failed) is moved with its
@@ -158,12 +190,14 @@
  * `readOnly` (the offline tools): the file must exist; SQLite opens it read-only in normal
  * locking mode (an exclusive lock needs a writable descriptor), creating a -shm and an empty -wal
  * for its WAL index, which close() removes again when they did not exist before. Nothing is
- * written and nothing is quarantined; read() skips (and logs) a record failing its checksum.
+ * written and nothing is quarantined; read() skips (and logs) a record failing its checksum. An
+ * older file is read through a copy migrated in memory (costs memory of the file's size).
  *
  * ## Invariants (each has a test named `invariant <name>`)
  *
  *  - commit-before-resolve: append() resolves only after the transaction holding its record has
- *    committed; a resolved record survives close, SIGKILL and reopen.
+ *    committed and been synced; a resolved record survives close, SIGKILL and reopen; a record
+ *    whose sync is still running is not readable.
  *  - sequence-never-reused: per stream, committed records are numbered 1, 2, 3, … in commit order;
  *    no number is assigned twice, even after all records were acked and deleted and across
  *    restarts.
@@ -187,7 +221,8 @@
  *
  * ## Events
  *
- * 'committed' (streams: string[], info: { records, durationMs }) after each group commit;
+ * 'committed' (streams: string[], info: { records, durationMs (COMMIT and its fsync), latenciesMs })
+ * after each group commit is durable;
  * 'drop' ({ stream, reason, count }) per stream and reason per transaction; 'alarm' (BufferAlarm)
  * when raised or updated; 'alarm_cleared' (code); 'accepting' (boolean) on watchdog transitions.
  */

@@ -9,8 +9,9 @@ import type { DropReason, PriorityClass, SynchronousMode } from './types.ts';
 import { DROP_REASONS, isPriorityClass } from './types.ts';
 import { migrate } from './migrations/index.ts';
 import { PRODUCER_EPOCHS_DDL } from './migrations/002-producer-epochs.ts';
+import { RECORDS_DDL } from './migrations/003-append-log.ts';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Page size of new buffer files (existing files keep theirs). */
 export const PAGE_SIZE = 2048;
@@ -41,30 +42,8 @@ CREATE TABLE drops (
   count  INTEGER NOT NULL,
   PRIMARY KEY (stream, reason)
 ) WITHOUT ROWID;
-${PRODUCER_EPOCHS_DDL}`;
-
-/** Name of a stream's records table; `id` is the integer key of its streams row (never user text). */
-export function recordsTable(id: number): string {
-  if (!Number.isSafeInteger(id) || id < 1) throw new Error(`bad stream id ${id}`);
-  return `records_${id}`;
-}
-
-const RECORDS_TABLE = /^records_([1-9][0-9]*)$/;
-
-/** One table per stream, rowid = sequence: appends go to the right edge of the stream's own b-tree. */
-export function createRecordsTableSql(id: number): string {
-  return `CREATE TABLE ${recordsTable(id)} (
-  sequence     INTEGER PRIMARY KEY,
-  ingest_time  INTEGER NOT NULL,
-  source_time  INTEGER,
-  size         INTEGER NOT NULL,
-  crc          INTEGER NOT NULL,
-  content_type TEXT NOT NULL,
-  schema_ref   TEXT,
-  traceparent  TEXT NOT NULL,
-  payload      BLOB NOT NULL
-)`;
-}
+${PRODUCER_EPOCHS_DDL}
+${RECORDS_DDL}`;
 
 /**
  * Why a file that SQLite opened is still not a buffer this build may use. None of these means
@@ -142,8 +121,8 @@ export function newProducerId(): string {
 const PRODUCER_ID = /^edge-[0-9a-f]{16}$/;
 
 /**
- * Opens (creating if absent) and validates cheaply: header, schema, meta, the streams and drops
- * tables, and per stream its records table and first and last row through the primary key.
+ * Opens (creating if absent), migrates an older file, and validates cheaply: header, schema, meta,
+ * the streams and drops tables, and per stream its first and last record through the index.
  * O(streams), never a scan of records. Throws SqliteError or BufferSchemaError; the caller
  * decides on quarantine.
  */
@@ -157,21 +136,33 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
       // `removeReadOnlySidecars` takes away those it created once the connection is closed.
       const tables = db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all();
       const meta = readMeta(db, tables);
+      let reader = db;
+      const migrated: string[] = [];
+      if (meta.version < SCHEMA_VERSION) {
+        // An older file is read through a migrated copy in memory (the file is never written):
+        // the tools then read one layout only. Costs memory of the file's size.
+        const image = db.serialize();
+        db.close();
+        // Header bytes 18-19 say WAL (2); an in-memory database cannot use a WAL: mark it rollback (1).
+        image[18] = 1;
+        image[19] = 1;
+        reader = new Database(image);
+        migrated.push(...migrateChecked(reader, meta.version));
+      }
       return {
-        db,
+        db: reader,
         producerId: meta.producerId,
         created: false,
         createdAt: meta.createdAt,
-        migrated: [],
-        streams: loadStreamsChecked(db, tables, meta.version),
-        drops: loadDrops(db),
-        epochs: meta.version >= 2 ? loadEpochs(db) : [],
+        migrated,
+        streams: migrated.length > 0 ? loadStreams(reader) : loadStreamsChecked(reader),
+        drops: loadDrops(reader),
+        epochs: loadEpochs(reader),
       };
     }
-    // Only takes effect on a new, empty file (before anything is written to it). Each commit
-    // writes one page per stream it touched (a stream's table grows at its own right edge), so
-    // with hundreds of streams the page, not the record, is the unit of commit work: 2 KiB pages
-    // halved commit time against 4 KiB at 30,000 records/s over 1,200 streams (npm run bench).
+    // Only takes effect on a new, empty file (before anything is written to it). A commit that
+    // touches many streams dirties one index leaf per stream (the log itself grows at one edge):
+    // smaller pages keep that write small.
     db.pragma(`page_size = ${PAGE_SIZE}`);
     // One writer per file: the in-memory sequence cursors are only right if nobody else writes.
     // In WAL mode this also keeps the WAL index in heap memory (no -shm file).
@@ -188,8 +179,8 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
     db.pragma(`synchronous = ${synchronous}`);
     db.pragma('cache_size = -16384'); // 16 MiB
     db.pragma('journal_size_limit = 67108864'); // truncate the WAL to 64 MiB after checkpoints
-    // Checkpoint at about 8 MiB of WAL rather than SQLite's 1000 pages: a stream's last page is
-    // rewritten by every commit that touches it, and a checkpoint copies it back once however often.
+    // Checkpoint at about 8 MiB of WAL rather than SQLite's 1000 pages: a stream's last index page
+    // is rewritten by every commit that touches it, and a checkpoint copies it back once however often.
     db.pragma(`wal_autocheckpoint = ${Math.ceil((8 << 20) / Number(db.pragma('page_size', { simple: true })))}`);
     db.pragma('foreign_keys = OFF');
     if (created) {
@@ -201,11 +192,11 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
         put.run('created_at', new Date(now).toISOString());
       })();
     }
-    // Checked as it is before a migration writes anything: a refused file stays untouched.
-    let streams = created ? [] : loadStreamsChecked(db, tables, meta.version);
+    // An older file is migrated and checked in one transaction: a file that fails the check
+    // after migrating is rolled back, so a refused file stays as it was.
+    const migrated = created || meta.version === SCHEMA_VERSION ? [] : migrateChecked(db, meta.version);
+    const streams = created ? [] : loadStreamsChecked(db);
     const drops = created ? [] : loadDrops(db);
-    const migrated = created ? [] : migrate(db, meta.version).map((m) => `${m.from}->${m.to} ${m.name}`);
-    if (migrated.length > 0) streams = loadStreams(db, db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all(), SCHEMA_VERSION);
     const epochs = loadEpochs(db);
     // A write on every open, once the file has passed its checks (a refused file stays byte for
     // byte as it was): takes the exclusive lock now rather than at the first append.
@@ -257,12 +248,26 @@ function loadEpochs(db: Database.Database): ProducerEpoch[] {
 }
 
 /**
+ * Runs the migrations from `version` and then the start-up checks of the new layout, all in one
+ * transaction: either the file is at the current version and consistent, or nothing changed.
+ * Returns the steps that ran, e.g. ['2->3 append-log'].
+ */
+function migrateChecked(db: Database.Database, version: number): string[] {
+  let ran: string[] = [];
+  db.transaction(() => {
+    ran = migrate(db, version).map((m) => `${m.from}->${m.to} ${m.name}`);
+    loadStreamsChecked(db);
+  })();
+  return ran;
+}
+
+/**
  * loadStreams, and when our own cross-checks fail, SQLite's `quick_check` decides: damage it
  * finds makes the file corrupt (quarantinable); without any, the file is refused as inconsistent.
  */
-function loadStreamsChecked(db: Database.Database, tables: string[], version: number): StreamRowData[] {
+function loadStreamsChecked(db: Database.Database): StreamRowData[] {
   try {
-    return loadStreams(db, tables, version);
+    return loadStreams(db);
   } catch (err) {
     if (!(err instanceof BufferSchemaError)) throw err;
     const verdict = db.prepare<[], string>('PRAGMA quick_check').pluck().all();
@@ -286,14 +291,23 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-function loadStreams(db: Database.Database, tables: string[], version: number): StreamRowData[] {
-  // A read-only tool may open a schema-1 file, which it cannot migrate.
-  const lastIngest = version >= 2 ? 'last_ingest_time' : 'NULL AS last_ingest_time';
+/**
+ * The streams rows, each checked against its first and last record through the
+ * (stream_id, sequence) index, and the log checked for rows of unknown streams by its smallest
+ * and largest stream id plus a probe of every id the streams table skips: O(streams · log n).
+ */
+function loadStreams(db: Database.Database): StreamRowData[] {
   const rows = db
-    .prepare<[], RawStream>(`SELECT id, name, priority, next_sequence, acked_sequence, records, bytes, ${lastIngest} FROM streams ORDER BY id`)
+    .prepare<[], RawStream>(`SELECT id, name, priority, next_sequence, acked_sequence, records, bytes, last_ingest_time FROM streams ORDER BY id`)
     .all();
-  const recordTables = new Set(tables.filter((t) => RECORDS_TABLE.test(t)));
+  const firstOf = db.prepare<[number], { sequence: number; ingest_time: number }>(
+    'SELECT sequence, ingest_time FROM records WHERE stream_id = ? ORDER BY sequence ASC LIMIT 1',
+  );
+  const lastOf = db.prepare<[number], { sequence: number; ingest_time: number }>(
+    'SELECT sequence, ingest_time FROM records WHERE stream_id = ? ORDER BY sequence DESC LIMIT 1',
+  );
   const out: StreamRowData[] = [];
+  const ids = new Set<number>();
   for (const r of rows) {
     const { id, name, priority, next_sequence: next, acked_sequence: acked, records, bytes, last_ingest_time: lastIngest } = r;
     if (!isCount(id) || id < 1 || typeof name !== 'string' || !isPriorityClass(priority)) {
@@ -302,12 +316,9 @@ function loadStreams(db: Database.Database, tables: string[], version: number): 
     if (!isCount(next) || next < 1 || !isCount(acked) || acked >= next || !isCount(records) || !isCount(bytes)) {
       throw new BufferSchemaError('inconsistent', `malformed cursors for stream '${name}': ${JSON.stringify(r)}`);
     }
-    const table = recordsTable(id);
-    if (!recordTables.delete(table)) throw new BufferSchemaError('inconsistent', `stream '${name}' has no table ${table}`);
-    const first = db
-      .prepare<[], { sequence: number; ingest_time: number }>(`SELECT sequence, ingest_time FROM ${table} ORDER BY sequence ASC LIMIT 1`)
-      .get();
-    const last = db.prepare<[], { sequence: number; ingest_time: number }>(`SELECT sequence, ingest_time FROM ${table} ORDER BY sequence DESC LIMIT 1`).get();
+    ids.add(id);
+    const first = firstOf.get(id);
+    const last = lastOf.get(id);
     if ((records === 0) !== (first === undefined)) {
       throw new BufferSchemaError('inconsistent', `stream '${name}' counts ${records} records but its first row is ${first === undefined ? 'absent' : 'present'}`);
     }
@@ -329,8 +340,17 @@ function loadStreams(db: Database.Database, tables: string[], version: number): 
       lastIngestTime: newest(typeof lastIngest === 'number' ? lastIngest : null, last?.ingest_time ?? null),
     });
   }
-  // A records table the streams table does not know would hold rows invisible forever.
-  for (const orphan of recordTables) throw new BufferSchemaError('inconsistent', `table ${orphan} belongs to no stream`);
+  // Rows of a stream the streams table does not know would be invisible forever.
+  const lo = db.prepare<[], number | null>('SELECT min(stream_id) FROM records').pluck().get() ?? null;
+  const hi = db.prepare<[], number | null>('SELECT max(stream_id) FROM records').pluck().get() ?? null;
+  if (lo !== null && hi !== null) {
+    const probe = db.prepare<[number], number>('SELECT 1 FROM records WHERE stream_id = ? LIMIT 1').pluck();
+    for (const id of [lo, hi]) if (!ids.has(id)) throw new BufferSchemaError('inconsistent', `records of stream id ${id} belong to no stream`);
+    // Stream ids are dense (rows are never deleted); a skipped id is probed, never a range scan.
+    for (let id = lo + 1; id < hi && ids.size < hi - lo + 1; id++) {
+      if (!ids.has(id) && probe.get(id) !== undefined) throw new BufferSchemaError('inconsistent', `records of stream id ${id} belong to no stream`);
+    }
+  }
   return out;
 }
 

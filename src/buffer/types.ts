@@ -18,7 +18,9 @@ export type DropReason =
   | 'checksum'
   | 'backpressure_overflow'
   /** A buffered record the transport cannot carry (written before the ingest limit existed, or the limit was raised): set aside by the forwarder. */
-  | 'oversize';
+  | 'oversize'
+  /** A record of a new stream beyond `maxStreams`: counted under the stream '*' (the counters stay bounded too). */
+  | 'stream_limit';
 
 export const DROP_REASONS: readonly DropReason[] = [
   'quota_drop_oldest',
@@ -28,6 +30,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'checksum',
   'backpressure_overflow',
   'oversize',
+  'stream_limit',
 ];
 
 /**
@@ -115,6 +118,12 @@ export interface BufferOptions {
    * (SKY_ERR_RECORD_TOO_LARGE) instead of wedging its stream.
    */
   maxRecordBytes?: number;
+  /**
+   * Most streams the buffer keeps state for (default 10,000): every map keyed by stream is bounded
+   * by it. A record of a further stream is dropped, counted as 'stream_limit' under the stream
+   * '*', and alarm `buffer_stream_limit` names the last stream refused.
+   */
+  maxStreams?: number;
   /**
    * ms since epoch below which the wall clock is known wrong (the build date; the buffer's own
    * creation time raises it). Records with an ingest time below it are never expired by TTL:
@@ -211,6 +220,9 @@ export const DEFAULT_POLICIES: Readonly<Record<PriorityClass, QuotaPolicy>> = {
 export const DEFAULT_GROUP_COMMIT = { maxRecords: 1000, maxDelayMs: 5 } as const;
 export const DEFAULT_QUOTA_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_MAX_BLOCKED_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_STREAMS = 10_000;
+/** The stream name under which 'stream_limit' drops are counted. */
+export const OVER_LIMIT_STREAM = '*';
 export const DEFAULT_DISK: Readonly<DiskWatchdogOptions> = {
   minFreeBytes: 64 * 1024 * 1024,
   resumeFreeBytes: 128 * 1024 * 1024,
@@ -224,3 +236,14 @@ export function isPriorityClass(value: unknown): value is PriorityClass {
 export function isQuotaPolicy(value: unknown): value is QuotaPolicy {
   return value === 'block' || value === 'drop-oldest' || value === 'drop-newest';
 }
+
+/** Alarm codes raised by the buffer. */
+export const ALARM = {
+  quarantined: 'buffer_quarantined',
+  syncFailed: 'buffer_sync_failed',
+  identityRenewed: 'buffer_identity_renewed',
+  diskLow: 'buffer_disk_low',
+  checksum: 'buffer_checksum',
+  quotaBlocked: 'buffer_quota_blocked',
+  streamLimit: 'buffer_stream_limit',
+} as const;

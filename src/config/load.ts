@@ -97,6 +97,7 @@ function normalise(raw: RawConfig, baseDir: string, file: string, locator: Locat
       policies: raw.buffer.policies,
       disk,
       maxBlockedBytes: parseBytes(raw.buffer.maxBlocked),
+      maxStreams: raw.buffer.maxStreams,
     },
     streams: raw.streams.map((s) => ({
       match: s.match,

@@ -97,6 +97,12 @@ export const configSchema = {
           },
         },
         maxBlocked: { ...bytes, default: '32MiB', description: 'Records held in memory while the buffer blocks; beyond it the newest are dropped and counted.' },
+        maxStreams: {
+          type: 'integer',
+          minimum: 1,
+          default: 10000,
+          description: "Most streams the buffer keeps state for; records of further streams are dropped, counted as 'stream_limit', and alarmed.",
+        },
       },
     },
     streams: {

@@ -16,6 +16,7 @@ export interface RawConfig {
     policies: Record<PriorityClass, QuotaPolicy>;
     disk: { minFree: Bytes; resumeFree: Bytes; checkInterval: Duration };
     maxBlocked: Bytes;
+    maxStreams: number;
   };
   streams: Array<{ match: string; priority: PriorityClass; ttl: Duration | null; expectedInterval: Duration | null }>;
   forward: {
@@ -78,6 +79,8 @@ export interface Config {
     policies: Record<PriorityClass, QuotaPolicy>;
     disk: { minFreeBytes: number; resumeFreeBytes: number; checkIntervalMs: number };
     maxBlockedBytes: number;
+    /** Most streams the buffer keeps (buffer.maxStreams). */
+    maxStreams: number;
   };
   streams: StreamRule[];
   forward: {

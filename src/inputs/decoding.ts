@@ -49,16 +49,23 @@ export class FramePipeline {
 
   /**
    * Feeds raw bytes; returns one promise per complete frame, each resolving once its records are
-   * durably committed (so the caller may acknowledge the instrument or broker only then).
+   * durably committed (so the caller may acknowledge the instrument or broker only then). `mark`
+   * commits with the last frame the chunk completes (see the buffer's "Source marks").
    */
-  push(chunk: Buffer, receivedAt = Date.now()): Array<Promise<FrameOutcome>> {
+  push(chunk: Buffer, receivedAt = Date.now(), mark?: SourceMark): Array<Promise<FrameOutcome>> {
     const outcomes: Array<Promise<FrameOutcome>> = [];
-    for (const event of this.framer.push(chunk)) {
+    const events = this.framer.push(chunk);
+    // The chunk's mark (a journal position) commits with the last frame it completes.
+    let last = -1;
+    events.forEach((event, i) => {
+      if (event.kind === 'frame') last = i;
+    });
+    events.forEach((event, i) => {
       if (event.kind === 'error') {
         this.bad(event.code, event.message, event.raw, receivedAt, event.length);
         outcomes.push(Promise.resolve({ kind: 'bad', code: event.code, message: event.message }));
-      } else outcomes.push(this.frame(event.frame, receivedAt));
-    }
+      } else outcomes.push(this.frame(event.frame, receivedAt, i === last ? mark : undefined));
+    });
     return outcomes;
   }
 

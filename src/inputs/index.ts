@@ -27,7 +27,7 @@ const registry: { [T in InputConfig['type']]: (config: Of<T>, context: Context) 
     new TcpInput({ name: c.name, host: c.host, port: c.port, connectTimeoutMs: parseDuration(c.connectTimeout), backoff: backoff(c.backoff) }, getAdapter(c.adapter, c.adapterOptions), context),
   udp: (c, context) =>
     new UdpInput(
-      { name: c.name, bind: c.bind, port: c.port, maxDatagramBytes: c.maxDatagramBytes, receiveBufferBytes: parseBytes(c.receiveBuffer), senders: c.senders, onlyListedSenders: c.onlyListedSenders },
+      { name: c.name, bind: c.bind, port: c.port, maxDatagramBytes: c.maxDatagramBytes, receiveBufferBytes: parseBytes(c.receiveBuffer), senders: c.senders, onlyListedSenders: c.onlyListedSenders, journal: c.journal },
       getAdapter(c.adapter, c.adapterOptions),
       context,
     ),

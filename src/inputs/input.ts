@@ -51,6 +51,8 @@ export interface InputContext {
   report: InputReport;
   /** Whether the host's wall clock is synchronised now (receipt times can be trusted). */
   clockTrusted: () => boolean;
+  /** A directory for an input's own durable state (the UDP journal); absent: the input keeps none. */
+  stateDir?: string;
 }
 
 /**

@@ -2,12 +2,13 @@
  * Ingest: the daemon's commit path (RecordBuffer.append with the daemon's defaults) against its
  * physical limit, plain better-sqlite3 batched inserts of the same rows into the same disk.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DEFAULT_GROUP_COMMIT, RecordBuffer } from '../../src/buffer/index.ts';
-import { createRecordsTableSql, PAGE_SIZE, recordsTable } from '../../src/buffer/schema.ts';
+import { PAGE_SIZE } from '../../src/buffer/schema.ts';
+import { RECORDS_DDL } from '../../src/buffer/migrations/003-append-log.ts';
 import { newTraceparent } from '../../src/record/record.ts';
 import { percentile } from './util.ts';
 
@@ -29,6 +30,8 @@ export interface IngestResult {
   meanRecordsPerCommit: number;
   /** Cores this process used while appending (1.0 = the one JavaScript thread fully busy). */
   cpuCores: number;
+  /** Size of the closed buffer file / records in it (nothing was acknowledged or dropped). */
+  fileBytesPerRecord: number;
 }
 
 function payloadFor(i: number): Buffer {
@@ -40,7 +43,8 @@ function payloadFor(i: number): Buffer {
 /**
  * `appenders` concurrent loops, each appending one record and awaiting its commit before the
  * next, for `durationMs`. The buffer runs with the daemon's defaults (synchronous FULL, group
- * commit {1000, 5 ms}); only the disk watchdog is off, as it measures the disk, not the path.
+ * commit at most 1000 records, committed as soon as the writer is idle, at most 5 ms after
+ * scheduling); only the disk watchdog is off, as it measures the disk, not the path.
  */
 export async function measureIngest(options: { durationMs: number; appenders: number; streams: number; dir?: string }): Promise<IngestResult> {
   const dir = mkdtempSync(join(options.dir ?? tmpdir(), 'skyhaul-bench-ingest-'));
@@ -75,8 +79,10 @@ export async function measureIngest(options: { durationMs: number; appenders: nu
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   await buffer.close();
+  const fileBytesPerRecord = statSync(join(dir, 'buffer.sqlite')).size / records;
   rmSync(dir, { recursive: true, force: true });
   return {
+    fileBytesPerRecord,
     records,
     seconds,
     recordsPerSecond: records / seconds,
@@ -101,12 +107,15 @@ export interface RawResult {
   /** Mean time of one transaction of `batch` rows (dominated by the WAL fsync at COMMIT). */
   meanCommitMs: number;
   cpuCores: number;
+  /** Size of the closed file / rows. */
+  fileBytesPerRecord: number;
 }
 
 /**
  * The physical limit: better-sqlite3, WAL, synchronous FULL, exclusive locking (as the buffer
- * opens its file), one transaction per `batch` rows, rows shaped like the buffer's (sequence key,
- * times, size, crc, content type, schema ref, traceparent, 200-byte payload), for `durationMs`.
+ * opens its file), one transaction per `batch` rows into the buffer's own append log (the same
+ * table and (stream_id, sequence) index; times, size, crc, content type, schema ref, traceparent,
+ * 200-byte payload), for `durationMs`.
  * No checksum, no quota accounting, no promises: just SQLite and the disk.
  */
 export function measureRawSqlite(options: { durationMs: number; batch: number; dir?: string }): RawResult {
@@ -119,8 +128,10 @@ export function measureRawSqlite(options: { durationMs: number; batch: number; d
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('cache_size = -16384');
-    db.exec(createRecordsTableSql(1));
-    const insert = db.prepare(`INSERT INTO ${recordsTable(1)} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    db.exec(RECORDS_DDL);
+    const insert = db.prepare(
+      'INSERT INTO records (stream_id, sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     const payloads = Array.from({ length: 64 }, (_, i) => payloadFor(i));
     const traceparent = newTraceparent();
     let sequence = 0;
@@ -141,9 +152,11 @@ export function measureRawSqlite(options: { durationMs: number; batch: number; d
     }
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
-    return { records: sequence, seconds: ms / 1000, recordsPerSecond: sequence / (ms / 1000), batch: options.batch, meanCommitMs: ms / batches, cpuCores: (cpu.user + cpu.system) / 1000 / ms };
-  } finally {
     db.close();
+    const fileBytesPerRecord = statSync(join(dir, 'raw.sqlite')).size / sequence;
+    return { records: sequence, seconds: ms / 1000, recordsPerSecond: sequence / (ms / 1000), batch: options.batch, meanCommitMs: ms / batches, cpuCores: (cpu.user + cpu.system) / 1000 / ms, fileBytesPerRecord };
+  } finally {
+    if (db.open) db.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

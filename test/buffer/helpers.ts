@@ -97,3 +97,20 @@ export function range(from: number, to: number): number[] {
   for (let i = from; i <= to; i++) out.push(i);
   return out;
 }
+
+/** `test/buffer/fixtures/schema-2.sqlite`, written by the schema-2 code. */
+export const SCHEMA_2_FIXTURE = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'schema-2.sqlite');
+
+/** What `fixtures/make-schema-2.ts` left buffered: stream -> sequences (see its header). */
+export function schema2Backlog(): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (let n = 0; n < 60; n++) {
+    const stream = `site/inst-${String(n).padStart(2, '0')}`;
+    const all = range(1, 30 + n);
+    if (n === 7) out.set(stream, all.filter((s) => s > 20));
+    else if (n === 8) out.set(stream, []);
+    else if (n === 9) out.set(stream, all.filter((s) => s < 5 || s > 7));
+    else out.set(stream, all);
+  }
+  return out;
+}

@@ -7,13 +7,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION } from '../../src/buffer/index.ts';
-import { openBuffer, range, tempDir, withRaw } from './helpers.ts';
+import { makeBuffer, openBuffer, payloadTag, range, schema2Backlog, tempDir, withRaw } from './helpers.ts';
 
-const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'schema-1.sqlite');
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
+const fixture = path.join(fixtures, 'schema-1.sqlite');
 
-function copyFixture(): string {
+function copyFixture(from = fixture): string {
   const file = path.join(tempDir(), 'buffer.sqlite');
-  fs.copyFileSync(fixture, file);
+  fs.copyFileSync(from, file);
   return file;
 }
 
@@ -57,5 +58,59 @@ describe('migrations', () => {
     expect(b.stats().records).toBe(213);
     expect(b.checkIntegrity().ok).toBe(true);
     expect(fs.readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it('2 -> 3: a schema-2 buffer (one table per stream, 60 streams) moves into the append log with every record, sequence, cursor and counter', async () => {
+    const file = copyFixture(path.join(fixtures, 'schema-2.sqlite'));
+    const b = openBuffer({ path: file, siteId: 'fixture-site' });
+    expect(b.producerId).toBe('edge-e62129b8c52a9215');
+    const backlog = schema2Backlog();
+    expect(b.streams()).toHaveLength(60);
+    for (const state of b.streams()) {
+      const want = backlog.get(state.stream) ?? [];
+      const n = Number(state.stream.slice(-2));
+      expect(state.nextSequence, state.stream).toBe(31 + n);
+      expect(state.ackedSequence, state.stream).toBe(n === 7 ? 20 : n === 8 ? 38 : 0);
+      const records = b.read(state.stream, 0, 1000);
+      expect(records.map((r) => r.sequence), state.stream).toEqual(want);
+      for (const r of records) {
+        expect(payloadTag(r.payload)).toBe(`${state.stream}:${r.sequence}`);
+        expect(r).toMatchObject({ contentType: 'text/plain', schemaRef: 'fixture/v2', producerId: 'edge-e62129b8c52a9215' });
+        expect(r.ingestTime).toBe(Date.parse('2026-11-20T00:00:00Z') + r.sequence * 1000);
+      }
+    }
+    expect(b.drops()).toEqual([{ stream: 'site/inst-09', reason: 'oversize', count: 3 }]);
+    expect(b.checkIntegrity()).toMatchObject({ ok: true, records: 3509 });
+    const next = await b.append({ stream: 'site/inst-00', payload: Buffer.from('after the upgrade') });
+    expect(next.sequence).toBe(31);
+    await b.close();
+    withRaw(file, (db) => {
+      expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe('3');
+      expect(db.prepare(`SELECT count(*) FROM sqlite_master WHERE name GLOB 'records_[0-9]*'`).pluck().get()).toBe(0);
+    });
+  });
+
+  it('a migration that leaves the file inconsistent is rolled back: the file keeps its version and is refused, not quarantined', () => {
+    const file = copyFixture(path.join(fixtures, 'schema-2.sqlite'));
+    // A per-stream table whose stream row is gone: its rows would land in the log under no stream.
+    withRaw(file, (db) => db.prepare(`DELETE FROM streams WHERE name = 'site/inst-03'`).run());
+    const before = withRaw(file, (db) => db.prepare('SELECT count(*) FROM sqlite_master').pluck().get());
+    const b = makeBuffer({ path: file });
+    expect(() => b.open()).toThrow(/records of stream id 4 belong to no stream/);
+    withRaw(file, (db) => {
+      expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe('2');
+      expect(db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()).toBe(before);
+    });
+    expect(fs.readdirSync(path.dirname(file)).filter((f) => f.includes('quarantined'))).toEqual([]);
+  });
+
+  it('a newer file (a package downgrade) is refused naming both versions, untouched and not quarantined', () => {
+    const file = copyFixture(path.join(fixtures, 'schema-2.sqlite'));
+    withRaw(file, (db) => db.prepare(`UPDATE meta SET value = '${SCHEMA_VERSION + 1}' WHERE key = 'schema_version'`).run());
+    const before = fs.readFileSync(file);
+    const b = makeBuffer({ path: file });
+    expect(() => b.open()).toThrow(new RegExp(`schema version ${SCHEMA_VERSION + 1} was written by a newer Skyhaul; this build reads version ${SCHEMA_VERSION}`));
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+    expect(fs.readdirSync(path.dirname(file)).filter((f) => f.includes('quarantined'))).toEqual([]);
   });
 });

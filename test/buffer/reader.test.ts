@@ -37,7 +37,7 @@ describe('checksum', () => {
     // flip one payload byte of wx#3 behind the buffer's back
     withRaw(file, (db) => {
       const id = db.prepare(`SELECT id FROM streams WHERE name = 'wx'`).pluck().get() as number;
-      const changed = db.prepare(`UPDATE records_${id} SET payload = CAST(? AS BLOB) WHERE sequence = 3`).run(Buffer.from('wx:3 corrupted'));
+      const changed = db.prepare('UPDATE records SET payload = CAST(? AS BLOB) WHERE stream_id = ? AND sequence = 3').run(Buffer.from('wx:3 corrupted'), id);
       expect(changed.changes).toBe(1);
     });
     b = openBuffer({ path: file });
@@ -56,7 +56,7 @@ describe('checksum', () => {
     expect(b.checkIntegrity()).toEqual({ ok: true, problems: [], records: 4 });
     // metadata is covered too: change the ingest time of wx#5
     await b.close();
-    withRaw(file, (db) => db.prepare('UPDATE records_1 SET ingest_time = ingest_time + 1 WHERE sequence = 5').run());
+    withRaw(file, (db) => db.prepare('UPDATE records SET ingest_time = ingest_time + 1 WHERE stream_id = 1 AND sequence = 5').run());
     b = openBuffer({ path: file });
     expect(b.read('wx', 0, 100).map((r) => r.sequence)).toEqual([1, 2, 4]);
     expect(dropTotal(b.drops(), { reason: 'checksum' })).toBe(2);
@@ -141,7 +141,7 @@ describe('integrity', () => {
     await b.close();
     withRaw(file, (db) => {
       for (const s of db.prepare('SELECT id, name, records, bytes FROM streams').all() as Array<{ id: number; name: string; records: number; bytes: number }>) {
-        const actual = db.prepare(`SELECT count(*) AS records, coalesce(sum(size), 0) AS bytes FROM records_${s.id}`).get();
+        const actual = db.prepare(`SELECT count(*) AS records, coalesce(sum(size), 0) AS bytes FROM records WHERE stream_id = ?`).get(s.id);
         expect(actual, s.name).toEqual({ records: s.records, bytes: s.bytes });
       }
     });
@@ -154,8 +154,8 @@ describe('integrity', () => {
     expect(b.checkIntegrity()).toEqual({ ok: true, problems: [], records: 10 });
     await b.close();
     withRaw(file, (db) => {
-      db.prepare(`UPDATE records_1 SET payload = X'00' WHERE sequence = 2`).run();
-      db.prepare(`UPDATE records_1 SET traceparent = '00-00' WHERE sequence = 9`).run();
+      db.prepare(`UPDATE records SET payload = X'00' WHERE stream_id = 1 AND sequence = 2`).run();
+      db.prepare(`UPDATE records SET traceparent = '00-00' WHERE stream_id = 1 AND sequence = 9`).run();
     });
     b = openBuffer({ path: file });
     const report = b.checkIntegrity();
@@ -166,7 +166,7 @@ describe('integrity', () => {
     await b.close();
     // counter drift (a row deleted behind the buffer's back, counters left): open stays cheap and
     // does not notice; the full check does.
-    withRaw(file, (db) => db.prepare('DELETE FROM records_1 WHERE sequence = 5').run());
+    withRaw(file, (db) => db.prepare('DELETE FROM records WHERE stream_id = 1 AND sequence = 5').run());
     b = openBuffer({ path: file });
     const size = 32 + 'application/octet-stream'.length + 55 + 48;
     expect(b.checkIntegrity().problems).toContain(`stream 'a' counters say 10 records/${10 * size} B, its rows hold 9/${9 * size} B`);

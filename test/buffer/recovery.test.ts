@@ -29,7 +29,9 @@ async function runAndKill(file: string, acks: number): Promise<ChildLog> {
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   let rest = '';
   let killTimer: NodeJS.Timeout | undefined;
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
+  // 'close', not 'exit': 'exit' can come before the last lines in the pipe are read, and a
+  // missed ACKING line made a durable ack look like one that never started.
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('close', (code, signal) => resolve(signal ?? code)));
   child.stdout.on('data', (d: Buffer) => {
     const lines = (rest + d.toString()).split('\n');
     rest = lines.pop() ?? '';

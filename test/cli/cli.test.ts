@@ -114,8 +114,8 @@ describe('skyhaul buffer', () => {
     // Corrupt one stored payload byte behind the buffer's back: check must find it.
     const Database = (await import('better-sqlite3')).default;
     const db = new Database(file);
-    const table = (db.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'records_%'").get() as { name: string }).name;
-    db.prepare(`UPDATE ${table} SET payload = ? WHERE sequence = 5`).run(Buffer.from('Ta=X'));
+    const streamId = db.prepare('SELECT min(id) FROM streams').pluck().get() as number;
+    db.prepare('UPDATE records SET payload = ? WHERE stream_id = ? AND sequence = 5').run(Buffer.from('Ta=X'), streamId);
     db.close();
     const check = skyhaul(['buffer', 'check', '--file', file]);
     expect(check.status).toBe(1);

@@ -10,6 +10,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync } from 'mqtt';
+import { parse, stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getAdapter } from '../../firmware-adapters/index.ts';
 import { matchTopic, MqttInput } from '../../src/inputs/mqtt/input.ts';
@@ -43,8 +44,10 @@ describe('MQTT input', () => {
       dir,
       config: {
         site: { id: site },
-        // Commits wait up to 1 s, so the kill lands between receipt and commit.
-        buffer: { groupCommit: { maxRecords: 100000, maxDelayMs: 1000 } },
+        // The group commit commits as soon as it is idle, so a delay cannot hold records back:
+        // the disk watchdog does (free space below minFree, so appends wait uncommitted and
+        // nothing is acknowledged), and the kill lands between receipt and commit.
+        buffer: { disk: { minFree: '1000TiB', resumeFree: '1000TiB', checkInterval: '1s' } },
         forward: { url: requireEnv('SKYHAUL_PULSAR_EDGE_HTTP') },
         inputs: [
           {
@@ -56,11 +59,14 @@ describe('MQTT input', () => {
           },
         ],
       },
+      wait: false, // not ready while the buffer refuses intake
     });
     const inputState = async (): Promise<{ state: string; received: number; committed: number }> =>
       (await daemon.status()).inputs.find((i) => i.name === 'site-broker')!;
     const deadline = Date.now() + 10_000;
-    while ((await inputState()).state !== 'running' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    // The HTTP API comes up a moment after spawn (not waited for: the daemon never gets ready here).
+    const running = async (): Promise<boolean> => (await inputState().catch(() => null))?.state === 'running';
+    while (!(await running()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     await new Promise((resolve) => setTimeout(resolve, 500)); // subscription in place
 
     const publisher = await connectAsync(requireEnv('SKYHAUL_MQTT_URL'), { clientId: `pub-${site}` });
@@ -75,6 +81,10 @@ describe('MQTT input', () => {
     expect(beforeKill.received).toBeGreaterThan(0);
     expect(beforeKill.committed).toBeLessThan(count);
 
+    // Restart with the disk watchdog's defaults: the broker redelivers what was never acknowledged.
+    const written = parse(readFileSync(daemon.configFile, 'utf8')) as { buffer: Record<string, unknown> };
+    delete written.buffer.disk;
+    writeFileSync(daemon.configFile, stringify(written));
     await daemon.restart();
     await daemon.waitReady();
     const want = new Set(Array.from({ length: count }, (_, i) => Number((i / 10).toFixed(1))));

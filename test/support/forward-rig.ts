@@ -4,7 +4,7 @@
  * or on the edge itself.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect } from 'vitest';
@@ -44,8 +44,10 @@ function hostPort(url: string): { host: string; port: number } {
   return { host: u.hostname, port: Number(u.port) };
 }
 
-export async function rig(options: { deadLinkTimeoutMs?: number; consumeFrom?: 'central' | 'edge'; priorities?: Record<string, PriorityClass>; bytesPerSecond?: number | null; maxMessagesPerStream?: number } = {}): Promise<Rig> {
+export async function rig(options: { deadLinkTimeoutMs?: number; consumeFrom?: 'central' | 'edge'; priorities?: Record<string, PriorityClass>; bytesPerSecond?: number | null; maxMessagesPerStream?: number; bufferFile?: string } = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'skyhaul-fwd-'));
+  // An existing buffer file (a fixture written by an older version) to start from.
+  if (options.bufferFile !== undefined) copyFileSync(options.bufferFile, join(dir, 'buffer.sqlite'));
   const site = `t-${randomUUID().slice(0, 8)}`;
   const topic = `persistent://${requireEnv('SKYHAUL_PULSAR_NAMESPACE')}/${site}`;
   const consumeWs = options.consumeFrom === 'edge' ? requireEnv('SKYHAUL_PULSAR_EDGE_WS') : requireEnv('SKYHAUL_PULSAR_CENTRAL_WS');

@@ -9,6 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import { migration002 } from './002-producer-epochs.ts';
+import { migration003 } from './003-append-log.ts';
 
 export interface Migration {
   from: number;
@@ -19,12 +20,12 @@ export interface Migration {
 }
 
 /** In order; each step's `from` is the previous step's `to`. */
-export const MIGRATIONS: readonly Migration[] = [migration002];
+export const MIGRATIONS: readonly Migration[] = [migration002, migration003];
 
 /**
- * Brings a file from `version` to the newest schema, one transaction per step (a crash between
- * steps leaves a consistent file at an intermediate version, migrated further on the next open).
- * Returns the steps that ran.
+ * Brings a file from `version` to the newest schema, one transaction (savepoint) per step;
+ * `openDatabase` wraps all steps and the start-up checks in one outer transaction, so a file that
+ * fails its checks after migrating is left as it was. Returns the steps that ran.
  */
 export function migrate(db: Database.Database, version: number): Migration[] {
   const ran: Migration[] = [];

@@ -11,6 +11,11 @@
  *
  * With line framing, each sender has its own framer: a partial line from one sender is never
  * completed by another's bytes. Framers of senders silent for a while are let go (bounded).
+ *
+ * Datagrams already read survive a crash of the process: each is journaled (./journal.ts) before
+ * it is decoded, its journal position commits with its records, and start() replays what was
+ * journaled after the committed position before the socket is bound. Needs the context's
+ * `stateDir`; `journal: false` turns it off.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
@@ -18,6 +23,7 @@ import type { FirmwareAdapter, Quarantine } from '../../../firmware-adapters/ind
 import { FramePipeline, type DecodeReport } from '../decoding.ts';
 import type { Input, InputContext, InputStatus } from '../input.ts';
 import { InputStatusTracker } from '../input.ts';
+import { UdpJournal } from './journal.ts';
 
 export interface UdpInputConfig {
   name: string;
@@ -29,6 +35,8 @@ export interface UdpInputConfig {
   senders: Record<string, string>;
   /** Drop datagrams from senders not listed (when `senders` is non-empty). */
   onlyListedSenders: boolean;
+  /** Journal datagrams before decoding so a process crash loses none (default true; needs a state dir). */
+  journal?: boolean;
 }
 
 export interface UdpDropCounters {
@@ -84,6 +92,12 @@ export class UdpInput implements Input {
   private baseline = { socket: 0, host: 0 };
   private boundPort = 0;
   private effectiveReceiveBuffer = 0;
+  private journal: UdpJournal | null = null;
+  /** Journal positions of datagrams in flight, in order; `settled` advances over the done prefix. */
+  private readonly unsettled: Array<{ end: number; done: boolean }> = [];
+  private settled = 0;
+  /** Datagrams replayed from the journal at the last start. */
+  private replayed = 0;
 
   constructor(
     private readonly config: UdpInputConfig,
@@ -101,6 +115,7 @@ export class UdpInput implements Input {
   async start(): Promise<void> {
     if (this.socket !== null) return;
     this.tracker.setState('starting');
+    this.replayJournal();
     const socket = createSocket({ type: this.config.bind.includes(':') ? 'udp6' : 'udp4', recvBufferSize: this.config.receiveBufferBytes });
     socket.on('message', (message, remote) => this.onMessage(message, remote));
     socket.on('error', (error) => {
@@ -126,7 +141,10 @@ export class UdpInput implements Input {
     }
     this.baseline = { socket: readSocketDrops(this.boundPort) ?? 0, host: readHostRcvbufErrors() ?? 0 };
     this.reportedKernelDrops = 0;
-    this.pollTimer = setInterval(() => this.reportKernelDrops(), KERNEL_DROP_POLL_MS);
+    this.pollTimer = setInterval(() => {
+      this.reportKernelDrops();
+      this.journal?.retire(this.settled);
+    }, KERNEL_DROP_POLL_MS);
     this.pollTimer.unref();
     this.tracker.setState('running');
   }
@@ -148,7 +166,24 @@ export class UdpInput implements Input {
     return this.config.name;
   }
 
-  private onMessage(message: Buffer, remote: RemoteInfo): void {
+  private get journalSource(): string {
+    return `udp:${this.name}`;
+  }
+
+  /** Opens the journal and feeds what was read but not committed before the last stop or crash. */
+  private replayJournal(): void {
+    if (this.config.journal === false || this.context.stateDir === undefined) return;
+    const journal = new UdpJournal(this.context.stateDir, this.name);
+    const mark = Number(this.context.sink.sourceMarks(this.journalSource).get('journal') ?? 0);
+    this.settled = Number.isSafeInteger(mark) && mark > 0 ? mark : 0;
+    const entries = journal.open(this.settled);
+    this.journal = journal;
+    this.replayed = entries.length;
+    if (entries.length > 0) this.context.logger.info({ datagrams: entries.length, from: this.settled }, 'udp: replaying datagrams journaled before the last stop');
+    for (const e of entries) this.onMessage(e.datagram, { address: e.address, port: e.port, family: 'IPv4', size: e.datagram.length }, e.receivedAt, e.end);
+  }
+
+  private onMessage(message: Buffer, remote: RemoteInfo, receivedAt = Date.now(), journaledEnd: number | null = null): void {
     this.tracker.received();
     if (message.length > this.config.maxDatagramBytes) {
       this.drops.oversize += 1;
@@ -162,14 +197,28 @@ export class UdpInput implements Input {
       this.context.report.dropped('unknown_sender');
       return;
     }
+    const end = journaledEnd ?? this.journal?.append(message, remote.address, remote.port, receivedAt) ?? null;
+    const mark = end === null ? undefined : { source: this.journalSource, key: 'journal', fingerprint: String(end) };
     const pipeline = this.pipelineFor(instrument, remote);
-    const outcomes = this.adapter.framing.kind === 'datagram' ? [pipeline.frame(message)] : pipeline.push(message);
+    const outcomes = this.adapter.framing.kind === 'datagram' ? [pipeline.frame(message, receivedAt, mark)] : pipeline.push(message, receivedAt, mark);
+    const entry = end === null ? null : { end, done: false };
+    if (entry !== null) this.unsettled.push(entry);
+    let open = outcomes.length;
+    if (open === 0 && entry !== null) this.settle(entry); // a partial frame: nothing of it to commit yet
     for (const outcome of outcomes) {
       void outcome.then((o) => {
         if (o.kind === 'committed') this.tracker.committed(o.records);
         else if (o.kind === 'failed' || o.kind === 'bad') this.tracker.rejected();
+        // A failed commit is not settled: the datagram stays in the journal for the next start.
+        if (--open === 0 && entry !== null && o.kind !== 'failed') this.settle(entry);
       });
     }
+  }
+
+  /** Marks a datagram done and advances the settled position over the done prefix. */
+  private settle(entry: { end: number; done: boolean }): void {
+    entry.done = true;
+    while (this.unsettled.length > 0 && (this.unsettled[0] as { done: boolean }).done) this.settled = (this.unsettled.shift() as { end: number }).end;
   }
 
   private pipelineFor(instrument: string, remote: RemoteInfo): FramePipeline {
@@ -208,10 +257,19 @@ export class UdpInput implements Input {
       this.reportKernelDrops();
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     }
+    // Everything settled: no segment is left; otherwise the rest is replayed at the next start.
+    this.journal?.close(this.unsettled.length === 0 ? Number.MAX_SAFE_INTEGER : this.settled);
+    this.journal = null;
     this.tracker.setState('stopped');
   }
 
-  status(): InputStatus & { port: number; receiveBufferBytes: number; drops: UdpDropCounters } {
-    return { ...this.tracker.snapshot(), port: this.boundPort, receiveBufferBytes: this.effectiveReceiveBuffer, drops: this.dropCounters() };
+  status(): InputStatus & { port: number; receiveBufferBytes: number; drops: UdpDropCounters; journal: { enabled: boolean; replayed: number; settledUpTo: number; notJournaled: number } } {
+    return {
+      ...this.tracker.snapshot(),
+      port: this.boundPort,
+      receiveBufferBytes: this.effectiveReceiveBuffer,
+      drops: this.dropCounters(),
+      journal: { enabled: this.journal !== null, replayed: this.replayed, settledUpTo: this.settled, notJournaled: this.journal?.journalOverflow ?? 0 },
+    };
   }
 }

@@ -14,6 +14,7 @@ export interface UdpInputSettings {
   receiveBuffer: Bytes;
   senders: Record<string, string>;
   onlyListedSenders: boolean;
+  journal: boolean;
   adapter: string;
   adapterOptions: Record<string, unknown>;
 }
@@ -30,6 +31,7 @@ export default defineInputSchema<UdpInputSettings>({
       receiveBuffer: { ...bytes, default: '16MiB', description: 'Socket receive buffer (capped by net.core.rmem_max).' },
       senders: { type: 'object', additionalProperties: { type: 'string' }, default: {}, description: 'Sender ip or ip:port -> instrument name.' },
       onlyListedSenders: { type: 'boolean', default: false },
+      journal: { type: 'boolean', default: true, description: 'Journal each datagram under dataDir/inputs before decoding, so datagrams already read survive a crash of the process.' },
       adapter,
       adapterOptions,
     },

@@ -1,0 +1,103 @@
+/**
+ * The UDP journal (src/inputs/udp/journal.ts): datagrams already read survive `kill -9`.
+ */
+import { createSocket } from 'node:dgram';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RecordBuffer } from '../../src/buffer/index.ts';
+import { UdpJournal } from '../../src/inputs/udp/journal.ts';
+import { goodFrame, seededRandom } from '../../src/simulate/frames.ts';
+import { freePort, startDaemon, type DaemonHandle } from '../support/daemon.ts';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skyhaul-udpj-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+describe('UDP journal', () => {
+  it('replays what follows the settled position, stops at a torn tail, retires settled segments', () => {
+    const dir = tempDir();
+    const j = new UdpJournal(dir, 'wind');
+    expect(j.open(0)).toEqual([]);
+    const ends = [1, 2, 3].map((i) => j.append(Buffer.from(`frame ${i}`), '10.0.0.7', 5000 + i, 1000 + i) as number);
+    expect(ends[0]).toBeGreaterThan(0);
+    j.close(ends[0] as number); // one settled, two not: the segment stays
+    // A write torn by a power cut: half an entry at the end.
+    const [segment] = fs.readdirSync(dir);
+    fs.appendFileSync(path.join(dir, segment as string), Buffer.from([40, 0, 0, 0, 1, 2]));
+    const again = new UdpJournal(dir, 'wind');
+    const replay = again.open(ends[0] as number);
+    expect(replay.map((e) => [e.datagram.toString(), e.address, e.port, e.receivedAt, e.end])).toEqual([
+      ['frame 2', '10.0.0.7', 5002, 1002, ends[1]],
+      ['frame 3', '10.0.0.7', 5003, 1003, ends[2]],
+    ]);
+    // Offsets go on after the readable end, never over the torn bytes.
+    const next = again.append(Buffer.from('frame 4'), '10.0.0.7', 5004, 1004) as number;
+    expect(next).toBeGreaterThan(ends[2] as number);
+    expect(new UdpJournal(dir, 'other').open(0)).toEqual([]);
+    again.close(next);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('wind.'))).toEqual([]);
+  });
+
+  it('datagrams read before a kill -9 are committed after the restart, exactly once', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const input = { type: 'udp', name: 'wind', bind: '127.0.0.1', port, adapter: 'gill-windsonic' };
+    // The first daemon reads every datagram but cannot commit any: its disk watchdog says the disk
+    // is full, so appends wait in memory. That is the window a kill -9 used to lose.
+    let daemon: DaemonHandle = await startDaemon({
+      dir,
+      config: { site: { id: 'udpj' }, inputs: [input], buffer: { disk: { minFree: '1000TiB', resumeFree: '1000TiB', checkInterval: '1s' } } },
+      wait: false, // never "ready": it does not accept records
+    });
+    const first = daemon;
+    cleanups.push(async () => void (await first.kill('SIGKILL')));
+    const inputStatus = async (): Promise<{ state: string; received: number } | null> => {
+      const res = await fetch(`${daemon.url}/api/v1/status`).catch(() => null);
+      if (res === null) return null; // still starting
+      const status = (await res.json()) as { inputs: Array<{ name: string; state: string; received: number }> };
+      return status.inputs.find((i) => i.name === 'wind') ?? null;
+    };
+    for (const deadline = Date.now() + 20_000; (await inputStatus())?.state !== 'running' && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    const client = createSocket('udp4');
+    cleanups.push(() => void client.close());
+    const rnd = seededRandom(13);
+    const sent = 300;
+    for (let i = 0; i < sent; i++) {
+      const frame = goodFrame('gill-windsonic', i, rnd).bytes;
+      await new Promise<void>((resolve, reject) => client.send(frame, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+    }
+    let got = 0;
+    for (const deadline = Date.now() + 20_000; got < sent && Date.now() < deadline; ) {
+      got = (await inputStatus())?.received ?? 0;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(got).toBe(sent);
+    await daemon.kill('SIGKILL');
+    // The restart accepts again and replays the journal.
+    daemon = await startDaemon({ dir, config: { site: { id: 'udpj' }, inputs: [input] } });
+    const second = daemon;
+    cleanups.push(async () => void (await second.kill('SIGKILL')));
+    let records = 0;
+    for (const deadline = Date.now() + 20_000; records < sent && Date.now() < deadline; ) {
+      const status = (await (await fetch(`${daemon.url}/api/v1/status`)).json()) as { backlog: { records: number } };
+      records = status.backlog.records;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await daemon.kill('SIGTERM');
+    const buffer = new RecordBuffer({ path: path.join(dir, 'data', 'buffer.sqlite'), siteId: 'udpj', readOnly: true, disk: null });
+    buffer.open();
+    cleanups.push(() => buffer.close());
+    const wind = buffer.streams().filter((s) => s.stream.startsWith('wind'));
+    expect(wind.reduce((n, s) => n + s.records, 0)).toBe(sent);
+    for (const s of wind) expect(s.nextSequence - 1).toBe(s.records); // no sequence given twice, none skipped
+  }, 90_000);
+});
