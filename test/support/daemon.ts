@@ -22,6 +22,13 @@ export const TSX_LOADER = pathToFileURL(join(repoRoot, 'node_modules/tsx/dist/lo
  */
 export const DAEMON_BUNDLE = join(repoRoot, 'dist', 'skyhaul.mjs');
 
+// Daemons still running when the test process ends (a crash of the harness: its cleanups never
+// ran) are killed with it: a child must not outlive its test.
+const runningDaemons = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of runningDaemons) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
 export { freePort };
 
 export interface DaemonHandle {
@@ -68,6 +75,8 @@ export async function startDaemon(options: { dir: string; config: Record<string,
       env: { ...process.env, ...options.env },
     });
     closeSync(out);
+    runningDaemons.add(child);
+    child.once('exit', () => runningDaemons.delete(child));
     return child;
   };
 

@@ -35,7 +35,11 @@ export interface CentralHandle {
 // Each service's directory (config and log) goes when the test process ends, unless
 // SKYHAUL_TEST_KEEP_DIRS=1 (to read the logs after a failure).
 const serviceDirs: string[] = [];
+// Services still running when the test process ends (a crash of the harness: its cleanups never
+// ran) are killed with it: a child must not outlive its test.
+const running = new Set<ChildProcess>();
 process.once('exit', () => {
+  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   if (process.env.SKYHAUL_TEST_KEEP_DIRS === '1') return;
   for (const dir of serviceDirs) rmSync(dir, { recursive: true, force: true });
 });
@@ -63,6 +67,8 @@ export async function startCentral(service: CentralService, config: Record<strin
     const out = openSync(logFile, 'a');
     const child = spawn(process.execPath, ['--import', TSX, join(centralRoot, 'src', 'main.ts'), service, '--config', file], { stdio: ['ignore', out, out], cwd: dir });
     closeSync(out);
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     return child;
   };
   const url = `http://127.0.0.1:${port}`;
