@@ -95,7 +95,7 @@ describe('inputs are checked against the form their type selects', () => {
         reconnect: '2s',
         subscriptions: [{ topic: 'a/#', instrument: 'a', adapter: 'json-lines', adapterOptions: {} }],
       },
-      { type: 'udp', name: 'u', port: 5005, adapter: 'gill-windsonic', bind: '0.0.0.0', maxDatagramBytes: 65507, receiveBuffer: '16MiB', senders: {}, onlyListedSenders: false, adapterOptions: {} },
+      { type: 'udp', name: 'u', port: 5005, adapter: 'gill-windsonic', bind: '0.0.0.0', maxDatagramBytes: 65507, receiveBuffer: '16MiB', senders: {}, onlyListedSenders: false, journal: true, adapterOptions: {} },
       { type: 'tcp', name: 't', host: 'h', port: 10001, adapter: 'unihedron-sqm', connectTimeout: '10s', adapterOptions: {}, backoff: { initial: '500ms', max: '30s' } },
       { type: 'synthetic', name: 'd', profile: 'small', rateScale: 1 },
       { type: 'http', name: 'h', maxRecordsPerRequest: 5000, maxRequestSize: '8MiB' },
