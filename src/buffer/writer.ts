@@ -117,11 +117,12 @@ export function configOf(b: RecordBuffer, stream: string): StreamConfig {
 
 /** Whether the unit would create streams beyond maxStreams (then it is dropped whole, as 'stream_limit'). */
 export function overStreamLimit(b: RecordBuffer, u: Unit): string | null {
-  let created = 0;
+  // Distinct new streams: a batch of many records of one new stream creates one stream.
+  const created = new Set<string>();
   for (const e of u.entries) {
-    if (b.streamsByName.has(e.stream)) continue;
-    created++;
-    if (b.streamsByName.size + created > b.maxStreams) return e.stream;
+    if (b.streamsByName.has(e.stream) || created.has(e.stream)) continue;
+    created.add(e.stream);
+    if (b.streamsByName.size + created.size > b.maxStreams) return e.stream;
   }
   return null;
 }

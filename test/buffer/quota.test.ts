@@ -406,4 +406,13 @@ describe('stream limit', () => {
     expect(internals.writerMeta.size).toBeLessThanOrEqual(3);
     expect(internals.newStreamConfig.size).toBeLessThanOrEqual(3);
   });
+
+  it('counts new streams, not records: a batch of many records of a few new streams within the limit commits whole', async () => {
+    const b = openBuffer({ path: path.join(tempDir(), 'b.db'), maxStreams: 3 });
+    const batch = range(1, 50).map((i) => rec(`s${i % 3}`, i));
+    const committed = await b.appendBatch(batch);
+    expect(committed).toHaveLength(50);
+    expect(b.drops()).toEqual([]);
+    expect(b.streams().map((s) => s.stream).sort()).toEqual(['s0', 's1', 's2']);
+  });
 });
