@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/archive/encode.ts';
 import { centralConfig, metricValue, startCentral, type CentralHandle } from '../support/central.ts';
 import { unique } from '../support/env.ts';
-import { archiveConfig, curated, CuratedProducer, lakeRows, manifest, parquetKv, PTU, testStore, until, WIND } from './support.ts';
+import { archiveConfig, curated, CuratedProducer, durableManifest, lakeRows, manifest, parquetKv, PTU, testStore, until, WIND } from './support.ts';
 
 let registry: CentralHandle;
 let producer: CuratedProducer;
@@ -80,7 +80,7 @@ describe('archive', () => {
     const end = T0 + 151 * 10_000 + 5 * 60_000;
     await producer.heartbeat(topic, 0, end);
     await producer.heartbeat(topic, 1, end);
-    const entries = await until(() => manifest(store), (e) => e.reduce((n, x) => n + x.records, 0) >= 450, 'every record archived');
+    const entries = await until(() => durableManifest(store), (e) => e.reduce((n, x) => n + x.records, 0) >= 450, 'every record archived');
     expect(entries.reduce((n, x) => n + x.records, 0)).toBe(450);
 
     // Each record once; per object one stream, rows in offset and sequence order.
@@ -182,7 +182,7 @@ describe('archive', () => {
     await jsonStore.ensureBucket();
     const archive = await startCentral('archive', archiveConfig(registry.url, jsonStore, { topics: [topic], format: 'jsonl.gz', rotation: { maxRecords: 25, interval: '5m' } }));
     handles.push(archive);
-    const entries = await until(() => manifest(jsonStore), (e) => e.reduce((n, x) => n + x.records, 0) >= 40, 'every record archived');
+    const entries = await until(() => durableManifest(jsonStore), (e) => e.reduce((n, x) => n + x.records, 0) >= 40, 'every record archived');
     expect(entries.map((e) => e.records).sort()).toEqual([15, 25]);
     const lines = [];
     for (const e of entries.sort((a, b) => Number(BigInt(a.first_offset) - BigInt(b.first_offset)))) {
@@ -215,7 +215,7 @@ describe('archive', () => {
     await auditStore.ensureBucket();
     const archive = await startCentral('archive', archiveConfig(registry.url, auditStore, { topics: [topic], rotation: { interval: '2m' } }));
     handles.push(archive);
-    const entries = await until(() => manifest(auditStore), (e) => e.reduce((n, x) => n + x.records, 0) >= 12, 'the audit records archived');
+    const entries = await until(() => durableManifest(auditStore), (e) => e.reduce((n, x) => n + x.records, 0) >= 12, 'the audit records archived');
     expect(entries.reduce((n, x) => n + x.records, 0)).toBe(12);
     // The records cross midnight: two days in the layout.
     expect(new Set(entries.map((e) => `${e.date}/${e.hour}`))).toEqual(new Set(['2026-11-29/23', '2026-11-30/00']));

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { centralConfig, metricValue, startCentral, type CentralHandle } from '../support/central.ts';
 import { stackEnv, unique } from '../support/env.ts';
-import { archiveConfig, curated, CuratedProducer, lakeRows, manifest, objectSet, PTU, testStore, until, WIND } from './support.ts';
+import { archiveConfig, curated, CuratedProducer, durableManifest, lakeRows, manifest, objectSet, PTU, testStore, until, WIND } from './support.ts';
 
 let registry: CentralHandle;
 let producer: CuratedProducer;
@@ -77,7 +77,7 @@ describe('archive replay', () => {
     const end = T0 + (PER_STREAM + 1) * 10_000 + 2 * 60_000;
     await producer.heartbeat(topic, 0, end);
     await producer.heartbeat(topic, 1, end);
-    const entriesA = await until(() => manifest(lakeA), (e) => total(e) >= items.length, 'run A complete', 120_000);
+    const entriesA = await until(() => durableManifest(lakeA), (e) => total(e) >= items.length, 'run A complete', 120_000);
     expect(total(entriesA)).toBe(items.length);
     const rows = await lakeRows(lakeA);
     expect(new Set(rows.map(({ row }) => `${String(row.stream)}|${String(row.sequence)}`)).size).toBe(items.length);
@@ -86,7 +86,7 @@ describe('archive replay', () => {
     // Run B: a fresh group into another bucket, no kill.
     const b = await startCentral('archive', archiveConfig(registry.url, lakeB, { groupId: unique('archive-b'), topics: [topic], rotation: { maxRecords: 30, interval: '2m' } }));
     handles.push(b);
-    await until(() => manifest(lakeB), (e) => total(e) >= items.length, 'run B complete', 120_000);
+    await until(() => durableManifest(lakeB), (e) => total(e) >= items.length, 'run B complete', 120_000);
     const setA = await objectSet(lakeA);
     const setB = await objectSet(lakeB);
     expect(setA.size).toBeGreaterThan(20);

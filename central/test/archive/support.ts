@@ -143,6 +143,16 @@ export async function manifest(store: ObjectStore): Promise<ManifestEntry[]> {
   return out;
 }
 
+/**
+ * The manifest entries whose objects are in the store. An entry is written before its object, so
+ * waiting on the manifest alone can read the lake while its last objects are still being written.
+ */
+export async function durableManifest(store: ObjectStore): Promise<ManifestEntry[]> {
+  const out: ManifestEntry[] = [];
+  for (const e of await manifest(store)) if ((await store.head(e.key)) !== null) out.push(e);
+  return out;
+}
+
 /** Every data object: key -> SHA-256 of its bytes (the object set compared across runs). */
 export async function objectSet(store: ObjectStore): Promise<Map<string, string>> {
   const out = new Map<string, string>();
