@@ -483,6 +483,7 @@ export class RecordBuffer extends EventEmitter {
     for (const s of j.saved.keys()) write(s);
     for (const s of j.created) write(s);
     for (const d of j.drops.values()) stmt.addDrop.run(d.stream, d.reason, d.count);
+    for (const m of j.marks.values()) stmt.putMark.run(m.source, m.key, m.fingerprint);
   }
 
   private restore(j: Journal): void {
@@ -492,7 +493,7 @@ export class RecordBuffer extends EventEmitter {
   }
 
   rememberMarks(j: Journal): void {
-    for (const u of j.insertedUnits) if (u.mark !== null) this.sourceMarkCache.get(u.mark.source)?.set(u.mark.key, u.mark.fingerprint);
+    for (const m of j.marks.values()) this.sourceMarkCache.get(m.source)?.set(m.key, m.fingerprint);
   }
 
   /** After COMMIT (and its fsync, when the buffer syncs itself): counters, events, promise settlement. Never throws. */

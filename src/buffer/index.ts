@@ -61,7 +61,8 @@
  * it was scheduled, whichever is first (the delay is an upper bound, not a wait), and at once when
  * `maxRecords` are queued. Each transaction holds at most maxRecords appends. Inside it: the quota
  * decision for each record in arrival order (below), one prepared INSERT per record into the log,
- * one UPDATE per touched stream row, one upsert per (stream, reason) drop counter.
+ * one UPDATE per touched stream row, one upsert per (stream, reason) drop counter, one upsert per
+ * (source, key) source mark.
  *
  * Durability under synchronous FULL/EXTRA (`durability.ts`): SQLite runs at NORMAL, so COMMIT
  * writes the WAL frames without an fsync and returns; the buffer then fdatasyncs the WAL file on
@@ -78,6 +79,15 @@
  * every append in it rejects (SKY_ERR_DISK_LOW for SQLITE_FULL). Acks, TTL and maintenance commit
  * without their own fsync (redone or resent if a power cut loses them); the next group commit's
  * sync covers them.
+ *
+ * ## Source marks
+ *
+ * appendBatch(records, { mark }) commits `mark` (source, key, fingerprint) in the same transaction
+ * as the records, and only if they are inserted: an input that cannot tell a re-send from a new
+ * message (an MQTT broker re-sending a retained message, the UDP journal replayed after a crash)
+ * asks sourceMarks(source) what was committed last, and the answer can never be ahead of or
+ * behind the records. One row per (source, key); within a transaction the last inserted unit's
+ * mark wins (units commit in arrival order), so a burst of UDP datagrams writes its mark once.
  *
  * ## Sequences
  *

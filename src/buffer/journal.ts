@@ -3,7 +3,7 @@
  * after COMMIT or undo after ROLLBACK (contract in `./index.ts`, "Crash recovery": memory and file
  * stay consistent because every change to either goes through one of these).
  */
-import type { DropCount, DropReason, PriorityClass } from './types.ts';
+import type { DropCount, DropReason, PriorityClass, SourceMark } from './types.ts';
 import type { Entry, Unit } from './units.ts';
 
 export interface StreamRow {
@@ -77,6 +77,11 @@ export class Journal {
   freed = false;
   /** The last stream refused for the stream limit in this transaction. */
   streamLimited: string | null = null;
+  /**
+   * Source marks of the inserted units, the last per (source, key): written with one upsert each
+   * just before COMMIT (a UDP burst's datagrams, one unit each, share one write).
+   */
+  readonly marks = new Map<string, SourceMark>();
 
   touch(s: StreamRow): void {
     if (this.saved.has(s) || this.created.includes(s)) return;

@@ -10,7 +10,6 @@
  * Journal (`./journal.ts`) carries what changed to COMMIT or ROLLBACK.
  */
 import type { HeadCursor, HeadRow, Journal, StreamRow } from './journal.ts';
-import type { Statements } from './statements.ts';
 import type { Unit } from './units.ts';
 import { OVER_LIMIT_STREAM, PRIORITY_ORDER } from './types.ts';
 import type { DropReason, PriorityClass } from './types.ts';
@@ -113,7 +112,7 @@ export function place(b: RecordBuffer, e: Unit, j: Journal): 'inserted' | 'dropp
     }
   }
   for (const entry of e.entries) insert(b, entry, j);
-  if (e.mark !== null) (b.stmt as Statements).putMark.run(e.mark.source, e.mark.key, e.mark.fingerprint);
+  if (e.mark !== null) j.marks.set(`${e.mark.source}\u0000${e.mark.key}`, e.mark);
   j.insertedUnits.push(e);
   return 'inserted';
 }

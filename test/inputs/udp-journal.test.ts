@@ -5,7 +5,7 @@ import { createSocket } from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RecordBuffer } from '../../src/buffer/index.ts';
 import { UdpJournal } from '../../src/inputs/udp/journal.ts';
 import { goodFrame, seededRandom } from '../../src/simulate/frames.ts';
@@ -45,6 +45,44 @@ describe('UDP journal', () => {
     expect(new UdpJournal(dir, 'other').open(0)).toEqual([]);
     again.close(next);
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('wind.'))).toEqual([]);
+  });
+
+  it('journals a burst with one write per segment, across a segment boundary, and replays it whole in order', () => {
+    const dir = tempDir();
+    const j = new UdpJournal(dir, 'wind');
+    j.open(0);
+    const writes = vi.spyOn(fs, 'writevSync');
+    cleanups.push(() => writes.mockRestore());
+    // 300 datagrams of 60 KB: 18 MB, past the 16 MiB segment.
+    const burst = Array.from({ length: 300 }, (_, i) => ({ datagram: Buffer.alloc(60_000, i % 251), address: `10.0.0.${i % 7}`, port: 6000 + i, receivedAt: 2000 + i }));
+    const ends = j.appendMany(burst);
+    expect(ends.every((e) => typeof e === 'number')).toBe(true);
+    expect(ends).toEqual([...(ends as number[])].sort((a, b) => a - b));
+    expect(writes).toHaveBeenCalledTimes(2); // one per segment, not one per datagram
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('wind.')).length).toBe(2);
+    j.close(0);
+    const replay = new UdpJournal(dir, 'wind').open(0);
+    expect(replay.map((e) => [e.address, e.port, e.receivedAt, e.end, e.datagram[0], e.datagram.length])).toEqual(
+      burst.map((b, i) => [b.address, b.port, b.receivedAt, ends[i], i % 251, 60_000]),
+    );
+  });
+
+  it('past maxBytes of unsettled journal, datagrams are counted as not journaled, and journaled again once settled', () => {
+    const dir = tempDir();
+    const j = new UdpJournal(dir, 'wind', 1000);
+    j.open(0);
+    const datagram = (i: number): { datagram: Buffer; address: string; port: number; receivedAt: number } => ({ datagram: Buffer.alloc(200, i), address: '10.0.0.1', port: 7000, receivedAt: i });
+    const ends = j.appendMany([0, 1, 2, 3, 4, 5].map(datagram));
+    const journaled = ends.filter((e): e is number => e !== null);
+    expect(journaled.length).toBe(4); // 4 × 227 bytes fit in 1000
+    expect(ends.slice(4)).toEqual([null, null]);
+    expect(j.journalOverflow).toBe(2);
+    // Nothing settled yet: still full. Once settled and retired, a new segment takes more.
+    expect(j.appendMany([datagram(6)])).toEqual([null]);
+    j.close(journaled[3] as number);
+    const again = new UdpJournal(dir, 'wind', 1000);
+    expect(again.open(journaled[3] as number)).toEqual([]);
+    expect(again.appendMany([datagram(7)])[0]).toBeGreaterThan(journaled[3] as number);
   });
 
   it('datagrams read before a kill -9 are committed after the restart, exactly once', async () => {

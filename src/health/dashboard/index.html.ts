@@ -23,13 +23,13 @@ export const indexHtml = String.raw`<!doctype html>
 <header class="top">
   <div class="brand">
     <span class="brand-name">Skyhaul</span>
-    <span class="site" id="site" data-testid="site">—</span>
+    <span class="site" id="site" data-testid="site">&mdash;</span>
   </div>
   <div class="meta" id="meta"></div>
-  <div class="conn conn-connecting" id="conn" role="status" aria-live="polite" data-testid="connection">connecting to daemon…</div>
+  <div class="conn conn-connecting" id="conn" role="status" aria-live="polite" data-testid="connection">connecting to daemon&hellip;</div>
 </header>
 <div class="banner" id="disconnected" role="alert" data-testid="disconnected" hidden>
-  <strong>Disconnected from daemon</strong> <span id="disconnected-detail">— reconnecting…</span>
+  <strong>Disconnected from daemon</strong> <span id="disconnected-detail">&mdash; reconnecting&hellip;</span>
 </div>
 <div class="banner banner-warn" id="not-ready" data-testid="not-ready" hidden></div>
 
@@ -41,7 +41,7 @@ export const indexHtml = String.raw`<!doctype html>
         <span class="link-icon" id="link-icon" aria-hidden="true">?</span>
         <span class="link-state" id="link-state" data-testid="link-state">unknown</span>
       </div>
-      <p class="link-desc" id="link-desc">Waiting for the daemon…</p>
+      <p class="link-desc" id="link-desc">Waiting for the daemon&hellip;</p>
       <p class="link-since" id="link-since" data-testid="link-since"></p>
       <dl class="kv" id="link-details" data-testid="link-details"></dl>
       <dl class="kv replication" id="replication" data-testid="replication" hidden></dl>
@@ -58,7 +58,7 @@ export const indexHtml = String.raw`<!doctype html>
       <h2 id="h-disk">Buffer disk</h2>
       <div class="gauge" id="disk-gauge" data-testid="disk-gauge" role="meter" aria-valuemin="0" aria-valuemax="100" aria-valuenow="0" aria-label="Buffer quota used">
         <div class="gauge-bar"><div class="gauge-fill" id="gauge-fill"></div></div>
-        <div class="gauge-text" id="gauge-text">—</div>
+        <div class="gauge-text" id="gauge-text">&mdash;</div>
       </div>
       <dl class="kv" id="disk-details"></dl>
     </section>
@@ -73,22 +73,22 @@ export const indexHtml = String.raw`<!doctype html>
       <div class="bignums">
         <div class="bignum bignum-main">
           <span class="bignum-label">Waiting</span>
-          <span class="bignum-value" id="backlog-records" data-testid="backlog-records">—</span>
-          <span class="bignum-unit">records · <span id="backlog-bytes" data-testid="backlog-bytes">—</span></span>
+          <span class="bignum-value" id="backlog-records" data-testid="backlog-records">&mdash;</span>
+          <span class="bignum-unit">records · <span id="backlog-bytes" data-testid="backlog-bytes">&mdash;</span></span>
         </div>
         <div class="bignum">
           <span class="bignum-label">Drain ETA</span>
-          <span class="bignum-value bignum-eta" id="drain-eta" data-testid="drain-eta">—</span>
+          <span class="bignum-value bignum-eta" id="drain-eta" data-testid="drain-eta">&mdash;</span>
           <span class="bignum-unit" id="drain-by"></span>
         </div>
         <div class="bignum">
           <span class="bignum-label">Ingest</span>
-          <span class="bignum-value" id="ingest-rate" data-testid="ingest-rate">—</span>
+          <span class="bignum-value" id="ingest-rate" data-testid="ingest-rate">&mdash;</span>
           <span class="bignum-unit">records/s in</span>
         </div>
         <div class="bignum">
           <span class="bignum-label">Forward</span>
-          <span class="bignum-value" id="forward-rate" data-testid="forward-rate">—</span>
+          <span class="bignum-value" id="forward-rate" data-testid="forward-rate">&mdash;</span>
           <span class="bignum-unit">records/s out</span>
         </div>
       </div>

@@ -78,6 +78,11 @@ function readSocketDrops(port: number): number | null {
 /** Per-sender framers kept at most; beyond it, the longest-idle one is let go. */
 const MAX_SENDER_PIPELINES = 1024;
 const KERNEL_DROP_POLL_MS = 1000;
+/**
+ * Datagrams journaled in one write at most. libuv reads up to 32 datagrams per readiness event
+ * (uv__udp_recvmsg), so a busy turn queues a few hundred; the cap bounds what sits unjournaled.
+ */
+const BURST_DATAGRAMS = 256;
 
 export class UdpInput implements Input {
   readonly type = 'udp';
@@ -98,6 +103,9 @@ export class UdpInput implements Input {
   private settled = 0;
   /** Datagrams replayed from the journal at the last start. */
   private replayed = 0;
+  /** Datagrams read in this turn of the event loop, not yet journaled (see onMessage). */
+  private burst: Array<{ datagram: Buffer; address: string; port: number; receivedAt: number; instrument: string }> = [];
+  private burstImmediate: NodeJS.Immediate | null = null;
 
   constructor(
     private readonly config: UdpInputConfig,
@@ -158,7 +166,7 @@ export class UdpInput implements Input {
     }
   }
 
-  private instrumentFor(remote: RemoteInfo): string | null {
+  private instrumentFor(remote: { address: string; port: number }): string | null {
     const senders = this.config.senders;
     const named = senders[`${remote.address}:${remote.port}`] ?? senders[remote.address];
     if (named !== undefined) return named;
@@ -180,15 +188,25 @@ export class UdpInput implements Input {
     this.journal = journal;
     this.replayed = entries.length;
     if (entries.length > 0) this.context.logger.info({ datagrams: entries.length, from: this.settled }, 'udp: replaying datagrams journaled before the last stop');
-    for (const e of entries) this.onMessage(e.datagram, { address: e.address, port: e.port, family: 'IPv4', size: e.datagram.length }, e.receivedAt, e.end);
+    for (const e of entries) {
+      this.tracker.received();
+      const instrument = this.instrumentFor(e);
+      if (instrument !== null) this.decode(e.datagram, instrument, e, e.receivedAt, e.end);
+    }
   }
 
-  private onMessage(message: Buffer, remote: RemoteInfo, receivedAt = Date.now(), journaledEnd: number | null = null): void {
+  /**
+   * Checks a datagram from the socket and queues it: the queue (what one turn of the event loop
+   * read) is journaled with one write and then decoded, at the end of the turn or when it holds
+   * BURST_DATAGRAMS. Queued, a datagram is in memory only for the microseconds until that write.
+   */
+  private onMessage(message: Buffer, remote: RemoteInfo): void {
     this.tracker.received();
+    const receivedAt = Date.now();
     if (message.length > this.config.maxDatagramBytes) {
       this.drops.oversize += 1;
       this.context.report.dropped('oversize');
-      this.context.quarantine.add({ at: Date.now(), adapter: this.adapter.name, input: this.name, code: 'UDP_OVERSIZE', message: `datagram of ${message.length} bytes from ${remote.address}:${remote.port} exceeds maxDatagramBytes ${this.config.maxDatagramBytes}`, raw: message });
+      this.context.quarantine.add({ at: receivedAt, adapter: this.adapter.name, input: this.name, code: 'UDP_OVERSIZE', message: `datagram of ${message.length} bytes from ${remote.address}:${remote.port} exceeds maxDatagramBytes ${this.config.maxDatagramBytes}`, raw: message });
       return;
     }
     const instrument = this.instrumentFor(remote);
@@ -197,7 +215,23 @@ export class UdpInput implements Input {
       this.context.report.dropped('unknown_sender');
       return;
     }
-    const end = journaledEnd ?? this.journal?.append(message, remote.address, remote.port, receivedAt) ?? null;
+    this.burst.push({ datagram: message, address: remote.address, port: remote.port, receivedAt, instrument });
+    if (this.burst.length >= BURST_DATAGRAMS) this.flushBurst();
+    else if (this.burstImmediate === null) this.burstImmediate = setImmediate(() => this.flushBurst());
+  }
+
+  /** Journals the queued datagrams with one write, then decodes and hands them to the buffer. */
+  private flushBurst(): void {
+    if (this.burstImmediate !== null) clearImmediate(this.burstImmediate);
+    this.burstImmediate = null;
+    const burst = this.burst;
+    if (burst.length === 0) return;
+    this.burst = [];
+    const ends = this.journal?.appendMany(burst) ?? null;
+    burst.forEach((d, i) => this.decode(d.datagram, d.instrument, d, d.receivedAt, ends?.[i] ?? null));
+  }
+
+  private decode(message: Buffer, instrument: string, remote: { address: string; port: number }, receivedAt: number, end: number | null): void {
     const mark = end === null ? undefined : { source: this.journalSource, key: 'journal', fingerprint: String(end) };
     const pipeline = this.pipelineFor(instrument, remote);
     const outcomes = this.adapter.framing.kind === 'datagram' ? [pipeline.frame(message, receivedAt, mark)] : pipeline.push(message, receivedAt, mark);
@@ -221,7 +255,7 @@ export class UdpInput implements Input {
     while (this.unsettled.length > 0 && (this.unsettled[0] as { done: boolean }).done) this.settled = (this.unsettled.shift() as { end: number }).end;
   }
 
-  private pipelineFor(instrument: string, remote: RemoteInfo): FramePipeline {
+  private pipelineFor(instrument: string, remote: { address: string; port: number }): FramePipeline {
     // A datagram is a whole frame: only stream framing keeps state between datagrams.
     const perSender = this.adapter.framing.kind !== 'datagram';
     const key = perSender ? `${instrument}\u0000${remote.address}:${remote.port}` : instrument;
@@ -257,6 +291,7 @@ export class UdpInput implements Input {
       this.reportKernelDrops();
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     }
+    this.flushBurst();
     // Everything settled: no segment is left; otherwise the rest is replayed at the next start.
     this.journal?.close(this.unsettled.length === 0 ? Number.MAX_SAFE_INTEGER : this.settled);
     this.journal = null;

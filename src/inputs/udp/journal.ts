@@ -3,7 +3,8 @@
  * socket and being committed to the buffer (UDP has no acknowledgement to hold back, so without it
  * up to a group commit's worth of datagrams is lost on `kill -9`).
  *
- * Each datagram is appended to the journal with one `writev(2)` before it is decoded. The write
+ * Datagrams are appended to the journal before they are decoded: the burst one turn of the event
+ * loop read goes out in one `writev(2)` (a write per datagram cost more than its decoding). The write
  * lands in the page cache, which outlives the process (like Fluent Bit's filesystem chunks); it is
  * not fsync'ed, so a power cut can still lose what had not been committed (committed records keep
  * the buffer's own fsync). The position up to which datagrams are settled travels as a source mark
@@ -47,6 +48,10 @@ const SEGMENT_BYTES = 16 << 20;
 const HEADER = 8;
 const FIXED_BODY = 8 + 2 + 1;
 const SUFFIX = '.udpj';
+/** iovecs per writev(2) (two per datagram): Linux's IOV_MAX. */
+const MAX_IOVECS = 1024;
+/** A header arena grown past this by one huge burst is let go afterwards. */
+const HEADER_ARENA_KEEP = 1 << 20;
 
 type Crc32 = (data: Uint8Array, value?: number) => number;
 const crc32: Crc32 = (zlib as unknown as { crc32: Crc32 }).crc32;
@@ -62,7 +67,7 @@ export class UdpJournal {
   /** Global offset of the next write. */
   private head = 0;
   private current: Segment | null = null;
-  private readonly header = Buffer.alloc(HEADER + FIXED_BODY + 255);
+  private arena = Buffer.alloc(0);
   /** Datagrams read but not journaled because the journal held maxBytes unsettled. */
   journalOverflow = 0;
 
@@ -125,30 +130,93 @@ export class UdpJournal {
    * the datagram is still decoded and committed, only its crash protection is missing).
    */
   append(datagram: Buffer, address: string, port: number, receivedAt: number): number | null {
-    const addressLength = Math.min(Buffer.byteLength(address), 255);
-    const bodyLength = FIXED_BODY + addressLength + datagram.length;
-    const unsettled = this.head - (this.segments[0]?.start ?? this.head);
-    if (unsettled + HEADER + bodyLength > this.maxBytes) {
-      this.journalOverflow++;
-      return null;
+    return this.appendMany([{ datagram, address, port, receivedAt }])[0] ?? null;
+  }
+
+  /**
+   * Appends a burst of datagrams (those one turn of the event loop read) with one `writev(2)` per
+   * segment and per IOV_MAX/2 datagrams: a write per datagram cost more than decoding it. Returns,
+   * per datagram in order, the offset just past it or null (as append()).
+   */
+  appendMany(datagrams: ReadonlyArray<{ datagram: Buffer; address: string; port: number; receivedAt: number }>): Array<number | null> {
+    const ends: Array<number | null> = [];
+    const iov: Buffer[] = [];
+    let fd: number | null = null;
+    let pending: number[] = [];
+    /** Global offset where the queued writev starts. */
+    let writeStart = this.head;
+    let arenaAt = 0;
+    const arena = this.headerArena(datagrams.length);
+    const write = (): void => {
+      if (fd !== null && iov.length > 0) {
+        const expected = this.head - writeStart;
+        let written = -1;
+        try {
+          written = fs.writevSync(fd, iov);
+        } catch {
+          // reported below as not journaled
+        }
+        if (written === expected) {
+          for (const end of pending) ends.push(end);
+        } else {
+          // A failed or short write (disk full): cut what it left, so later entries never follow
+          // a torn one, and count its datagrams as not journaled (still decoded and committed).
+          try {
+            fs.ftruncateSync(fd, writeStart - (this.current as Segment).start);
+          } catch {
+            // the next open() stops at the torn entry and cuts it there
+          }
+          this.head = writeStart;
+          this.journalOverflow += pending.length;
+          for (let i = 0; i < pending.length; i++) ends.push(null);
+        }
+      }
+      iov.length = 0;
+      pending = [];
+      writeStart = this.head;
+    };
+    for (const { datagram, address, port, receivedAt } of datagrams) {
+      const addressLength = Math.min(Buffer.byteLength(address), 255);
+      const bodyLength = FIXED_BODY + addressLength + datagram.length;
+      const unsettled = this.head - (this.segments[0]?.start ?? this.head);
+      if (unsettled + HEADER + bodyLength > this.maxBytes) {
+        write();
+        this.journalOverflow++;
+        ends.push(null);
+        continue;
+      }
+      let target: number;
+      try {
+        target = this.writable(HEADER + bodyLength, write);
+      } catch {
+        this.journalOverflow++;
+        ends.push(null);
+        continue;
+      }
+      fd = target;
+      if (iov.length >= MAX_IOVECS) write();
+      const h = arena.subarray(arenaAt, arenaAt + HEADER + FIXED_BODY + addressLength);
+      arenaAt += h.length;
+      h.writeDoubleLE(receivedAt, HEADER);
+      h.writeUInt16LE(port, HEADER + 8);
+      h.writeUInt8(addressLength, HEADER + 10);
+      h.write(address, HEADER + FIXED_BODY, addressLength, 'utf8');
+      h.writeUInt32LE(bodyLength, 0);
+      h.writeUInt32LE(crc32(datagram, crc32(h.subarray(HEADER))), 4);
+      iov.push(h, datagram);
+      this.head += HEADER + bodyLength;
+      pending.push(this.head);
     }
-    const h = this.header;
-    h.writeDoubleLE(receivedAt, HEADER);
-    h.writeUInt16LE(port, HEADER + 8);
-    h.writeUInt8(addressLength, HEADER + 10);
-    h.write(address, HEADER + FIXED_BODY, addressLength, 'utf8');
-    const fixed = h.subarray(HEADER, HEADER + FIXED_BODY + addressLength);
-    h.writeUInt32LE(bodyLength, 0);
-    h.writeUInt32LE(crc32(datagram, crc32(fixed)), 4);
-    try {
-      const fd = this.writable(HEADER + bodyLength);
-      fs.writevSync(fd, [h.subarray(0, HEADER + FIXED_BODY + addressLength), datagram]);
-    } catch {
-      this.journalOverflow++;
-      return null;
-    }
-    this.head += HEADER + bodyLength;
-    return this.head;
+    write();
+    if (this.arena.length > HEADER_ARENA_KEEP) this.arena = Buffer.alloc(0);
+    return ends;
+  }
+
+  /** Header space for `n` entries: reused between bursts (headers are written before writev returns). */
+  private headerArena(n: number): Buffer {
+    const need = n * (HEADER + FIXED_BODY + 255);
+    if (this.arena.length < need) this.arena = Buffer.allocUnsafe(Math.max(need, 64 * (HEADER + FIXED_BODY + 255)));
+    return this.arena;
   }
 
   /** Removes segments that end at or before `settledUpTo` (except the one being written). */
@@ -169,9 +237,12 @@ export class UdpJournal {
     this.retire(settledUpTo);
   }
 
-  private writable(bytes: number): number {
+  /** The fd to append `bytes` to; before moving to a new segment, `flush` writes what is queued for the old one. */
+  private writable(bytes: number, flush: () => void = () => {}): number {
     if (this.fd !== null && this.current !== null && this.head - this.current.start + bytes <= SEGMENT_BYTES) return this.fd;
+    flush();
     if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
     const seg = { start: this.head, file: path.join(this.dir, `${this.input}.${this.head.toString(16).padStart(16, '0')}${SUFFIX}`) };
     this.fd = fs.openSync(seg.file, 'a');
     this.current = seg;
