@@ -79,6 +79,11 @@ export interface SimulationReport {
   lateTicks: number;
   /** Host-to-instrument acknowledgements heard by polled instruments whose protocol has them (Boltwood). */
   hostReplies: Record<string, { ack: number; nak: number }>;
+  /**
+   * Sends (and device reappearances) still unsettled STOP_WAIT_MS after stop(): their frames are
+   * in neither `frames` nor `failures`. 0 unless a transport hung.
+   */
+  unsettledAtStop: number;
 }
 
 export interface Simulation {
@@ -107,6 +112,8 @@ interface PushInstrument extends PushInstrumentSpec {
   paused: boolean;
 }
 
+/** How long stop() waits for sends in flight and devices reappearing (see unsettledAtStop). */
+const STOP_WAIT_MS = 30_000;
 const TRANSPORTS: Transport[] = ['serial', 'udp', 'mqtt', 'tcp'];
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const bump = (map: Record<string, number>, key: string, n = 1): void => {
@@ -167,6 +174,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
   const expectedDecodeErrorsByInstrument: Record<string, Record<string, number>> = {};
   const hostReplies: Record<string, { ack: number; nak: number }> = {};
   let lateTicks = 0;
+  let unsettledAtStop = 0;
   let beganAt: number | null = null;
   let endedAt: number | null = null;
   let running = false;
@@ -452,6 +460,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
       expectedDecodeErrorsByInstrument,
       lateTicks,
       hostReplies,
+      unsettledAtStop,
     });
   };
 
@@ -460,8 +469,18 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
     (stopped ??= (async () => {
       stopping = true;
       endTraffic();
-      await Promise.all([...vanishing]);
-      await Promise.all([...inFlight]);
+      // Bounded: a transport that hangs must not hang whoever stops the simulation.
+      const pending = [...vanishing, ...inFlight];
+      let timer: NodeJS.Timeout | undefined;
+      const settledInTime = await Promise.race([
+        Promise.all(pending).then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), STOP_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!settledInTime) {
+        unsettledAtStop = vanishing.size + inFlight.size;
+        warn(`simulator: ${inFlight.size} sends and ${vanishing.size} device reappearances still unsettled ${STOP_WAIT_MS} ms after stop; reported as unsettledAtStop`);
+      }
       const final = report();
       for (const close of closers.reverse()) await close().catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });

@@ -43,7 +43,11 @@ export class SerialLink {
   async appear(timeoutMs = 5000): Promise<void> {
     const pair = await spawnPtyPair(this.devicePath, this.instrumentPath, timeoutMs);
     try {
-      this.handle = await open(this.instrumentPath, 'r+');
+      // Non-blocking: a real instrument transmits at its baud rate whether or not anyone reads.
+      // Blocking, a write into a pty whose other end nobody reads (the daemon's serial input
+      // backing off) would hold a libuv pool thread forever, and every later write and stop()
+      // behind it.
+      this.handle = await open(this.instrumentPath, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK);
     } catch (error) {
       pair.socat.kill('SIGKILL');
       await pair.exited;
@@ -53,12 +57,17 @@ export class SerialLink {
     this.exited = pair.exited;
   }
 
-  /** Writes one chunk (frames are never split across writes); false when the link is down. */
+  /**
+   * Writes one frame; false when the link is down, or when the pty's buffer stays full for
+   * WRITE_STALL_MS (nobody reads the device end: on a real line those bytes are gone too). A
+   * frame the pty took in part is completed, unless it stalls; then its tail is lost, as on a
+   * wire, and the write is a failure.
+   */
   write(bytes: Buffer): Promise<boolean> {
     const handle = this.handle;
     if (handle === null) return Promise.resolve(false);
     const done = this.writing.then(
-      () => handle.write(bytes).then(() => true),
+      () => writeWithin(handle, bytes, WRITE_STALL_MS),
       () => false,
     );
     this.writing = done.then(
@@ -77,6 +86,32 @@ export class SerialLink {
     await this.exited;
     this.socat = null;
   }
+}
+
+/** How long a serial write waits for room in a full pty before the frame counts as not sent. */
+const WRITE_STALL_MS = 2000;
+
+/** Writes all of `bytes` to a non-blocking fd, waiting for room while EAGAIN lasts at most `stallMs`. */
+async function writeWithin(handle: FileHandle, bytes: Buffer, stallMs: number): Promise<boolean> {
+  let at = 0;
+  let stalledSince: number | null = null;
+  while (at < bytes.length) {
+    let written = 0;
+    try {
+      written = (await handle.write(bytes, at, bytes.length - at)).bytesWritten;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
+    }
+    if (written > 0) {
+      at += written;
+      stalledSince = null;
+      continue;
+    }
+    stalledSince ??= Date.now();
+    if (Date.now() - stalledSince > stallMs) return false;
+    await sleep(5);
+  }
+  return true;
 }
 
 /**

@@ -287,7 +287,7 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
     await at(1);
     const sim: SimulationReport = await simulation.stop();
     const trafficSeconds = (Date.now() - t0) / 1000;
-    log(`traffic ended after ${trafficSeconds.toFixed(1)} s: ${sim.frames} frames, ${Object.keys(sim.streams).length} streams`);
+    log(`traffic ended after ${trafficSeconds.toFixed(1)} s: ${sim.frames} frames, ${Object.keys(sim.streams).length} streams${sim.unsettledAtStop > 0 ? `, ${sim.unsettledAtStop} sends unsettled at stop` : ''}`);
 
     // Drain: the site's backlog, then every hop.
     const drainStart = Date.now();
