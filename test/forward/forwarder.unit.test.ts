@@ -174,6 +174,24 @@ describe('forwarder (fake transport)', () => {
     expect(transport.violations).toEqual([]);
   });
 
+  it('the pump order follows streams that appear later: a new alarm stream becomes the pilot at once', async () => {
+    const buffer = openBuffer({ path: path.join(tempDir(), 'b.db'), streamConfig: (s) => ({ priority: s === 'alarm' ? 'alarm' : 'telemetry', ttlMs: null }) });
+    await buffer.appendBatch(['b', 'c'].flatMap((s) => range(1, 3).map((i) => rec(s, i))));
+    const transport = new FakeTransport();
+    let dead = true;
+    transport.onOpen = () => (dead ? new SkyhaulError('SKY_ERR_LINK_DEAD', 'no answer within 15000 ms') : 'ok');
+    start(buffer, transport);
+    await until(() => transport.opens.length > 0, 'a pilot');
+    expect(transport.opens[0]?.producerName.split('/')[1]).toBe('b');
+    await buffer.appendBatch(range(1, 2).map((i) => rec('alarm', i)));
+    const before = transport.opens.length;
+    await until(() => transport.opens.length > before + 1, 'more pilot attempts');
+    expect(new Set(transport.opens.slice(before + 1).map((o) => o.producerName.split('/')[1]))).toEqual(new Set(['alarm']));
+    dead = false;
+    await until(() => buffer.stats().records === 0, 'everything to drain once the link is back');
+    expect(transport.delivered.map((d) => `${d.producerName.split('/')[1]}#${d.sequence}`).sort()).toEqual(['alarm#1', 'alarm#2', 'b#1', 'b#2', 'b#3', 'c#1', 'c#2', 'c#3']);
+  });
+
   it('records of a retired producer identity go out under it; the stream reopens under the new one', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'b.db');
