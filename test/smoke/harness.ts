@@ -96,13 +96,25 @@ async function admin(base: string, method: string, path: string, body?: unknown)
   return res;
 }
 
+/**
+ * Polls `read` until `ok`. A read that throws (a Kafka request timing out while the machine is
+ * saturated at the full rate) is retried, not fatal; the deadline's error names the last value or
+ * error. Heavy reads (a whole topic) are not repeated faster than twice their own duration.
+ */
 async function waitFor<T>(what: string, read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`smoke: timed out waiting for ${what} (last: ${JSON.stringify(value).slice(0, 300)})`);
-    await sleep(500);
+    const t0 = Date.now();
+    let last: string;
+    try {
+      const value = await read();
+      if (ok(value)) return value;
+      last = JSON.stringify(value).slice(0, 300);
+    } catch (error) {
+      last = `error: ${(error as Error).message}`;
+    }
+    if (Date.now() > deadline) throw new Error(`smoke: timed out waiting for ${what} (last: ${last})`);
+    await sleep(Math.max(500, 2 * (Date.now() - t0)));
   }
 }
 
