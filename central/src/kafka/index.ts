@@ -745,10 +745,22 @@ export class KafkaLog {
     return { created, existing };
   }
 
+  /** Deletes the topics that exist among `names` (for tools and benches that made their own); missing ones are skipped. */
+  async deleteTopics(names: string[]): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const doomed = names.filter((n) => existing.has(n));
+    if (doomed.length > 0) await this.admin.deleteTopics({ topics: doomed });
+  }
+
   /** Partitions of a topic (0 when it does not exist). */
   async partitions(topic: string): Promise<number> {
-    const metadata = await this.admin.metadata({ topics: [topic] });
-    return metadata.topics.get(topic)?.partitionsCount ?? 0;
+    try {
+      const metadata = await this.admin.metadata({ topics: [topic] });
+      return metadata.topics.get(topic)?.partitionsCount ?? 0;
+    } catch (error) {
+      if (/Unknown topic/i.test((error as Error).message)) return 0;
+      throw error;
+    }
   }
 
   /** An idempotent, transactional producer; initialising it fences any older one with the same id. */

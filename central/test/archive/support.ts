@@ -67,6 +67,11 @@ export class CuratedProducer {
     await this.kafka.ensureTopics([{ name: topic, partitions, replicationFactor: 1, config: {} }]);
   }
 
+  /** Deletes topics this producer's user made (a bench's 1,000 partitions must not pile up in the dev Kafka). */
+  async deleteTopics(topics: string[]): Promise<void> {
+    await this.kafka.deleteTopics(topics);
+  }
+
   /** The Kafka record of a reading; `partition` explicit (tests pin streams to partitions). */
   async record(topic: string, partition: number, r: CuratedReading): Promise<OutRecord> {
     return {

@@ -29,6 +29,20 @@ describe('KafkaLog (real Kafka)', () => {
     }
   });
 
+  it('deletes the topics that exist among those named and skips the rest', async () => {
+    const name = unique('contract.delete');
+    await kafka.ensureTopics([{ name, partitions: 2, replicationFactor: 1, config: {} }]);
+    expect(await kafka.partitions(name)).toBe(2);
+    await kafka.deleteTopics([name, unique('contract.never-made')]);
+    // Deletion is asynchronous in the controller: the topic leaves the metadata shortly after.
+    let left = await kafka.partitions(name);
+    for (let i = 0; i < 50 && left > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      left = await kafka.partitions(name);
+    }
+    expect(left).toBe(0);
+  });
+
   it('commits a transaction whole: a read_committed reader sees all of it, an aborted one nothing', async () => {
     const topic = unique('contract.tx');
     await kafka.ensureTopics([{ name: topic, partitions: 2, replicationFactor: 1, config: {} }]);
