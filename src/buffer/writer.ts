@@ -117,10 +117,12 @@ export function configOf(b: RecordBuffer, stream: string): StreamConfig {
 
 /** Whether the unit would create streams beyond maxStreams (then it is dropped whole, as 'stream_limit'). */
 export function overStreamLimit(b: RecordBuffer, u: Unit): string | null {
-  // Distinct new streams: a batch of many records of one new stream creates one stream.
-  const created = new Set<string>();
+  // Distinct new streams: a batch of many records of one new stream creates one stream. The set
+  // exists only once a new stream shows up (on the hot path nearly every unit has none).
+  let created = null as Set<string> | null;
   for (const e of u.entries) {
-    if (b.streamsByName.has(e.stream) || created.has(e.stream)) continue;
+    if (b.streamsByName.has(e.stream) || created?.has(e.stream) === true) continue;
+    created ??= new Set<string>();
     created.add(e.stream);
     if (b.streamsByName.size + created.size > b.maxStreams) return e.stream;
   }

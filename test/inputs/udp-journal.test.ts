@@ -22,12 +22,17 @@ function tempDir(): string {
   return dir;
 }
 
+/** One datagram through the burst API: its end offset, or null. */
+function appendOne(j: UdpJournal, datagram: Buffer, address: string, port: number, receivedAt: number): number | null {
+  return j.appendMany([{ datagram, address, port, receivedAt }])[0] ?? null;
+}
+
 describe('UDP journal', () => {
   it('replays what follows the settled position, stops at a torn tail, retires settled segments', () => {
     const dir = tempDir();
     const j = new UdpJournal(dir, 'wind');
     expect(j.open(0)).toEqual([]);
-    const ends = [1, 2, 3].map((i) => j.append(Buffer.from(`frame ${i}`), '10.0.0.7', 5000 + i, 1000 + i) as number);
+    const ends = [1, 2, 3].map((i) => appendOne(j, Buffer.from(`frame ${i}`), '10.0.0.7', 5000 + i, 1000 + i) as number);
     expect(ends[0]).toBeGreaterThan(0);
     j.close(ends[0] as number); // one settled, two not: the segment stays
     // A write torn by a power cut: half an entry at the end.
@@ -40,7 +45,7 @@ describe('UDP journal', () => {
       ['frame 3', '10.0.0.7', 5003, 1003, ends[2]],
     ]);
     // Offsets go on after the readable end, never over the torn bytes.
-    const next = again.append(Buffer.from('frame 4'), '10.0.0.7', 5004, 1004) as number;
+    const next = appendOne(again, Buffer.from('frame 4'), '10.0.0.7', 5004, 1004) as number;
     expect(next).toBeGreaterThan(ends[2] as number);
     expect(new UdpJournal(dir, 'other').open(0)).toEqual([]);
     again.close(next);

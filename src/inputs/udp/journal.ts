@@ -125,18 +125,11 @@ export class UdpJournal {
   }
 
   /**
-   * Appends one datagram before it is decoded; returns the offset just past it (the mark to commit
-   * with its records), or null when it could not be journaled (over maxBytes, or a write error:
-   * the datagram is still decoded and committed, only its crash protection is missing).
-   */
-  append(datagram: Buffer, address: string, port: number, receivedAt: number): number | null {
-    return this.appendMany([{ datagram, address, port, receivedAt }])[0] ?? null;
-  }
-
-  /**
    * Appends a burst of datagrams (those one turn of the event loop read) with one `writev(2)` per
    * segment and per IOV_MAX/2 datagrams: a write per datagram cost more than decoding it. Returns,
-   * per datagram in order, the offset just past it or null (as append()).
+   * per datagram in order, the offset just past it (the mark to commit with its records), or null
+   * when it could not be journaled (over maxBytes, or a write error: the datagram is still decoded
+   * and committed, only its crash protection is missing).
    */
   appendMany(datagrams: ReadonlyArray<{ datagram: Buffer; address: string; port: number; receivedAt: number }>): Array<number | null> {
     const ends: Array<number | null> = [];
