@@ -663,24 +663,40 @@ export class Daemon extends EventEmitter implements ControlTarget {
     });
   }
 
+  /**
+   * Stops in dependency order: control channel, inputs, jobs, forwarder (in-flight sends get 2 s to
+   * be acknowledged), HTTP server (requests get 5 s), buffer (final commit, sync, close). The
+   * `stopped` log line gives each phase's duration in ms (`phasesMs`), so a stop that comes near
+   * systemd's TimeoutStopSec (30 s in systemd/skyhaul.service) names the phase that took the time.
+   */
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    const phasesMs: Record<string, number> = {};
+    const phase = async (name: string, body: () => unknown): Promise<void> => {
+      const t0 = monotonicMs();
+      await body();
+      phasesMs[name] = Math.round(monotonicMs() - t0);
+    };
     // First: a command in hand finishes (its outcome sent and acknowledged) while everything still runs.
-    await this.controlChannel?.stop().catch((error: Error) => this.logger.error({ err: error.message }, 'control channel stop failed'));
-    this.controlChannel = null;
-    this.journal?.close();
-    this.journal = null;
-    for (const input of this.inputs) await input.stop().catch((error: Error) => this.logger.error({ err: error.message }, 'input stop failed'));
+    await phase('control', async () => {
+      await this.controlChannel?.stop().catch((error: Error) => this.logger.error({ err: error.message }, 'control channel stop failed'));
+      this.controlChannel = null;
+      this.journal?.close();
+      this.journal = null;
+    });
+    await phase('inputs', async () => {
+      for (const input of this.inputs) await input.stop().catch((error: Error) => this.logger.error({ err: error.message }, 'input stop failed'));
+    });
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     this.jobs?.stop();
     this.replication?.stop();
     this.brokerSettings?.stop();
     this.scheduler?.stop();
-    await this.forwarder?.stop();
-    await this.http?.stop();
-    await this.buffer.close();
-    this.logger.info('stopped');
+    await phase('forwarder', () => this.forwarder?.stop());
+    await phase('http', () => this.http?.stop());
+    await phase('buffer', () => this.buffer.close());
+    this.logger.info({ phasesMs }, 'stopped');
   }
 }
 

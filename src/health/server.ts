@@ -234,13 +234,24 @@ ${frame('status', this.source.status())}`);
     return this.address;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops listening and closes every connection. Requests in flight get `graceMs` (default 5,000 ms)
+   * to finish; then their connections are cut. A cut push request was never answered, so its
+   * client still holds and resends its records: cutting loses nothing, and it keeps the daemon's
+   * stop inside systemd's TimeoutStopSec however many clients keep pushing.
+   */
+  async stop(graceMs = 5000): Promise<void> {
     if (this.address === null) return;
     this.address = null;
     for (const client of [...this.sseClients]) {
       this.forget(client);
       client.reply.raw.end();
     }
-    await this.app.close();
+    const cut = setTimeout(() => this.app.server.closeAllConnections(), graceMs);
+    try {
+      await this.app.close();
+    } finally {
+      clearTimeout(cut);
+    }
   }
 }

@@ -156,10 +156,15 @@ describe('SIGTERM', () => {
     const stopMs = Date.now() - t0;
     running = false;
     await Promise.all(pushers);
-    console.log(`SIGTERM: exit code ${code} after ${stopMs} ms`);
+    const stopped = daemon.log().split('\n').find((line) => line.includes('"msg":"stopped"'));
+    console.log(`SIGTERM: exit code ${code} after ${stopMs} ms; ${stopped}`);
     expect(code).toBe(0);
-    expect(stopMs).toBeLessThan(10_000);
-    expect(daemon.log()).toMatch(/"msg":"stopped"/);
+    expect(stopped).toBeDefined();
+    // Every phase that waits has its own bound (forwarder 2 s + 2 s, HTTP 5 s), none waits for the
+    // pushers to stop: the stop ends inside systemd's TimeoutStopSec (30 s in systemd/skyhaul.service).
+    // On failure the phases above say which one took the time.
+    expect(stopMs, stopped).toBeLessThan(30_000);
+    expect(Object.keys((JSON.parse(stopped as string) as { phasesMs: Record<string, number> }).phasesMs)).toEqual(['control', 'inputs', 'forwarder', 'http', 'buffer']);
 
     await daemon.restart();
     await daemon.waitReady();

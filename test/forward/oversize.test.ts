@@ -84,7 +84,11 @@ describe('a record larger than the transport can carry', () => {
       const failures = status.forwarding.sendFailures;
       await new Promise((resolve) => setTimeout(resolve, 3000));
       expect((await daemon.status()).forwarding.sendFailures - failures).toBe(0);
-      expect(failures).toBeLessThanOrEqual(2);
+      // One refusal, not a loop. Counted in the log rather than in sendFailures: on a loaded
+      // machine the reopened producer may also be refused while the proxy still holds the old
+      // session, which is a (backed-off) failure of its own and varies with load.
+      expect(failures).toBeGreaterThanOrEqual(1);
+      expect(daemon.log().match(/the broker refused record #\d+ \(\d+ bytes encoded\) as too large/g)).toHaveLength(1);
       expect(await (await fetch(`${daemon.url}/metrics`)).text()).toMatch(/skyhaul_records_dropped_total\{stream="camera\/allsky",reason="oversize"\} 1/);
     } finally {
       await daemon.kill('SIGTERM');

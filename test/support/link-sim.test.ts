@@ -481,9 +481,9 @@ describe('LinkSimulator', () => {
     const stopTook = performance.now() - stopAt;
     const stopped = await long;
     console.log(`[link-sim] stopFlapping: restored after ${stopTook.toFixed(1)} ms, ${stopped.downPeriodsRun} of 5 down periods run`);
-    // Restored at once, not at the end of the 5 s down period (the bug this catches); the bound
-    // leaves a loaded machine room.
-    expect(stopTook).toBeLessThan(1500);
+    // Restored at once, not at the end of the 5 s down period (the bug this catches): the bound is
+    // half that period, which leaves a loaded machine room.
+    expect(stopTook).toBeLessThan(2500);
     expect(stopped).toMatchObject({ completed: false, downPeriodsRun: 1 });
     expect(link.mode).toBe('up');
     await roundTrip(dial(link.port));
