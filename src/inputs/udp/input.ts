@@ -261,7 +261,7 @@ export class UdpInput implements Input {
     let head = this.unsettledHead;
     while (head < list.length && (list[head] as { done: boolean }).done) this.settled = (list[head++] as { end: number }).end;
     if (head === list.length) {
-      this.unsettled = [];
+      list.length = 0;
       head = 0;
     } else if (head >= 1024 && head * 2 >= list.length) {
       this.unsettled = list.slice(head);
