@@ -70,6 +70,11 @@ const SILENT: BufferLogger = { info() {}, warn() {}, error() {}, debug() {} };
 /** Pages returned per incremental-vacuum step; the job yields between steps. */
 const VACUUM_CHUNK_PAGES = 512;
 const DROP_LOG_INTERVAL_MS = 10_000;
+/**
+ * How long a stream's row may lag its inserts (contract, "Stream rows"): at most this much of a
+ * stream's records is counted by open() past the row's next_sequence after a crash.
+ */
+const ROW_WRITE_INTERVAL_MS = 1000;
 
 /**
  * The buffer's state and public API. Members without `private` are shared with the parts of the
@@ -119,6 +124,13 @@ export class RecordBuffer extends EventEmitter {
   private closePromise: Promise<void> | null = null;
 
   readonly streamsByName = new Map<string, StreamRow>();
+  /**
+   * Streams whose row in the file lags memory by inserts only (contract, "Stream rows"): written
+   * by the first group commit ROW_WRITE_INTERVAL_MS after the last such write, and at close.
+   */
+  readonly laggingRows = new Set<StreamRow>();
+  /** Monotonic ms of the last commit that wrote every lagging row. */
+  rowsWrittenAt = 0;
   readonly byClass: Record<PriorityClass, Set<StreamRow>> = {
     alarm: new Set(),
     control: new Set(),
@@ -231,6 +243,7 @@ export class RecordBuffer extends EventEmitter {
   open(): void {
     if (this.state !== 'new') throw usage(`open() on a buffer that is ${this.state}`);
     const now = this.clock();
+    this.rowsWrittenAt = this.monotonic();
     if (this.readOnly || this.mustExist) {
       if (!fs.existsSync(this.path)) throw new SkyhaulError('SKY_ERR_BUFFER_ACCESS', `no buffer file at ${this.path}`);
     } else {
@@ -289,11 +302,14 @@ export class RecordBuffer extends EventEmitter {
       list.push({ upTo: e.upTo, producerId: e.producerId });
       epochs.set(e.stream, list);
     }
-    for (const r of opened.streams) {
+    for (const { rowLags, ...r } of opened.streams) {
       // The configuration decides the class; a changed class reaches the streams row with the
       // stream's next update (the column is informative: classes are re-applied on every open).
       const cfg = resolveConfig(this, r.name);
-      this.streamsByName.set(r.name, { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, epochs: epochs.get(r.name) ?? [], durableNext: r.nextSequence });
+      const row: StreamRow = { ...r, priority: cfg.priority, ttlMs: cfg.ttlMs, epochs: epochs.get(r.name) ?? [], durableNext: r.nextSequence };
+      this.streamsByName.set(r.name, row);
+      // Still behind in the file: written by the next periodic write, or at close.
+      if (rowLags && !this.readOnly) this.laggingRows.add(row);
     }
     recomputeDerived(this);
     // The buffer's own birth raises the floor, when the clock was right at that moment.
@@ -328,6 +344,12 @@ export class RecordBuffer extends EventEmitter {
         if (!this.flushing) {
           while (this.pending.length > 0) flushOnce(this);
           if (this.retryBlocked && this.watchdog.accepting) flushOnce(this);
+        }
+        // A clean close leaves every row current (an older build then reads the file as it was).
+        if (!this.readOnly && this.laggingRows.size > 0) {
+          this.transact((j) => {
+            j.writeDeferredRows = true;
+          });
         }
       } catch (err) {
         this.logger.error({ err }, 'buffer: final commit failed');
@@ -445,7 +467,20 @@ export class RecordBuffer extends EventEmitter {
       this.restore(j);
       return { ok: false, j, err };
     }
+    if (j.writeDeferredRows) {
+      this.laggingRows.clear();
+      this.rowsWrittenAt = this.monotonic();
+    }
+    for (const s of j.saved.keys()) {
+      if (j.insertOnly.has(s) && !j.writeDeferredRows) this.laggingRows.add(s);
+      else this.laggingRows.delete(s);
+    }
     return { ok: true, j };
+  }
+
+  /** Whether the next group commit writes every lagging stream row (contract, "Stream rows"). */
+  rowWriteDue(): boolean {
+    return this.laggingRows.size > 0 && this.monotonic() - this.rowsWrittenAt >= ROW_WRITE_INTERVAL_MS;
   }
 
   /** tryTransact for ack/TTL/maintenance: throws on failure, applies the journal on success. */
@@ -480,8 +515,12 @@ export class RecordBuffer extends EventEmitter {
     const write = (s: StreamRow): void => {
       stmt.updateStream.run(s.priority, s.nextSequence, s.ackedSequence, s.records, s.bytes, s.lastIngestTime, s.id);
     };
-    for (const s of j.saved.keys()) write(s);
+    // A stream changed only by inserts keeps its old row (open() counts the records past its
+    // next_sequence): a commit touching 1,245 streams no longer rewrites a page of `streams` per
+    // stream. Anything else writes the row, so the file's rows lag memory by inserts only.
+    for (const s of j.saved.keys()) if (!j.insertOnly.has(s) || j.writeDeferredRows) write(s);
     for (const s of j.created) write(s);
+    if (j.writeDeferredRows) for (const s of this.laggingRows) if (!j.saved.has(s)) write(s);
     for (const d of j.drops.values()) stmt.addDrop.run(d.stream, d.reason, d.count);
     for (const m of j.marks.values()) stmt.putMark.run(m.source, m.key, m.fingerprint);
   }

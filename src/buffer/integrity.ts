@@ -2,7 +2,8 @@
  * `skyhaul buffer check`: the full, O(file) check, never run at start-up (contract in
  * `./index.ts`, "Crash recovery and start-up"): SQLite's PRAGMA integrity_check, every record's
  * checksum, every record within its stream's cursors, no record of an unknown stream, and each
- * stream's counters equal to its rows and to the in-memory state. Read-only.
+ * stream's counters equal to its rows and to the in-memory state (a row lagging its inserts,
+ * contract "Stream rows", counted together with the records past its next_sequence). Read-only.
  */
 import type Database from 'better-sqlite3';
 import { recordChecksum } from './checksum.ts';
@@ -39,11 +40,12 @@ export function checkIntegrity(db: Database.Database, streams: ReadonlyMap<strin
       problem(`stream '${r.name}' (id ${r.id}) is not loaded`);
       continue;
     }
-    if (s.records !== r.records || s.bytes !== r.bytes || s.nextSequence !== r.next_sequence || s.ackedSequence !== r.acked_sequence) {
-      problem(`stream '${r.name}': in-memory cursors/counters differ from its row`);
-    }
     let n = 0;
     let bytes = 0;
+    /** Records past the row's next_sequence (inserts the row does not count yet). */
+    let tail = 0;
+    let tailBytes = 0;
+    let last = 0;
     const rows = db
       .prepare<[number], RecordRow>(
         'SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM records WHERE stream_id = ? ORDER BY sequence',
@@ -52,8 +54,12 @@ export function checkIntegrity(db: Database.Database, streams: ReadonlyMap<strin
     for (const row of rows) {
       n++;
       bytes += row.size;
-      if (row.sequence <= r.acked_sequence || row.sequence >= r.next_sequence) {
-        problem(`${r.name}#${row.sequence} lies outside the cursors (acked ${r.acked_sequence}, next ${r.next_sequence})`);
+      last = row.sequence;
+      if (row.sequence <= r.acked_sequence) problem(`${r.name}#${row.sequence} lies outside the cursors (acked ${r.acked_sequence}, next ${r.next_sequence})`);
+      if (row.sequence >= r.next_sequence) {
+        if (row.sequence !== r.next_sequence + tail) problem(`${r.name}#${row.sequence} past the row's cursor ${r.next_sequence} does not run on from it`);
+        tail++;
+        tailBytes += row.size;
       }
       const crc = recordChecksum({
         stream: r.name,
@@ -68,8 +74,12 @@ export function checkIntegrity(db: Database.Database, streams: ReadonlyMap<strin
       if (crc !== row.crc) problem(`${r.name}#${row.sequence} fails its checksum`);
     }
     records += n;
-    if (r.records !== n || r.bytes !== bytes) {
-      problem(`stream '${r.name}' counters say ${r.records} records/${r.bytes} B, its rows hold ${n}/${bytes} B`);
+    if (r.records + tail !== n || r.bytes + tailBytes !== bytes) {
+      problem(`stream '${r.name}' counters say ${r.records + tail} records/${r.bytes + tailBytes} B, its rows hold ${n}/${bytes} B`);
+    }
+    const next = tail > 0 ? last + 1 : r.next_sequence;
+    if (s.records !== n || s.bytes !== bytes || s.nextSequence !== next || s.ackedSequence !== r.acked_sequence) {
+      problem(`stream '${r.name}': in-memory cursors/counters differ from its row`);
     }
   }
   return { ok: problems.length === 0, problems, records };

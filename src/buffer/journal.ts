@@ -70,8 +70,14 @@ export class Journal {
   readonly evictUpTo = new Map<StreamRow, number>();
   readonly evictFrom = new Map<StreamRow, number>();
   readonly heads = new Map<StreamRow, HeadCursor>();
-  /** touch() memo for runs of one stream. */
+  /** touchForInsert() memo for runs of one stream. */
   lastTouched: StreamRow | null = null;
+  /**
+   * Streams this transaction changed only by inserting: their rows may be left behind (contract,
+   * "Stream rows"), unless `writeDeferredRows` asks for every lagging row to be written.
+   */
+  readonly insertOnly = new Set<StreamRow>();
+  writeDeferredRows = false;
   readonly checksumFailures: Array<{ stream: string; sequence: number }> = [];
   /** Space was freed by ack/TTL/checksum removal: blocked appends may now fit. */
   freed = false;
@@ -83,7 +89,20 @@ export class Journal {
    */
   readonly marks = new Map<string, SourceMark>();
 
+  /** Saves `s` for a rollback; its row is written in this transaction (any change but an insert). */
   touch(s: StreamRow): void {
+    this.insertOnly.delete(s);
+    this.save(s);
+  }
+
+  /** Saves `s` for a rollback; an insert alone does not make its row be written (see insertOnly). */
+  touchForInsert(s: StreamRow): void {
+    if (this.saved.has(s) || this.created.includes(s)) return;
+    this.save(s);
+    this.insertOnly.add(s);
+  }
+
+  private save(s: StreamRow): void {
     if (this.saved.has(s) || this.created.includes(s)) return;
     this.saved.set(s, {
       priority: s.priority,

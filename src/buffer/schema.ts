@@ -11,7 +11,7 @@ import { migrate } from './migrations/index.ts';
 import { PRODUCER_EPOCHS_DDL } from './migrations/002-producer-epochs.ts';
 import { RECORDS_DDL } from './migrations/003-append-log.ts';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Page size of new buffer files (existing files keep theirs). */
 export const PAGE_SIZE = 2048;
@@ -92,6 +92,8 @@ export interface StreamRowData {
   oldestIngestTime: number | null;
   /** Newest ingest time the stream ever committed (null: none known). */
   lastIngestTime: number | null;
+  /** The file's row lagged its inserts (counted in from the records past its next_sequence). */
+  rowLags: boolean;
 }
 
 /** A retired producer identity's share of a stream: its records up to `upTo`. */
@@ -295,6 +297,9 @@ function isCount(v: unknown): v is number {
  * The streams rows, each checked against its first and last record through the
  * (stream_id, sequence) index, and the log checked for rows of unknown streams by its smallest
  * and largest stream id plus a probe of every id the streams table skips: O(streams · log n).
+ * A row that lags its inserts (contract, "Stream rows") is brought up to date from the records
+ * past its next_sequence, which must then run on from it without a gap: O(what lags), at most
+ * about a second of a stream's appends.
  */
 function loadStreams(db: Database.Database): StreamRowData[] {
   const rows = db
@@ -306,19 +311,41 @@ function loadStreams(db: Database.Database): StreamRowData[] {
   const lastOf = db.prepare<[number], { sequence: number; ingest_time: number }>(
     'SELECT sequence, ingest_time FROM records WHERE stream_id = ? ORDER BY sequence DESC LIMIT 1',
   );
+  const tailOf = db.prepare<[number, number], { n: number; bytes: number; first: number; last: number }>(
+    'SELECT count(*) AS n, total(size) AS bytes, min(sequence) AS first, max(sequence) AS last FROM records WHERE stream_id = ? AND sequence >= ?',
+  );
   const out: StreamRowData[] = [];
   const ids = new Set<number>();
   for (const r of rows) {
-    const { id, name, priority, next_sequence: next, acked_sequence: acked, records, bytes, last_ingest_time: lastIngest } = r;
+    const { id, name, priority, next_sequence: rowNext, acked_sequence: acked, records: rowRecords, bytes: rowBytes, last_ingest_time: lastIngest } = r;
     if (!isCount(id) || id < 1 || typeof name !== 'string' || !isPriorityClass(priority)) {
       throw new BufferSchemaError('inconsistent', `malformed streams row ${JSON.stringify(r)}`);
     }
-    if (!isCount(next) || next < 1 || !isCount(acked) || acked >= next || !isCount(records) || !isCount(bytes)) {
+    if (!isCount(rowNext) || rowNext < 1 || !isCount(acked) || acked >= rowNext || !isCount(rowRecords) || !isCount(rowBytes)) {
       throw new BufferSchemaError('inconsistent', `malformed cursors for stream '${name}': ${JSON.stringify(r)}`);
     }
+    let next = rowNext;
+    let records = rowRecords;
+    let bytes = rowBytes;
+    let rowLags = false;
     ids.add(id);
     const first = firstOf.get(id);
     const last = lastOf.get(id);
+    if (last !== undefined && last.sequence >= next) {
+      // Inserts the row does not count yet: contiguous from its next_sequence, since anything
+      // but an insert rewrites the row in its own transaction.
+      const tail = tailOf.get(id, next) as { n: number; bytes: number; first: number; last: number };
+      if (tail.first !== next || tail.n !== tail.last - next + 1) {
+        throw new BufferSchemaError('inconsistent', `stream '${name}' has records ${tail.first}..${tail.last} (${tail.n}) past its cursor ${next} that do not run on from it`);
+      }
+      records += tail.n;
+      bytes += tail.bytes;
+      next = tail.last + 1;
+      rowLags = true;
+      if (first !== undefined && records > last.sequence - first.sequence + 1) {
+        throw new BufferSchemaError('inconsistent', `stream '${name}' counts ${records} records, more than its rows ${first.sequence}..${last.sequence} can hold`);
+      }
+    }
     if ((records === 0) !== (first === undefined)) {
       throw new BufferSchemaError('inconsistent', `stream '${name}' counts ${records} records but its first row is ${first === undefined ? 'absent' : 'present'}`);
     }
@@ -338,6 +365,7 @@ function loadStreams(db: Database.Database): StreamRowData[] {
       bytes,
       oldestIngestTime: first === undefined ? null : first.ingest_time,
       lastIngestTime: newest(typeof lastIngest === 'number' ? lastIngest : null, last?.ingest_time ?? null),
+      rowLags,
     });
   }
   // Rows of a stream the streams table does not know would be invisible forever.

@@ -200,7 +200,9 @@ export function flushOnce(b: RecordBuffer): void {
   if (retry) b.retryBlocked = false;
   b.flushing = true;
   const t0 = performance.now();
+  const writeRows = b.rowWriteDue();
   const result = b.tryTransact((j) => {
+    j.writeDeferredRows = writeRows;
     if (retry) retryBlockedEntries(b, j);
     for (const e of batch) admitNew(b, e, j);
   });
@@ -243,7 +245,7 @@ export function syncFailed(b: RecordBuffer, j: Journal, err: Error): void {
 export function insert(b: RecordBuffer, e: Entry, j: Journal): void {
   let s = b.streamsByName.get(e.stream);
   if (s === undefined) s = createStream(b, e.stream, e.priority, j);
-  else if (j.lastTouched !== s) j.touch(s);
+  else if (j.lastTouched !== s) j.touchForInsert(s);
   j.lastTouched = s;
   const sequence = s.nextSequence;
   if (sequence > MAX_SEQUENCE) throw new SkyhaulError('SKY_ERR_BUFFER_FULL', `stream '${s.name}' has exhausted its sequence space`);

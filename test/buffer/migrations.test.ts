@@ -60,7 +60,7 @@ describe('migrations', () => {
     expect(fs.readFileSync(file).equals(before)).toBe(true);
   });
 
-  it('2 -> 3: a schema-2 buffer (one table per stream, 60 streams) moves into the append log with every record, sequence, cursor and counter', async () => {
+  it('2 -> 3 (then 3 -> 4): a schema-2 buffer (one table per stream, 60 streams) moves into the append log with every record, sequence, cursor and counter', async () => {
     const file = copyFixture(path.join(fixtures, 'schema-2.sqlite'));
     const b = openBuffer({ path: file, siteId: 'fixture-site' });
     expect(b.producerId).toBe('edge-e62129b8c52a9215');
@@ -85,8 +85,29 @@ describe('migrations', () => {
     expect(next.sequence).toBe(31);
     await b.close();
     withRaw(file, (db) => {
-      expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe('3');
+      expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe(String(SCHEMA_VERSION));
       expect(db.prepare(`SELECT count(*) FROM sqlite_master WHERE name GLOB 'records_[0-9]*'`).pluck().get()).toBe(0);
+    });
+  });
+
+  it('3 -> 4: a schema-3 buffer (every stream row current) opens with every record, and only its version changes', async () => {
+    const file = path.join(tempDir(), 'buffer.sqlite');
+    const first = openBuffer({ path: file });
+    for (let i = 1; i <= 5; i++) await first.appendBatch(range(0, 49).map((s) => ({ stream: `site/inst-${String(s).padStart(2, '0')}`, payload: Buffer.from(`r${i}`) })));
+    first.ack('site/inst-03', 2);
+    const before = first.streams();
+    await first.close();
+    // A clean close wrote every row: what a version-3 build left behind, but for the version.
+    withRaw(file, (db) => db.prepare(`UPDATE meta SET value = '3' WHERE key = 'schema_version'`).run());
+    const tables = withRaw(file, (db) => db.prepare('SELECT sql FROM sqlite_master ORDER BY name').pluck().all());
+    const b = openBuffer({ path: file });
+    expect(b.streams()).toEqual(before);
+    expect(b.checkIntegrity()).toMatchObject({ ok: true, records: 248 });
+    expect((await b.append({ stream: 'site/inst-03', payload: Buffer.from('after') })).sequence).toBe(6);
+    await b.close();
+    withRaw(file, (db) => {
+      expect(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get()).toBe('4');
+      expect(db.prepare('SELECT sql FROM sqlite_master ORDER BY name').pluck().all()).toEqual(tables);
     });
   });
 

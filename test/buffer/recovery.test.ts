@@ -84,6 +84,58 @@ describe('crash safety', () => {
   }, 60_000);
 });
 
+describe('stream rows', () => {
+  it('invariant lagging-rows: a file copied mid-run (what a crash leaves) opens with every stream exact, though its rows lagged', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'buffer.sqlite');
+    // A monotonic clock that stands still: the periodic write of lagging rows never comes due.
+    const b = openBuffer({ path: file, monotonic: () => 1000 });
+    const streams = range(0, 59).map((i) => `site/inst-${i}`);
+    for (let round = 0; round < 4; round++) await b.appendBatch(streams.map((s, i) => rec(s, round * 100 + i)));
+    b.ack('site/inst-1', 2); // anything but an insert writes the row
+    await b.appendBatch(streams.map((s, i) => rec(s, 900 + i)));
+    const expected = b.streams();
+    const image = path.join(dir, 'image.sqlite');
+    fs.copyFileSync(file, image);
+    fs.copyFileSync(`${file}-wal`, `${image}-wal`);
+    const rows = withRaw(image, (db) => db.prepare('SELECT name, next_sequence, records FROM streams ORDER BY id').all() as Array<{ name: string; next_sequence: number; records: number }>);
+    // Written when created (one record in), then only by the ack: the copy's rows lag.
+    expect(rows.find((r) => r.name === 'site/inst-0')).toMatchObject({ next_sequence: 2, records: 1 });
+    expect(rows.find((r) => r.name === 'site/inst-1')).toMatchObject({ next_sequence: 5, records: 2 });
+    const copy = openBuffer({ path: image });
+    expect(copy.streams()).toEqual(expected);
+    expect(copy.stats().records).toBe(60 * 5 - 2);
+    expect(copy.checkIntegrity()).toMatchObject({ ok: true, records: 60 * 5 - 2 });
+    expect((await copy.append(rec('site/inst-0', 1))).sequence).toBe(6);
+    await copy.close();
+    await b.close();
+    // A clean close leaves no row behind.
+    for (const f of [file, image]) {
+      withRaw(f, (db) => expect(db.prepare(`SELECT count(*) FROM streams WHERE records <> (SELECT count(*) FROM records WHERE stream_id = streams.id) OR next_sequence <> (SELECT coalesce(max(sequence), 0) + 1 FROM records WHERE stream_id = streams.id)`).pluck().get()).toBe(0));
+    }
+  });
+
+  it('the periodic write brings every lagging row up to date within ROW_WRITE_INTERVAL_MS', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'buffer.sqlite');
+    let now = 1000;
+    const b = openBuffer({ path: file, monotonic: () => now });
+    await b.appendBatch(range(0, 9).map((i) => rec(`s/${i}`, i)));
+    await b.appendBatch(range(0, 9).map((i) => rec(`s/${i}`, 10 + i)));
+    const rowNext = (): number[] => {
+      const image = path.join(dir, `image-${now}.sqlite`);
+      fs.copyFileSync(file, image);
+      fs.copyFileSync(`${file}-wal`, `${image}-wal`);
+      return withRaw(image, (db) => db.prepare('SELECT next_sequence FROM streams ORDER BY id').pluck().all() as number[]);
+    };
+    expect(rowNext()).toEqual(range(0, 9).map(() => 2));
+    now += 1000;
+    await b.append(rec('s/0', 99)); // the first commit after the interval writes every lagging row
+    expect(rowNext()).toEqual([4, ...range(1, 9).map(() => 3)]);
+    await b.close();
+  });
+});
+
 describe('quarantine', () => {
   const at = Date.parse('2025-01-02T03:04:05.678Z');
 
@@ -167,7 +219,9 @@ describe('quarantine', () => {
     await Promise.all(range(1, 5).map((i) => first.append(rec('wx', i))));
     await first.close();
     withRaw(file, (db) => db.prepare(`UPDATE streams SET next_sequence = 3 WHERE name = 'wx'`).run());
-    expectRefusedUntouched(b, file, 'SKY_ERR_BUFFER_INCOMPATIBLE', /stream 'wx' rows 1\.\.5 lie outside its cursors/);
+    // Rows 3..5 past the cursor would be inserts the row lags by (contract, "Stream rows"), but the
+    // row already counts 5 records: 8 cannot fit in rows 1..5.
+    expectRefusedUntouched(b, file, 'SKY_ERR_BUFFER_INCOMPATIBLE', /stream 'wx' counts 8 records, more than its rows 1\.\.5 can hold/);
   });
 
   it('refuses a file it may not write (permissions, immutable) without moving it', async () => {

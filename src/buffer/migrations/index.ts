@@ -10,6 +10,7 @@
 import type Database from 'better-sqlite3';
 import { migration002 } from './002-producer-epochs.ts';
 import { migration003 } from './003-append-log.ts';
+import { migration004 } from './004-lagging-stream-rows.ts';
 
 export interface Migration {
   from: number;
@@ -20,7 +21,7 @@ export interface Migration {
 }
 
 /** In order; each step's `from` is the previous step's `to`. */
-export const MIGRATIONS: readonly Migration[] = [migration002, migration003];
+export const MIGRATIONS: readonly Migration[] = [migration002, migration003, migration004];
 
 /**
  * Brings a file from `version` to the newest schema, one transaction (savepoint) per step;
