@@ -194,9 +194,11 @@
  * record whose append had resolved is in the file; a record whose append had not resolved may or
  * may not be (its source was not acknowledged and will resend; consumers de-duplicate).
  * open() reads meta, streams and drops, and per stream its first and last row through the
- * (stream_id, sequence) index (validating acked < first <= last < next), and checks that the
- * log's smallest and largest stream id (and any id the streams table skips) belong to a stream.
- * That is O(streams · log records): no COUNT(*), no scan, no integrity_check.
+ * (stream_id, sequence) index (validating acked < first <= last < next, after counting in the
+ * records past a lagging row's next_sequence: "Stream rows"), and checks that the log's smallest
+ * and largest stream id (and any id the streams table skips) belong to a stream. That is
+ * O(streams · log records) plus what lags: no COUNT(*) of a whole stream, no scan, no
+ * integrity_check.
  *
  * Only a file that SQLite itself reports damaged (SQLITE_CORRUPT*, SQLITE_NOTADB, or
  * `PRAGMA quick_check` finding damage after our own cross-checks failed) is moved with its
@@ -239,7 +241,8 @@
  *  - checksum-verified-on-read: read() never returns a record whose checksum fails.
  *  - quota-never-exceeded: after every commit, buffered accounted bytes <= quotaBytes.
  *  - read-in-sequence-order: read() returns strictly increasing sequences above `after`.
- *  - bounded-startup: open() cost depends on the number of streams, not records.
+ *  - bounded-startup: open() cost depends on the number of streams, not records (plus the
+ *    records past lagging rows: at most about a second of appends, "Stream rows").
  *  - corrupt-file-quarantined: open() never throws for a file SQLite reports corrupt.
  *  - only-sqlite-corruption-quarantined: a foreign, newer or inconsistent (but intact) file, or
  *    one that cannot be written, stops open() and is left untouched.
