@@ -21,37 +21,39 @@ interface ChildLog {
   ackLines: number;
 }
 
-/** Runs the fixture until it has reported `acks` completed acks, then SIGKILLs it at a random moment. */
+/**
+ * Runs the fixture until it has reported `acks` completed acks, then SIGKILLs it at a random
+ * moment, and reads its log (a file: every line it wrote before the kill is there).
+ */
 async function runAndKill(file: string, acks: number): Promise<ChildLog> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, file], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  const log: ChildLog = { committed: new Map(), acked: new Map(), acking: new Map(), ackLines: 0 };
+  const logFile = `${file}.child-log`;
+  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, file, logFile], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  let rest = '';
+  let ackLinesSeen = 0;
   let killTimer: NodeJS.Timeout | undefined;
-  // 'close', not 'exit': 'exit' can come before the last lines in the pipe are read, and a
-  // missed ACKING line made a durable ack look like one that never started.
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('close', (code, signal) => resolve(signal ?? code)));
   child.stdout.on('data', (d: Buffer) => {
-    const lines = (rest + d.toString()).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) {
-      const [kind, stream, seq] = line.split(' ');
-      if (kind === 'C') log.committed.set(stream!, Math.max(log.committed.get(stream!) ?? 0, Number(seq)));
-      if (kind === 'ACKING') log.acking.set(stream!, Number(seq));
-      if (kind === 'A') {
-        log.acked.set(stream!, Number(seq));
-        log.ackLines++;
-        if (log.ackLines >= acks && killTimer === undefined) {
-          killTimer = setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 40));
-        }
-      }
+    ackLinesSeen += d.toString().split('\n').filter((line) => line.startsWith('A ')).length;
+    if (ackLinesSeen >= acks && killTimer === undefined) {
+      killTimer = setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 40));
     }
   });
   const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
   const how = await exited;
   clearTimeout(guard);
   if (how !== 'SIGKILL') throw new Error(`fixture exited with ${String(how)} before the kill: ${stderr}`);
+  const log: ChildLog = { committed: new Map(), acked: new Map(), acking: new Map(), ackLines: 0 };
+  // A line cut by the kill (no newline yet) is not a whole report: dropped.
+  for (const line of fs.readFileSync(logFile, 'utf8').split('\n').slice(0, -1)) {
+    const [kind, stream, seq] = line.split(' ');
+    if (kind === 'C') log.committed.set(stream!, Math.max(log.committed.get(stream!) ?? 0, Number(seq)));
+    if (kind === 'ACKING') log.acking.set(stream!, Number(seq));
+    if (kind === 'A') {
+      log.acked.set(stream!, Number(seq));
+      log.ackLines++;
+    }
+  }
   expect(log.ackLines, stderr).toBeGreaterThanOrEqual(acks);
   return log;
 }
