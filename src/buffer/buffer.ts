@@ -470,10 +470,11 @@ export class RecordBuffer extends EventEmitter {
     if (j.writeDeferredRows) {
       this.laggingRows.clear();
       this.rowsWrittenAt = this.monotonic();
-    }
-    for (const s of j.saved.keys()) {
-      if (j.insertOnly.has(s) && !j.writeDeferredRows) this.laggingRows.add(s);
-      else this.laggingRows.delete(s);
+    } else {
+      for (const s of j.saved.keys()) {
+        if (j.insertOnly.has(s)) this.laggingRows.add(s);
+        else this.laggingRows.delete(s);
+      }
     }
     return { ok: true, j };
   }

@@ -72,11 +72,11 @@
  * (1 s) after it last did, and at close. Invariant (lagging-rows): a row lags memory by inserts
  * only, so the records past its next_sequence run on from it without a gap; open() counts them
  * into the row (O(what lags): about a second of appends). Why: with 1,245 streams a commit of a
- * few dozen records rewrote a `streams` page for nearly every record; measured at 30,000
- * records/s over 1,245 streams (a script driving RecordBuffer, `page_size` 2048), leaving those
- * rows took the CPU per record from 18.5 to 15.9 µs, the WAL per record from 3.5 to 2.7 KB and
- * the event loop delay p99 from 8.5 to 5.4 ms. Schema version 4 marks files written this way
- * (`migrations/004-lagging-stream-rows.ts`).
+ * few dozen records rewrote a `streams` page for nearly every record. Measured with
+ * `test/bench/buffer-wal.ts` (1,245 streams, 30,000 records/s, `page_size` 2048, medians of 3
+ * runs alternating with the previous code): WAL per record 3.70 -> 2.67 KB, CPU per record
+ * 21.4 -> 18.7 µs, event loop delay p99 about 11 -> 8 ms. Schema version 4 marks files written
+ * this way (`migrations/004-lagging-stream-rows.ts`).
  *
  * Durability under synchronous FULL/EXTRA (`durability.ts`): SQLite runs at NORMAL, so COMMIT
  * writes the WAL frames without an fsync and returns; the buffer then fdatasyncs the WAL file on
@@ -107,9 +107,10 @@
  *
  * Assigned inside the commit transaction from the stream's next sequence in memory (the row's
  * next_sequence plus the records past it, "Stream rows"): 1, 2, 3, … per stream in commit order,
- * never from the wall clock, never reused (the streams row outlives the stream's records). Records dropped before commit get no sequence,
- * so committed sequences are contiguous; gaps in what the forwarder reads come only from counted
- * drops of committed records (drop-oldest, TTL, checksum).
+ * never from the wall clock, never reused (the streams row outlives the stream's records).
+ * Records dropped before commit get no sequence, so committed sequences are contiguous; gaps in
+ * what the forwarder reads come only from counted drops of committed records (drop-oldest, TTL,
+ * checksum).
  *
  * ## Checksum
  *

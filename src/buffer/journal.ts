@@ -92,18 +92,22 @@ export class Journal {
   /** Saves `s` for a rollback; its row is written in this transaction (any change but an insert). */
   touch(s: StreamRow): void {
     this.insertOnly.delete(s);
-    this.save(s);
+    if (!this.tracks(s)) this.save(s);
   }
 
   /** Saves `s` for a rollback; an insert alone does not make its row be written (see insertOnly). */
   touchForInsert(s: StreamRow): void {
-    if (this.saved.has(s) || this.created.includes(s)) return;
+    if (this.tracks(s)) return;
     this.save(s);
     this.insertOnly.add(s);
   }
 
+  /** Already saved, or created by this transaction (nothing to restore but its removal). */
+  private tracks(s: StreamRow): boolean {
+    return this.saved.has(s) || this.created.includes(s);
+  }
+
   private save(s: StreamRow): void {
-    if (this.saved.has(s) || this.created.includes(s)) return;
     this.saved.set(s, {
       priority: s.priority,
       nextSequence: s.nextSequence,
