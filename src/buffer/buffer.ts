@@ -3,10 +3,10 @@
  * of `./index.ts` first; the comments here refer to its sections.
  */
 import { EventEmitter } from 'node:events';
+import type Database from 'better-sqlite3';
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type Database from 'better-sqlite3';
 import { SkyhaulError } from '../common/errors.ts';
 import type { IncomingRecord, TelemetryRecord } from '../record/record.ts';
 import {
@@ -15,11 +15,14 @@ import {
   removeReadOnlySidecars,
   isQuarantinable,
   openDatabase,
+  sessionPragmas,
   preserveSidecars,
   quarantineFiles,
   releaseSidecars,
 } from './schema.ts';
 import { WalSync } from './durability.ts';
+import { LocalConnection, type Connection } from './connection.ts';
+import { ThreadConnection, writerThreadModule } from './writer-thread.ts';
 import { Fifo, type Unit, type WriterMeta } from './units.ts';
 import { Journal, type StreamRow } from './journal.ts';
 import { RecordStatements, prepareStatements, type Statements } from './statements.ts';
@@ -96,6 +99,7 @@ export class RecordBuffer extends EventEmitter {
   readonly maxBlockedBytes: number;
   readonly maxRecordBytes: number;
   readonly maxStreams: number;
+  private readonly writerThread: boolean;
   timeFloor: number;
   private readonly markIntervalMs: number;
   private markTimer: NodeJS.Timeout | null = null;
@@ -115,11 +119,11 @@ export class RecordBuffer extends EventEmitter {
   /** Read-only: the sidecars that existed before open, so close() removes only what SQLite added. */
   private sidecarsBeforeOpen: string[] = [];
   state: 'new' | 'open' | 'closing' | 'closed' = 'new';
-  db: Database.Database | null = null;
+  /** The one SQLite connection: on the writer thread, or local (read-only, single executable). */
+  conn: Connection | null = null;
   stmt: Statements | null = null;
   /** Log statements, prepared on first use (a read-only tool never prepares the writes it does not run). */
   private recordStmts: RecordStatements | null = null;
-  private runTx: ((fn: () => unknown) => unknown) | null = null;
   private producer: string | undefined;
   private closePromise: Promise<void> | null = null;
 
@@ -202,6 +206,7 @@ export class RecordBuffer extends EventEmitter {
     this.maxBlockedBytes = checkInteger('maxBlockedBytes', options.maxBlockedBytes ?? DEFAULT_MAX_BLOCKED_BYTES, 0);
     this.maxRecordBytes = options.maxRecordBytes === undefined ? Number.POSITIVE_INFINITY : checkInteger('maxRecordBytes', options.maxRecordBytes, 1);
     this.maxStreams = checkInteger('maxStreams', options.maxStreams ?? DEFAULT_MAX_STREAMS, 1);
+    this.writerThread = options.writerThread ?? true;
     this.timeFloor = options.timeFloor ?? 0;
     this.markIntervalMs = checkInteger('markIntervalMs', options.markIntervalMs ?? 5000, 1);
     this.clock = options.clock ?? Date.now;
@@ -288,13 +293,15 @@ export class RecordBuffer extends EventEmitter {
       }, 'error');
     }
 
-    const db = opened.db;
-    this.db = db;
+    try {
+      this.conn = this.connect(opened.db);
+    } catch (err) {
+      throw this.openError(err);
+    }
     this.producer = opened.producerId;
-    this.runTx = db.transaction((fn: () => unknown) => fn());
     if (!this.readOnly && this.ownSync()) this.walSync = new WalSync(`${this.path}-wal`, () => scheduleFlush(this));
     // Write statements name schema-2 columns: a read-only tool on an older file never prepares them.
-    this.stmt = this.readOnly ? null : prepareStatements(db);
+    this.stmt = this.readOnly ? null : prepareStatements(this.conn);
     for (const d of opened.drops) this.dropCounts.set(`${d.reason}\u0000${d.stream}`, { ...d });
     const epochs = new Map<string, Array<{ upTo: number; producerId: string }>>();
     for (const e of opened.epochs) {
@@ -341,9 +348,10 @@ export class RecordBuffer extends EventEmitter {
       this.state = 'closing';
       this.watchdog.stop();
       try {
+        this.conn?.settle();
         if (!this.flushing) {
-          while (this.pending.length > 0) flushOnce(this);
-          if (this.retryBlocked && this.watchdog.accepting) flushOnce(this);
+          while (this.pending.length > 0) flushOnce(this, true);
+          if (this.retryBlocked && this.watchdog.accepting) flushOnce(this, true);
         }
         // A clean close leaves every row current (an older build then reads the file as it was).
         if (!this.readOnly && this.laggingRows.size > 0) {
@@ -364,23 +372,22 @@ export class RecordBuffer extends EventEmitter {
       this.walSync = null;
       if (this.markTimer !== null) clearInterval(this.markTimer);
       this.markTimer = null;
-      if (!this.readOnly && this.db !== null) this.writeSequenceMark(true);
+      if (!this.readOnly && this.conn !== null) this.writeSequenceMark(true);
       const closed = new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer closed before the record could be committed');
       for (const u of this.pending.splice(0)) u.reject(closed);
       this.pendingRecords = 0;
       for (const c of PRIORITY_ORDER) for (const u of this.blocked[c].drain()) u.reject(closed);
       this.blockedBytes = 0;
       try {
-        this.db?.close();
+        this.conn?.close();
       } catch (err) {
         this.state = 'closed';
         reject(new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'closing the buffer failed', { cause: err }));
         return;
       }
-      this.db = null;
+      this.conn = null;
       this.stmt = null;
       this.recordStmts = null;
-      this.runTx = null;
       if (this.readOnly) removeReadOnlySidecars(this.path, this.sidecarsBeforeOpen);
       this.state = 'closed';
       this.logger.info({ path: this.path }, 'buffer closed');
@@ -418,15 +425,29 @@ export class RecordBuffer extends EventEmitter {
    * checks before committing a message that may be a re-send of one it already has.
    */
   sourceMarks(source: string): ReadonlyMap<string, string> {
-    const db = this.db;
-    if (db === null) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer is ${this.state}`);
+    const conn = this.conn;
+    if (conn === null) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer is ${this.state}`);
     let marks = this.sourceMarkCache.get(source);
     if (marks === undefined) {
-      const rows = db.prepare<[string], { key: string; fingerprint: string }>('SELECT key, fingerprint FROM source_marks WHERE source = ?').all(source);
+      const rows = conn.prepare<[string], { key: string; fingerprint: string }>('SELECT key, fingerprint FROM source_marks WHERE source = ?').all(source);
       marks = new Map(rows.map((r) => [r.key, r.fingerprint]));
       this.sourceMarkCache.set(source, marks);
     }
     return marks;
+  }
+
+  /**
+   * The writable buffer's connection moves to the writer thread (`./writer-thread.ts`): the file
+   * opened, migrated and checked here is closed, and the thread opens it again with the same
+   * session pragmas. Read-only opens, `writerThread: false`, and a single executable (no module
+   * path for the thread to load SQLite from) keep the connection on this thread.
+   */
+  private connect(db: Database.Database): Connection {
+    const module = this.readOnly || !this.writerThread ? null : writerThreadModule();
+    if (module === null) return new LocalConnection(db);
+    const pageSize = Number(db.pragma('page_size', { simple: true }));
+    db.close();
+    return new ThreadConnection(this.path, sessionPragmas(this.sqliteSynchronous(), pageSize), module);
   }
 
   /** FULL/EXTRA are kept by our own fsync after each commit (./durability.ts); SQLite runs at NORMAL. */
@@ -456,10 +477,10 @@ export class RecordBuffer extends EventEmitter {
    */
   tryTransact(body: (j: Journal) => void): { ok: true; j: Journal } | { ok: false; j: Journal; err: unknown } {
     const j = new Journal();
-    const run = this.runTx;
-    if (run === null) return { ok: false, j, err: new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer is not open') };
+    const conn = this.conn;
+    if (conn === null) return { ok: false, j, err: new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer is not open') };
     try {
-      run(() => {
+      conn.transaction(() => {
         body(j);
         this.persist(j);
       });
@@ -467,6 +488,47 @@ export class RecordBuffer extends EventEmitter {
       this.restore(j);
       return { ok: false, j, err };
     }
+    this.committedRows(j);
+    return { ok: true, j };
+  }
+
+  /**
+   * tryTransact for the group commit: `settle` runs once COMMIT returned or failed, which on the
+   * writer thread is after this returns (the event loop goes on meanwhile). Until then the
+   * connection is busy and any other transaction first waits for it, so a failed commit is undone
+   * in memory before anything builds on it.
+   */
+  transactAsync(body: (j: Journal) => void, settle: (result: { ok: true; j: Journal } | { ok: false; j: Journal; err: unknown }) => void): void {
+    const j = new Journal();
+    const conn = this.conn;
+    if (conn === null) {
+      settle({ ok: false, j, err: new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer is not open') });
+      return;
+    }
+    try {
+      conn.transactionAsync(
+        () => {
+          body(j);
+          this.persist(j);
+        },
+        (err) => {
+          if (err !== null) {
+            this.restore(j);
+            settle({ ok: false, j, err });
+            return;
+          }
+          this.committedRows(j);
+          settle({ ok: true, j });
+        },
+      );
+    } catch (err) {
+      this.restore(j);
+      settle({ ok: false, j, err });
+    }
+  }
+
+  /** After a commit: which stream rows now lag memory (contract, "Stream rows"). */
+  private committedRows(j: Journal): void {
     if (j.writeDeferredRows) {
       this.laggingRows.clear();
       this.rowsWrittenAt = this.monotonic();
@@ -476,7 +538,6 @@ export class RecordBuffer extends EventEmitter {
         else this.laggingRows.delete(s);
       }
     }
-    return { ok: true, j };
   }
 
   /** Whether the next group commit writes every lagging stream row (contract, "Stream rows"). */
@@ -499,14 +560,14 @@ export class RecordBuffer extends EventEmitter {
    * syncs the WAL, these frames included. Saves the fsync that dominated a sweep's stalls.
    */
   relaxedTransact(body: (j: Journal) => void): Journal {
-    const db = this.db as Database.Database;
+    const conn = this.conn as Connection;
     // Under our own fsync SQLite already runs at NORMAL.
     if (this.sqliteSynchronous() !== 'FULL' && this.sqliteSynchronous() !== 'EXTRA') return this.transact(body);
-    db.pragma('synchronous = NORMAL');
+    conn.pragma('synchronous = NORMAL');
     try {
       return this.transact(body);
     } finally {
-      db.pragma(`synchronous = ${this.synchronous}`);
+      conn.pragma(`synchronous = ${this.synchronous}`);
     }
   }
 
@@ -682,16 +743,16 @@ export class RecordBuffer extends EventEmitter {
     const retired = this.producerId;
     const renewed = newProducerId();
     const stmt = this.stmt as Statements;
-    const db = this.db as Database.Database;
+    const conn = this.conn as Connection;
     const epochs = new Map<StreamRow, Array<{ upTo: number; producerId: string }>>();
-    db.transaction(() => {
+    conn.transaction(() => {
       for (const s of this.streamsByName.values()) {
         if (s.records === 0) continue;
         stmt.addEpoch.run(s.name, s.nextSequence - 1, retired);
         epochs.set(s, [...s.epochs, { upTo: s.nextSequence - 1, producerId: retired }]);
       }
-      db.prepare(`UPDATE meta SET value = ? WHERE key = 'producer_id'`).run(renewed);
-    })();
+      conn.prepare<[string]>(`UPDATE meta SET value = ? WHERE key = 'producer_id'`).run(renewed);
+    });
     for (const [s, list] of epochs) s.epochs = list;
     this.producer = renewed;
     this.raiseAlarm(
@@ -707,7 +768,7 @@ export class RecordBuffer extends EventEmitter {
    * is logged, never fatal: the mark only narrows what a later open must assume.
    */
   private writeSequenceMark(clean: boolean): void {
-    if (this.db === null || this.producer === undefined) return;
+    if (this.conn === null || this.producer === undefined) return;
     let progress = 0;
     const streams: Record<string, number> = {};
     for (const s of this.streamsByName.values()) {
@@ -750,7 +811,7 @@ export class RecordBuffer extends EventEmitter {
    * Returns whether the buffer accepts.
    */
   checkDisk(): boolean {
-    if (this.db === null) return this.watchdog.accepting;
+    if (this.conn === null) return this.watchdog.accepting;
     return this.watchdog.sample();
   }
 
@@ -841,7 +902,7 @@ export class RecordBuffer extends EventEmitter {
   /** WAL checkpoint (default TRUNCATE: copy the WAL into the file and reset it). */
   checkpoint(mode: 'PASSIVE' | 'FULL' | 'RESTART' | 'TRUNCATE' = 'TRUNCATE'): void {
     this.requireWritable();
-    (this.db as Database.Database).pragma(`wal_checkpoint(${mode})`);
+    (this.conn as Connection).pragma(`wal_checkpoint(${mode})`);
   }
 
   /**
@@ -852,7 +913,7 @@ export class RecordBuffer extends EventEmitter {
     this.requireWritable();
     let returned = 0;
     while (this.state === 'open' && returned < maxPages) {
-      const db = this.db as Database.Database;
+      const db = this.conn as Connection;
       const free = Number(db.pragma('freelist_count', { simple: true }));
       if (free === 0) break;
       const step = Math.min(VACUUM_CHUNK_PAGES, free, maxPages - returned);
@@ -866,7 +927,7 @@ export class RecordBuffer extends EventEmitter {
   /** File-level figures for the retention/vacuum job. */
   pageStats(): { pageSize: number; pageCount: number; freelistCount: number } {
     this.requireOpen();
-    const db = this.db as Database.Database;
+    const db = this.conn as Connection;
     return {
       pageSize: Number(db.pragma('page_size', { simple: true })),
       pageCount: Number(db.pragma('page_count', { simple: true })),
@@ -880,7 +941,7 @@ export class RecordBuffer extends EventEmitter {
    */
   checkIntegrity(): IntegrityReport {
     this.requireOpen();
-    return checkIntegrity(this.db as Database.Database, this.streamsByName);
+    return checkIntegrity(this.conn as Connection, this.streamsByName);
   }
 
   // ---------------------------------------------------------------- internals
@@ -891,7 +952,7 @@ export class RecordBuffer extends EventEmitter {
   }
 
   requireOpen(): void {
-    if (this.state !== 'open' || this.db === null) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer is ${this.state}`);
+    if (this.state !== 'open' || this.conn === null) throw new SkyhaulError('SKY_ERR_BUFFER_CLOSED', `buffer is ${this.state}`);
   }
 
   /** Why the file cannot be used, naming the file and the remedy; the file itself is left untouched. */
@@ -919,7 +980,7 @@ export class RecordBuffer extends EventEmitter {
   }
 
   get rec(): RecordStatements {
-    if (this.recordStmts === null) this.recordStmts = new RecordStatements(this.db as Database.Database);
+    if (this.recordStmts === null) this.recordStmts = new RecordStatements(this.conn as Connection);
     return this.recordStmts;
   }
 }

@@ -5,22 +5,24 @@
  * stream's counters equal to its rows and to the in-memory state (a row lagging its inserts,
  * contract "Stream rows", counted together with the records past its next_sequence). Read-only.
  */
-import type Database from 'better-sqlite3';
+import type { Connection } from './connection.ts';
 import { recordChecksum } from './checksum.ts';
 import type { RecordRow, StreamRow } from './journal.ts';
 import type { IntegrityReport } from './types.ts';
 
 /** Problems listed at most; more are summarised in one line. */
 const MAX_INTEGRITY_PROBLEMS = 1000;
+/** Records read per query while checking a stream. */
+const CHECK_CHUNK = 1000;
 
 /** Checks the file behind `db` against itself and against `streams` (the buffer's in-memory state). */
-export function checkIntegrity(db: Database.Database, streams: ReadonlyMap<string, StreamRow>): IntegrityReport {
+export function checkIntegrity(db: Connection, streams: ReadonlyMap<string, StreamRow>): IntegrityReport {
   const problems: string[] = [];
   const problem = (p: string): void => {
     if (problems.length < MAX_INTEGRITY_PROBLEMS) problems.push(p);
     else if (problems.length === MAX_INTEGRITY_PROBLEMS) problems.push('... (further problems not listed)');
   };
-  for (const line of db.prepare<[], string>('PRAGMA integrity_check').pluck().all()) {
+  for (const line of db.prepare<[], string>('PRAGMA integrity_check', { pluck: true }).all()) {
     if (line !== 'ok') problem(`integrity_check: ${line}`);
   }
   let records = 0;
@@ -46,32 +48,33 @@ export function checkIntegrity(db: Database.Database, streams: ReadonlyMap<strin
     let tail = 0;
     let tailBytes = 0;
     let last = 0;
-    const rows = db
-      .prepare<[number], RecordRow>(
-        'SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM records WHERE stream_id = ? ORDER BY sequence',
-      )
-      .iterate(r.id);
-    for (const row of rows) {
-      n++;
-      bytes += row.size;
-      last = row.sequence;
-      if (row.sequence <= r.acked_sequence) problem(`${r.name}#${row.sequence} lies outside the cursors (acked ${r.acked_sequence}, next ${r.next_sequence})`);
-      if (row.sequence >= r.next_sequence) {
-        if (row.sequence !== r.next_sequence + tail) problem(`${r.name}#${row.sequence} past the row's cursor ${r.next_sequence} does not run on from it`);
-        tail++;
-        tailBytes += row.size;
+    // In chunks, not one iteration: on the writer thread every query is one round trip.
+    const chunk = db.prepare<[number, number, number], RecordRow>(
+      'SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM records WHERE stream_id = ? AND sequence > ? ORDER BY sequence LIMIT ?',
+    );
+    for (let rows = chunk.all(r.id, 0, CHECK_CHUNK); rows.length > 0; rows = rows.length < CHECK_CHUNK ? [] : chunk.all(r.id, last, CHECK_CHUNK)) {
+      for (const row of rows) {
+        n++;
+        bytes += row.size;
+        last = row.sequence;
+        if (row.sequence <= r.acked_sequence) problem(`${r.name}#${row.sequence} lies outside the cursors (acked ${r.acked_sequence}, next ${r.next_sequence})`);
+        if (row.sequence >= r.next_sequence) {
+          if (row.sequence !== r.next_sequence + tail) problem(`${r.name}#${row.sequence} past the row's cursor ${r.next_sequence} does not run on from it`);
+          tail++;
+          tailBytes += row.size;
+        }
+        const crc = recordChecksum({
+          stream: r.name,
+          sequence: row.sequence,
+          sourceTime: row.source_time,
+          ingestTime: row.ingest_time,
+          contentType: row.content_type,
+          schemaRef: row.schema_ref,
+          traceparent: row.traceparent,
+          payload: row.payload,
+        });
+        if (crc !== row.crc) problem(`${r.name}#${row.sequence} fails its checksum`);
       }
-      const crc = recordChecksum({
-        stream: r.name,
-        sequence: row.sequence,
-        sourceTime: row.source_time,
-        ingestTime: row.ingest_time,
-        contentType: row.content_type,
-        schemaRef: row.schema_ref,
-        traceparent: row.traceparent,
-        payload: row.payload,
-      });
-      if (crc !== row.crc) problem(`${r.name}#${row.sequence} fails its checksum`);
     }
     records += n;
     if (r.records + tail !== n || r.bytes + tailBytes !== bytes) {

@@ -116,6 +116,27 @@ export interface OpenedDatabase {
   epochs: ProducerEpoch[];
 }
 
+/**
+ * The writer connection's per-connection settings after the file is in WAL mode, in order: set by
+ * openDatabase, and again by the writer thread's own connection (`./writer-thread.ts`).
+ * `pageSize`: the file's page size, bytes.
+ */
+export function sessionPragmas(synchronous: SynchronousMode, pageSize: number): string[] {
+  return [
+    // One writer per file: the in-memory sequence cursors are only right if nobody else writes.
+    // In WAL mode this also keeps the WAL index in heap memory (no -shm file).
+    'locking_mode = EXCLUSIVE',
+    'journal_mode = WAL',
+    `synchronous = ${synchronous}`,
+    'cache_size = -16384', // 16 MiB
+    'journal_size_limit = 67108864', // truncate the WAL to 64 MiB after checkpoints
+    // Checkpoint at about 8 MiB of WAL rather than SQLite's 1000 pages: a stream's last index page
+    // is rewritten by every commit that touches it, and a checkpoint copies it back once however often.
+    `wal_autocheckpoint = ${Math.ceil((8 << 20) / pageSize)}`,
+    'foreign_keys = OFF',
+  ];
+}
+
 export function newProducerId(): string {
   return `edge-${randomBytes(8).toString('hex')}`;
 }
@@ -178,13 +199,7 @@ export function openDatabase(path: string, synchronous: SynchronousMode, now: nu
     if (created) db.pragma('auto_vacuum = INCREMENTAL'); // must precede the first CREATE TABLE
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new BufferSchemaError('inconsistent', `cannot enter WAL mode (journal_mode is '${String(mode)}')`);
-    db.pragma(`synchronous = ${synchronous}`);
-    db.pragma('cache_size = -16384'); // 16 MiB
-    db.pragma('journal_size_limit = 67108864'); // truncate the WAL to 64 MiB after checkpoints
-    // Checkpoint at about 8 MiB of WAL rather than SQLite's 1000 pages: a stream's last index page
-    // is rewritten by every commit that touches it, and a checkpoint copies it back once however often.
-    db.pragma(`wal_autocheckpoint = ${Math.ceil((8 << 20) / Number(db.pragma('page_size', { simple: true })))}`);
-    db.pragma('foreign_keys = OFF');
+    for (const p of sessionPragmas(synchronous, Number(db.pragma('page_size', { simple: true })))) db.pragma(p);
     if (created) {
       db.transaction(() => {
         db.exec(DDL);

@@ -2,13 +2,14 @@
  * The prepared statements of the writer: on the append log (shared by every stream) and on the
  * streams, drops, epochs and marks tables. Layout in `./index.ts`, "On-disk layout".
  */
-import type Database from 'better-sqlite3';
+import type { Connection, Stmt } from './connection.ts';
 import type { HeadRow, RecordRow } from './journal.ts';
 
-export type Statement<P extends unknown[], R = unknown> = Database.Statement<P, R>;
+export type Statement<P extends unknown[], R = unknown> = Stmt<P, R>;
 
 export interface Statements {
-  createStream: Statement<[string, string]>;
+  /** Returns the new stream's id. */
+  createStream: Statement<[string, string], number>;
   updateStream: Statement<[string, number, number, number, number, number | null, number]>;
   addDrop: Statement<[string, string, number]>;
   addEpoch: Statement<[string, number, string]>;
@@ -30,16 +31,16 @@ export class RecordStatements {
   readonly head: Statement<[number], number>;
   readonly readChunk: Statement<[number, number, number], RecordRow>;
 
-  constructor(db: Database.Database) {
-    this.insert = db.prepare(
-      'INSERT INTO records (stream_id, sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
+  constructor(db: Connection) {
+    const insert =
+      'INSERT INTO records (stream_id, sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+    this.insert = db.insertStatement(insert);
     this.deleteUpTo = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence <= ?');
     this.deleteRange = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence > ? AND sequence <= ?');
     this.deleteOne = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence = ?');
     this.rangeTotals = db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM records WHERE stream_id = ? AND sequence <= ?');
     this.headChunk = db.prepare('SELECT sequence, ingest_time AS ingestTime, size FROM records WHERE stream_id = ? AND sequence > ? ORDER BY sequence LIMIT ?');
-    this.head = db.prepare<[number], number>('SELECT ingest_time FROM records WHERE stream_id = ? ORDER BY sequence LIMIT 1').pluck();
+    this.head = db.prepare<[number], number>('SELECT ingest_time FROM records WHERE stream_id = ? ORDER BY sequence LIMIT 1', { pluck: true });
     this.readChunk = db.prepare(
       'SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM records WHERE stream_id = ? AND sequence > ? ORDER BY sequence LIMIT ?',
     );
@@ -47,10 +48,11 @@ export class RecordStatements {
 }
 
 /** The writer's statements on the streams, drops, epochs and marks tables. */
-export function prepareStatements(db: Database.Database): Statements {
+export function prepareStatements(db: Connection): Statements {
   return {
     createStream: db.prepare(
-      'INSERT INTO streams (name, priority, next_sequence, acked_sequence, records, bytes) VALUES (?, ?, 1, 0, 0, 0)',
+      'INSERT INTO streams (name, priority, next_sequence, acked_sequence, records, bytes) VALUES (?, ?, 1, 0, 0, 0) RETURNING id',
+      { pluck: true },
     ),
     updateStream: db.prepare(
       'UPDATE streams SET priority = ?, next_sequence = ?, acked_sequence = ?, records = ?, bytes = ?, last_ingest_time = ? WHERE id = ?',

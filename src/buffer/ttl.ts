@@ -6,7 +6,7 @@
  *
  * Functions over the buffer's state (`RecordBuffer`, which exposes sweepTtl()).
  */
-import type Database from 'better-sqlite3';
+import type { Connection } from './connection.ts';
 import type { HeadRow, Journal, StreamRow } from './journal.ts';
 import { HEAD_CHUNK, adjust, inFlightFloor } from './quota.ts';
 import type { RecordBuffer } from './buffer.ts';
@@ -31,7 +31,7 @@ export async function sweepTtl(b: RecordBuffer, now: number = b.clock()): Promis
   let next = 0;
   // A checkpoint runs inside the commit that crosses the threshold: during a sweep, which
   // rewrites many pages, smaller and more frequent checkpoints keep each stall short.
-  const db = b.db as Database.Database;
+  const db = b.conn as Connection;
   const checkpointPages = Number(db.pragma('wal_autocheckpoint', { simple: true }));
   db.pragma(`wal_autocheckpoint = ${Math.min(checkpointPages, SWEEP_CHECKPOINT_PAGES)}`);
   try {
@@ -49,7 +49,7 @@ export async function sweepTtl(b: RecordBuffer, now: number = b.clock()): Promis
       if (next < streams.length) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   } finally {
-    if (b.db === db) db.pragma(`wal_autocheckpoint = ${checkpointPages}`);
+    if (b.conn === db) db.pragma(`wal_autocheckpoint = ${checkpointPages}`);
   }
   return removed;
 }

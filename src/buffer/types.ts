@@ -72,6 +72,11 @@ export interface BufferLogger {
 export interface BufferOptions {
   /** SQLite file; its directory is created if missing. */
   path: string;
+  /**
+   * Run the SQLite connection on a worker thread (default true; contract, "Writing: group
+   * commit"). False keeps it on the calling thread, as read-only opens and a single executable do.
+   */
+  writerThread?: boolean;
   siteId: string;
   /** SQLite `synchronous` for commits; default 'FULL' (a commit is on disk when append resolves). */
   synchronous?: SynchronousMode;

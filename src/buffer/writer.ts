@@ -135,7 +135,8 @@ export function overStreamLimit(b: RecordBuffer, u: Unit): string | null {
  * (WalSync calls back), or after maxDelayMs, whichever is first. The delay is an upper bound.
  */
 export function scheduleFlush(b: RecordBuffer): void {
-  if (b.state === 'closed' || b.flushImmediate !== null) return;
+  // A commit on the writer thread: its completion schedules the next one.
+  if (b.state === 'closed' || b.flushImmediate !== null || b.conn?.busy === true) return;
   if (b.walSync === null || !b.walSync.busy) {
     if (b.pending.length === 0 && !(b.retryBlocked && b.watchdog.accepting)) return;
     // Not unref'd: a pending append must keep the process alive until it commits.
@@ -161,11 +162,11 @@ export function clearFlushTimer(b: RecordBuffer): void {
 
 /** Commits pending appends (and retries blocked ones) in transactions of at most maxRecords. */
 export function flush(b: RecordBuffer): void {
-  if (b.flushing || b.db === null) return;
+  if (b.flushing || b.conn === null || b.conn.busy) return;
   clearFlushTimer(b);
   do {
     flushOnce(b);
-  } while (b.pendingRecords >= b.maxRecords && b.db !== null);
+  } while (b.pendingRecords >= b.maxRecords && b.conn !== null && !b.conn.busy);
   // Waiters are retried only when accepting: while the disk is low, checkDisk() schedules the
   // retry when it resumes (no polling).
   if (b.pending.length > 0 || (b.retryBlocked && b.watchdog.accepting)) scheduleFlush(b);
@@ -193,7 +194,17 @@ export function takeBatch(b: RecordBuffer): Unit[] {
   return batch;
 }
 
-export function flushOnce(b: RecordBuffer): void {
+/**
+ * One group commit. On the writer thread it completes after this returns (the connection is busy
+ * until then, and its completion schedules the next commit); `wait` (close()) waits for it.
+ */
+export function flushOnce(b: RecordBuffer, wait = false): void {
+  const conn = b.conn;
+  if (conn === null) return;
+  if (conn.busy) {
+    if (!wait) return;
+    conn.settle();
+  }
   const retry = b.retryBlocked && b.watchdog.accepting;
   const batch = takeBatch(b);
   if (batch.length === 0 && !retry) return;
@@ -201,32 +212,38 @@ export function flushOnce(b: RecordBuffer): void {
   b.flushing = true;
   const t0 = performance.now();
   const writeRows = b.rowWriteDue();
-  const result = b.tryTransact((j) => {
-    j.writeDeferredRows = writeRows;
-    if (retry) retryBlockedEntries(b, j);
-    for (const e of batch) admitNew(b, e, j);
-  });
+  b.transactAsync(
+    (j) => {
+      j.writeDeferredRows = writeRows;
+      if (retry) retryBlockedEntries(b, j);
+      for (const e of batch) admitNew(b, e, j);
+    },
+    (result) => {
+      if (!result.ok) {
+        const error = commitError(result.err);
+        b.logger.error({ err: result.err, records: batch.length }, 'buffer: group commit failed; its appends are rejected');
+        const failed = new Set<Unit>([...batch, ...result.j.unblocked]);
+        for (const c of PRIORITY_ORDER) b.blocked[c].removeWhere((u) => failed.has(u));
+        recountBlocked(b);
+        for (const u of failed) u.reject(error);
+      } else {
+        const sync = b.walSync;
+        if (sync === null) {
+          b.afterCommit(result.j, performance.now() - t0);
+        } else {
+          // The marks are what a redelivery is checked against: current from COMMIT on, not from the sync.
+          b.rememberMarks(result.j);
+          sync.committed((err) => {
+            if (err !== null) syncFailed(b, result.j, err);
+            b.afterCommit(result.j, performance.now() - t0, false);
+          });
+        }
+      }
+      if (conn.kind === 'thread' && (b.pending.length > 0 || (b.retryBlocked && b.watchdog.accepting))) scheduleFlush(b);
+    },
+  );
   b.flushing = false;
-  if (!result.ok) {
-    const error = commitError(result.err);
-    b.logger.error({ err: result.err, records: batch.length }, 'buffer: group commit failed; its appends are rejected');
-    const failed = new Set<Unit>([...batch, ...result.j.unblocked]);
-    for (const c of PRIORITY_ORDER) b.blocked[c].removeWhere((u) => failed.has(u));
-    recountBlocked(b);
-    for (const u of failed) u.reject(error);
-    return;
-  }
-  const sync = b.walSync;
-  if (sync === null) {
-    b.afterCommit(result.j, performance.now() - t0);
-    return;
-  }
-  // The marks are what a redelivery is checked against: current from COMMIT on, not from the sync.
-  b.rememberMarks(result.j);
-  sync.committed((err) => {
-    if (err !== null) syncFailed(b, result.j, err);
-    b.afterCommit(result.j, performance.now() - t0, false);
-  });
+  if (wait) conn.settle();
 }
 
 /**
@@ -262,7 +279,7 @@ export function insert(b: RecordBuffer, e: Entry, j: Journal): void {
 
 export function createStream(b: RecordBuffer, name: string, priority: PriorityClass, j: Journal): StreamRow {
   const stmt = b.stmt as Statements;
-  const id = Number(stmt.createStream.run(name, priority).lastInsertRowid);
+  const id = stmt.createStream.get(name, priority) as number;
   const cfg = resolveConfig(b, name);
   const s: StreamRow = {
     id,

@@ -2,10 +2,12 @@
  * What a group commit costs with many streams: the buffer (RecordBuffer, synchronous FULL, its
  * own group commit) fed `--rate` records/s spread over `--streams` streams for `--seconds`, in
  * appends of 16 records, by this one process. Prints the CPU per record (this process, every
- * thread), the event loop delay p99/max, and, in a second run with SQLite's automatic checkpoint
- * off so the WAL keeps every frame, the WAL bytes written per record.
+ * thread), the main thread's share of it (event loop utilization: what is left for receiving and
+ * decoding is 1 minus it), the event loop delay p99/max, and, in a second run with SQLite's
+ * automatic checkpoint off so the WAL keeps every frame, the WAL bytes written per record.
+ * `--writer-thread false` keeps SQLite on the main thread (BufferOptions.writerThread).
  *
- * usage: npx tsx test/bench/buffer-wal.ts [--streams 1245] [--rate 30000] [--seconds 8]
+ * usage: npx tsx test/bench/buffer-wal.ts [--streams 1245] [--rate 30000] [--seconds 8] [--writer-thread true|false]
  *
  * The default matches the simulator's `large` profile (1,245 streams, about 30,000 records/s).
  * Absolute figures move with the machine's load: compare runs made one after the other.
@@ -14,25 +16,27 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type Database from 'better-sqlite3';
+import type { Connection } from '../../src/buffer/connection.ts';
 import { RecordBuffer } from '../../src/buffer/index.ts';
 import { parseArgsOrExit } from './util.ts';
 
 interface WalRun {
   records: number;
   cpuUsPerRecord: number;
+  /** Main thread busy, µs per record (event loop utilization × wall time / records). */
+  mainUsPerRecord: number;
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
   walBytesPerRecord: number | null;
 }
 
-async function run(options: { streams: number; rate: number; seconds: number; keepWal: boolean }): Promise<WalRun> {
+async function run(options: { streams: number; rate: number; seconds: number; keepWal: boolean; writerThread: boolean }): Promise<WalRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skyhaul-buffer-wal-'));
   try {
-    const b = new RecordBuffer({ path: path.join(dir, 'buffer.sqlite'), siteId: 'wal', disk: null, synchronous: 'FULL' });
+    const b = new RecordBuffer({ path: path.join(dir, 'buffer.sqlite'), siteId: 'wal', disk: null, synchronous: 'FULL', writerThread: options.writerThread });
     b.open();
     // The bench reaches into the connection only to stop the automatic checkpoint (WAL size = bytes written).
-    if (options.keepWal) (b as unknown as { db: Database.Database }).db.pragma('wal_autocheckpoint = 0');
+    if (options.keepWal) (b as unknown as { conn: Connection }).conn.pragma('wal_autocheckpoint = 0');
     const payload = Buffer.from('Q,229,000.04,M,+344.72,00,\r\n0123456789012345678901');
     const names = Array.from({ length: options.streams }, (_, i) => `site/instrument-${i}`);
     for (let i = 0; i < names.length; i += 500) await b.appendBatch(names.slice(i, i + 500).map((stream) => ({ stream, payload })));
@@ -40,6 +44,7 @@ async function run(options: { streams: number; rate: number; seconds: number; ke
     const delay = monitorEventLoopDelay({ resolution: 1 });
     delay.enable();
     const cpu0 = process.cpuUsage();
+    const elu0 = performance.eventLoopUtilization();
     const t0 = performance.now();
     let sent = 0;
     const inFlight = new Set<Promise<unknown>>();
@@ -56,12 +61,14 @@ async function run(options: { streams: number; rate: number; seconds: number; ke
     }
     await Promise.all(inFlight);
     const cpu = process.cpuUsage(cpu0);
+    const elu = performance.eventLoopUtilization(elu0);
     delay.disable();
     const wal = fs.statSync(path.join(dir, 'buffer.sqlite-wal')).size;
     await b.close();
     return {
       records: sent,
       cpuUsPerRecord: (cpu.user + cpu.system) / sent,
+      mainUsPerRecord: (elu.active * 1000) / sent,
       loopDelayP99Ms: delay.percentile(99) / 1e6,
       loopDelayMaxMs: delay.max / 1e6,
       walBytesPerRecord: options.keepWal ? (wal - walBefore) / sent : null,
@@ -72,14 +79,20 @@ async function run(options: { streams: number; rate: number; seconds: number; ke
 }
 
 async function main(): Promise<void> {
-  const args = parseArgsOrExit(process.argv.slice(2), { streams: 'number', rate: 'number', seconds: 'number' }, 'npx tsx test/bench/buffer-wal.ts');
-  const options = { streams: Number(args.streams ?? 1245), rate: Number(args.rate ?? 30_000), seconds: Number(args.seconds ?? 8) };
+  const args = parseArgsOrExit(
+    process.argv.slice(2),
+    { streams: 'number', rate: 'number', seconds: 'number', 'writer-thread': 'string' },
+    'npx tsx test/bench/buffer-wal.ts',
+  );
+  const writerThread = args['writer-thread'] !== 'false';
+  const options = { streams: Number(args.streams ?? 1245), rate: Number(args.rate ?? 30_000), seconds: Number(args.seconds ?? 8), writerThread };
   const normal = await run({ ...options, keepWal: false });
   const keepWal = await run({ ...options, keepWal: true });
   const f = (x: number): string => x.toFixed(1);
   process.stdout.write(
     `${options.streams} streams, ${options.rate} records/s offered, ${options.seconds} s: ${normal.records} records, ` +
-      `CPU ${f(normal.cpuUsPerRecord)} µs/record, event loop delay p99 ${f(normal.loopDelayP99Ms)} ms (max ${f(normal.loopDelayMaxMs)}); ` +
+      `writer ${writerThread ? 'thread' : 'on the main thread'}, ` +
+      `CPU ${f(normal.cpuUsPerRecord)} µs/record (main thread ${f(normal.mainUsPerRecord)}), event loop delay p99 ${f(normal.loopDelayP99Ms)} ms (max ${f(normal.loopDelayMaxMs)}); ` +
       `WAL ${f(keepWal.walBytesPerRecord as number)} B/record (checkpoint off; CPU ${f(keepWal.cpuUsPerRecord)} µs/record)\n`,
   );
 }

@@ -32,15 +32,18 @@ describe('group commit', () => {
     }
   });
 
-  it('batches by count: maxRecords appends commit inside append(), and resolve once their fsync completed', async () => {
+  it.each([
+    ['on the writer thread: the first full batch leaves inside append(), the next waits for its commit', true, 101],
+    ['on the calling thread: every full batch commits inside append()', false, 201],
+  ])('batches by count, %s; appends resolve once their fsync completed', async (_name, writerThread, assigned) => {
     const file = path.join(tempDir(), 'b.db');
-    const b = openBuffer({ path: file, groupCommit: { maxRecords: 100, maxDelayMs: 10_000 } });
+    const b = openBuffer({ path: file, groupCommit: { maxRecords: 100, maxDelayMs: 10_000 }, writerThread });
     const commits: number[] = [];
     b.on('committed', (_s: string[], info: CommitInfo) => commits.push(info.records));
     const ps = range(1, 250).map((i) => b.append(rec('s', i)));
-    // 2 full batches committed (sequences assigned) synchronously inside append(); their fsync runs
-    // on the thread pool, so nothing is durable (nor resolved, nor readable) yet.
-    expect(b.streams()[0]).toMatchObject({ nextSequence: 201 });
+    // Sequences are assigned when a batch is handed to SQLite; nothing is durable (nor resolved,
+    // nor readable) before its commit and fsync complete.
+    expect(b.streams()[0]).toMatchObject({ nextSequence: assigned });
     expect(b.cursors()[0]).toMatchObject({ nextSequence: 1 });
     expect(commits).toEqual([]);
     expect((await Promise.all(ps)).map((c) => c.sequence)).toEqual(range(1, 250));
