@@ -48,6 +48,8 @@ export interface AddonManifest {
 
 /** Asset key of the manifest inside the executable. */
 export const MANIFEST_ASSET = 'skyhaul/addons.json';
+/** better-sqlite3's JavaScript, one CommonJS text, for the buffer's writer thread (build.ts step 1b). */
+export const WRITER_SQLITE_ASSET = 'skyhaul/better-sqlite3.cjs';
 
 export class AddonError extends Error {
   readonly code = 'SKY_ERR_ADDON';

@@ -6,7 +6,9 @@
  *      script must be CommonJS on Node 20 - with the native addons' loaders redirected to
  *      packaging/sea/addons.ts (better-sqlite3's `bindings`, @serialport/bindings-cpp's
  *      `node-gyp-build`); any other package that loads an addon fails the build;
- *   2. the addons' `.node` files + a manifest (SHA-256 of each) become SEA assets;
+ *   2. the addons' `.node` files + a manifest (SHA-256 of each) become SEA assets, and so does
+ *      better-sqlite3's JavaScript as one CommonJS text (WRITER_SQLITE_ASSET): the buffer's writer
+ *      thread loads SQLite from it, as it has no node_modules to require from (entry.ts);
  *   3. `node --experimental-sea-config` writes the preparation blob (useSnapshot false, the
  *      experimental warning off, V8 code cache on for native builds);
  *   4. a copy of the node binary (symbols stripped: 12 MiB less to send over a site link) gets
@@ -26,11 +28,11 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Plugin } from 'esbuild';
+import { build as esbuild, type Plugin } from 'esbuild';
 import { bundle } from '../build.ts';
 import { usageError } from '../../src/common/args.ts';
 import { flagsUsage, parseFlags, reportBuilt, runAsScript, stdoutLog } from '../cli.ts';
-import { MANIFEST_ASSET, type AddonEntry, type AddonManifest } from './addons.ts';
+import { MANIFEST_ASSET, WRITER_SQLITE_ASSET, type AddonEntry, type AddonManifest } from './addons.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '..', '..');
@@ -245,6 +247,31 @@ export async function buildSea(options: SeaBuildOptions = {}): Promise<SeaBuildR
     for (const required of ADDON_SOURCES.map((s) => s.name)) {
       if (!hits.has(required)) throw new Error(`the bundle never loads ${required}'s addon through its loader: the redirect in packaging/sea/build.ts no longer matches the package`);
     }
+    // 1b. better-sqlite3's JavaScript for the writer thread, which gets the addon as nativeBinding:
+    // its own `bindings` loader is never called there.
+    const writerSqlite = join(work, 'better-sqlite3.cjs');
+    await esbuild({
+      stdin: { contents: "module.exports = require('better-sqlite3');", resolveDir: repoRoot, loader: 'js' },
+      outfile: writerSqlite,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      legalComments: 'none',
+      logLevel: 'silent',
+      plugins: [
+        {
+          name: 'skyhaul-no-bindings',
+          setup(b) {
+            b.onResolve({ filter: /^bindings$/ }, () => ({ path: 'bindings', namespace: 'skyhaul-no-bindings' }));
+            b.onLoad({ filter: /.*/, namespace: 'skyhaul-no-bindings' }, () => ({
+              contents: "module.exports = function () { throw new Error('the writer thread passes better-sqlite3 its addon as nativeBinding'); };",
+              loader: 'js',
+            }));
+          },
+        },
+      ],
+    });
     if (packageDir('pulsar-client') !== null) log('note: pulsar-client is installed, but the single executable does not carry it (native transport unavailable; WebSocket is used)');
 
     // 2. Addons and their manifest.
@@ -266,11 +293,13 @@ export async function buildSea(options: SeaBuildOptions = {}): Promise<SeaBuildR
     const manifestFile = join(work, 'addons.json');
     writeFileSync(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
     assets[MANIFEST_ASSET] = manifestFile;
+    assets[WRITER_SQLITE_ASSET] = writerSqlite;
 
     // The executable is rebuilt only when something that goes into it changed.
     const nodeStat = statSync(node);
     const inputHash = createHash('sha256')
       .update(readFileSync(bundleFile))
+      .update(readFileSync(writerSqlite))
       .update(JSON.stringify({ manifest, node, size: nodeStat.size, mtime: nodeStat.mtimeMs, strip, stripTool, codeCache }))
       .update(readFileSync(fileURLToPath(import.meta.url)))
       .update(readFileSync(require.resolve('postject/package.json')))

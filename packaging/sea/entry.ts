@@ -6,7 +6,10 @@
  *                            (SQLite in memory, the serial port binding), print JSON; exit 0
  *                            when all work. For diagnosing a site computer, and for the tests.
  */
+import * as sea from 'node:sea';
 import { main } from '../../src/main.ts';
+import { configureWriterThread } from '../../src/buffer/index.ts';
+import { WRITER_SQLITE_ASSET } from './addons.ts';
 import { loadAddonInfo, seaAddons } from './runtime.ts';
 
 interface AddonReport {
@@ -54,6 +57,9 @@ async function checkAddons(): Promise<number> {
   process.stdout.write(`${JSON.stringify({ ok, node: process.version, arch: process.arch, modules: process.versions.modules, addons: reports }, null, 2)}\n`);
   return ok ? 0 : 1;
 }
+
+// The buffer's writer thread has no node_modules here: it loads the embedded copy (build.ts 1b).
+configureWriterThread(() => ({ source: sea.getAsset(WRITER_SQLITE_ASSET, 'utf8'), addon: loadAddonInfo('better-sqlite3').path }));
 
 const args = process.argv.slice(2);
 const command = args[0] === '--check-addons' ? checkAddons() : main(args);

@@ -15,6 +15,7 @@ import {
   removeReadOnlySidecars,
   isQuarantinable,
   openDatabase,
+  openedAtWrite,
   sessionPragmas,
   preserveSidecars,
   quarantineFiles,
@@ -22,7 +23,7 @@ import {
 } from './schema.ts';
 import { WalSync } from './durability.ts';
 import { LocalConnection, type Connection } from './connection.ts';
-import { ThreadConnection, writerThreadModule } from './writer-thread.ts';
+import { ThreadConnection, writerThreadSqlite, type ThreadSqlite } from './writer-thread.ts';
 import { Fifo, type Unit, type WriterMeta } from './units.ts';
 import { Journal, type StreamRow } from './journal.ts';
 import { RecordStatements, prepareStatements, type Statements } from './statements.ts';
@@ -259,10 +260,11 @@ export class RecordBuffer extends EventEmitter {
       }
     }
     let opened: ReturnType<typeof openDatabase>;
+    const threadSqlite = this.readOnly || !this.writerThread ? null : writerThreadSqlite();
     if (this.readOnly) this.sidecarsBeforeOpen = existingSidecars(this.path);
     try {
       if (!this.readOnly) preserveSidecars(this.path);
-      opened = openDatabase(this.path, this.sqliteSynchronous(), now, { readOnly: this.readOnly, mustExist: this.mustExist });
+      opened = openDatabase(this.path, this.sqliteSynchronous(), now, { readOnly: this.readOnly, mustExist: this.mustExist, deferOpenedAt: threadSqlite !== null });
       if (!this.readOnly) releaseSidecars(this.path);
     } catch (err) {
       if (!isQuarantinable(err) || this.onCorrupt === 'throw' || this.readOnly) {
@@ -280,7 +282,7 @@ export class RecordBuffer extends EventEmitter {
         });
       }
       try {
-        opened = openDatabase(this.path, this.sqliteSynchronous(), now);
+        opened = openDatabase(this.path, this.sqliteSynchronous(), now, { deferOpenedAt: threadSqlite !== null });
       } catch (freshErr) {
         throw new SkyhaulError('SKY_ERR_BUFFER_CORRUPT', `a fresh buffer could not be created at ${this.path}`, { cause: freshErr });
       }
@@ -294,7 +296,7 @@ export class RecordBuffer extends EventEmitter {
     }
 
     try {
-      this.conn = this.connect(opened.db);
+      this.conn = this.connect(opened.db, threadSqlite, now);
     } catch (err) {
       throw this.openError(err);
     }
@@ -442,12 +444,11 @@ export class RecordBuffer extends EventEmitter {
    * session pragmas. Read-only opens, `writerThread: false`, and a single executable (no module
    * path for the thread to load SQLite from) keep the connection on this thread.
    */
-  private connect(db: Database.Database): Connection {
-    const module = this.readOnly || !this.writerThread ? null : writerThreadModule();
-    if (module === null) return new LocalConnection(db);
+  private connect(db: Database.Database, sqlite: ThreadSqlite | null, now: number): Connection {
+    if (sqlite === null) return new LocalConnection(db);
     const pageSize = Number(db.pragma('page_size', { simple: true }));
     db.close();
-    return new ThreadConnection(this.path, sessionPragmas(this.sqliteSynchronous(), pageSize), module);
+    return new ThreadConnection(this.path, sessionPragmas(this.sqliteSynchronous(), pageSize), [openedAtWrite(now)], sqlite);
   }
 
   /** FULL/EXTRA are kept by our own fsync after each commit (./durability.ts); SQLite runs at NORMAL. */

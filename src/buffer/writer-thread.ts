@@ -64,10 +64,30 @@ interface SerializedError {
 
 type Reply = { id: number; ok: true; result?: unknown } | { id: number; ok: false; error: SerializedError };
 
-/** better-sqlite3's module path for the thread, or null where there is none (a single executable). */
-export function writerThreadModule(): string | null {
+/**
+ * Where the thread gets better-sqlite3: its module path (node_modules), or, in a single
+ * executable, which has no module path, the package's JavaScript as one CommonJS source text and
+ * the native addon's file (`addon`, loaded with process.dlopen and passed as `nativeBinding`).
+ */
+export type ThreadSqlite = { module: string } | { source: string; addon: string };
+
+let configured: (() => ThreadSqlite) | null = null;
+
+/**
+ * Tells the buffer where its writer thread loads better-sqlite3 from, for a host where
+ * `require.resolve('better-sqlite3')` finds nothing: the single executable's entry
+ * (packaging/sea/entry.ts) passes its embedded copy. Called once at start; `find` runs at the
+ * first open of a writable buffer.
+ */
+export function configureWriterThread(find: () => ThreadSqlite): void {
+  configured = find;
+}
+
+/** better-sqlite3 for the thread, or null where there is none (the connection stays local). */
+export function writerThreadSqlite(): ThreadSqlite | null {
+  if (configured !== null) return configured();
   try {
-    return createRequire(import.meta.url).resolve('better-sqlite3');
+    return { module: createRequire(import.meta.url).resolve('better-sqlite3') };
   } catch {
     return null;
   }
@@ -159,10 +179,12 @@ export class ThreadConnection implements Connection {
   private exited: Error | null = null;
 
   /**
-   * Starts the thread, which opens `path` with `pragmas` (run in order) and answers; returns once
-   * it has. Throws the thread's error (a SqliteError's code kept) when it cannot open the file.
+   * Starts the thread, which opens `path`, runs `pragmas` in order, then the `writes` ([sql,
+   * parameters], each its own transaction: the first takes the file's exclusive lock), and
+   * answers; returns once it has. Throws the thread's error (a SqliteError's code kept) when it
+   * cannot open the file.
    */
-  constructor(path: string, pragmas: string[], betterSqlite3: string) {
+  constructor(path: string, pragmas: string[], writes: Array<[string, unknown[]]>, sqlite: ThreadSqlite) {
     const channel = new MessageChannel();
     this.port = channel.port1;
     this.signal = new Int32Array(new SharedArrayBuffer(4));
@@ -171,7 +193,7 @@ export class ThreadConnection implements Connection {
       // Plain JavaScript needs no loader: an inherited `--import tsx` starts hooks in the thread
       // that wait on this thread, which is blocked in Atomics.wait until the thread answers.
       execArgv: [],
-      workerData: { path, pragmas, betterSqlite3, port: channel.port2, signal: this.signal.buffer },
+      workerData: { path, pragmas, writes, sqlite, port: channel.port2, signal: this.signal.buffer },
       transferList: [channel.port2],
       // The thread's stdout/stderr are the process's; it logs nothing itself.
       stdout: false,
@@ -447,7 +469,7 @@ function rowWithBuffers(row: Record<string, unknown>): Record<string, unknown> {
  */
 function writerThreadMain(require: NodeJS.Require): void {
   const { workerData } = require('node:worker_threads') as typeof WorkerThreads;
-  const data = workerData as { path: string; pragmas: string[]; betterSqlite3: string; port: MessagePort; signal: SharedArrayBuffer };
+  const data = workerData as { path: string; pragmas: string[]; writes: Array<[string, unknown[]]>; sqlite: ThreadSqlite; port: MessagePort; signal: SharedArrayBuffer };
   const port = data.port;
   const signal = new Int32Array(data.signal);
   const errorOf = (e: unknown): SerializedError => {
@@ -466,9 +488,21 @@ function writerThreadMain(require: NodeJS.Require): void {
   type Statement = Database.Statement<unknown[], unknown>;
   let db: Database.Database;
   try {
-    const SqliteDatabase = require(data.betterSqlite3) as typeof Database;
-    db = new SqliteDatabase(data.path, { timeout: 250 });
+    const sqlite = data.sqlite;
+    if ('module' in sqlite) {
+      const SqliteDatabase = require(sqlite.module) as typeof Database;
+      db = new SqliteDatabase(data.path, { timeout: 250 });
+    } else {
+      const loaded = { exports: {} as unknown };
+      // better-sqlite3's own code, embedded in the executable as text (packaging/sea/build.ts).
+      new Function('module', 'exports', 'require', sqlite.source)(loaded, loaded.exports, require);
+      const binding = { exports: {} };
+      process.dlopen(binding, sqlite.addon);
+      const SqliteDatabase = loaded.exports as typeof Database;
+      db = new SqliteDatabase(data.path, { timeout: 250, nativeBinding: binding.exports as string });
+    }
     for (const p of data.pragmas) db.pragma(p);
+    for (const [sql, params] of data.writes) db.prepare(sql).run(...params);
   } catch (e) {
     reply({ id: 0, ok: false, error: errorOf(e) });
     return;

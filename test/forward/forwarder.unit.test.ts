@@ -257,7 +257,7 @@ describe('forwarder (fake transport)', () => {
     const buffer = openBuffer({ path: path.join(tempDir(), 'b.db'), groupCommit: { maxRecords: 1000, maxDelayMs: 1 } });
     await buffer.appendBatch(range(1, 50).map((i) => rec('wx', i, 1000)));
     // Cap the file at its current size: the next append that needs a page fails with SQLITE_FULL.
-    const db = (buffer as unknown as { db: { pragma(s: string, o?: object): unknown } }).db;
+    const db = (buffer as unknown as { conn: { pragma(s: string, o?: object): unknown } }).conn;
     db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
     await expect(buffer.appendBatch(range(51, 150).map((i) => rec('wx', i, 1000)))).rejects.toSatisfy(
       (e) => (e as { code?: string }).code === 'SKY_ERR_DISK_LOW',
