@@ -249,6 +249,7 @@ export class RecordBuffer extends EventEmitter {
   open(): void {
     if (this.state !== 'new') throw usage(`open() on a buffer that is ${this.state}`);
     const now = this.clock();
+    const t0 = performance.now();
     this.rowsWrittenAt = this.monotonic();
     if (this.readOnly || this.mustExist) {
       if (!fs.existsSync(this.path)) throw new SkyhaulError('SKY_ERR_BUFFER_ACCESS', `no buffer file at ${this.path}`);
@@ -295,6 +296,7 @@ export class RecordBuffer extends EventEmitter {
       }, 'error');
     }
 
+    const checkedMs = performance.now() - t0;
     try {
       this.conn = this.connect(opened.db, threadSqlite, now);
     } catch (err) {
@@ -332,7 +334,17 @@ export class RecordBuffer extends EventEmitter {
       this.markTimer.unref();
     }
     this.logger.info(
-      { path: this.path, producerId: this.producer, created: opened.created, streams: this.streamsByName.size, records: this.totalRecords, bytes: this.totalBytes },
+      {
+        path: this.path,
+        producerId: this.producer,
+        created: opened.created,
+        streams: this.streamsByName.size,
+        records: this.totalRecords,
+        bytes: this.totalBytes,
+        writer: this.conn.kind,
+        // Opening and checking the file, then the rest (the writer thread's start, identity, mark).
+        phasesMs: { check: Math.round(checkedMs), connect: Math.round(performance.now() - t0 - checkedMs) },
+      },
       'buffer opened',
     );
     if (!this.readOnly) this.watchdog.start();
@@ -447,6 +459,7 @@ export class RecordBuffer extends EventEmitter {
   private connect(db: Database.Database, sqlite: ThreadSqlite | null, now: number): Connection {
     if (sqlite === null) return new LocalConnection(db);
     const pageSize = Number(db.pragma('page_size', { simple: true }));
+    // After a crash the WAL still holds frames: this close checkpoints them into the file first.
     db.close();
     return new ThreadConnection(this.path, sessionPragmas(this.sqliteSynchronous(), pageSize), [openedAtWrite(now)], sqlite);
   }
