@@ -6,7 +6,7 @@
  * contract "Stream rows", counted together with the records past its next_sequence). Read-only.
  */
 import type { Connection } from './connection.ts';
-import { recordChecksum } from './checksum.ts';
+import { checksumMatches, recordChecksum } from './checksum.ts';
 import type { RecordRow, StreamRow } from './journal.ts';
 import type { IntegrityReport } from './types.ts';
 
@@ -73,7 +73,7 @@ export function checkIntegrity(db: Connection, streams: ReadonlyMap<string, Stre
           traceparent: row.traceparent,
           payload: row.payload,
         });
-        if (crc !== row.crc) problem(`${r.name}#${row.sequence} fails its checksum`);
+        if (!checksumMatches(row.crc, crc, row.payload, row.sequence)) problem(`${r.name}#${row.sequence} fails its checksum`);
       }
     }
     records += n;

@@ -8,7 +8,7 @@
  * Functions over the buffer's state (`RecordBuffer`), which exposes them as read/ack/ackMany/discard.
  */
 import type { TelemetryRecord } from '../record/record.ts';
-import { bodyChecksum, finishChecksum, stableChecksum } from './checksum.ts';
+import { bodyChecksum, checksumMatches, finishChecksum, stableChecksum } from './checksum.ts';
 import type { RecordRow, StreamRow } from './journal.ts';
 import type { Statements } from './statements.ts';
 import { checkInteger, usage } from './errors.ts';
@@ -57,7 +57,7 @@ export function readRecords(b: RecordBuffer, stream: string, afterSequence: numb
         stable = { contentType: rec.contentType, schemaRef: rec.schemaRef, crc: stableChecksum(stream, rec.contentType, rec.schemaRef) };
       }
       const crc = finishChecksum(bodyChecksum(stable.crc, rec.sourceTime, rec.ingestTime, rec.traceparent, rec.payload), rec.sequence);
-      if (crc !== row.crc) {
+      if (!checksumMatches(row.crc, crc, rec.payload, rec.sequence)) {
         bad.push(row);
         after = row.sequence;
         continue;

@@ -63,6 +63,28 @@ describe('checksum', () => {
   });
 });
 
+describe('empty payloads', () => {
+  it('an empty payload reads back and passes its checksum, also as stored by earlier builds (body CRC 0)', async () => {
+    const file = path.join(tempDir(), 'b.db');
+    let b = openBuffer({ path: file });
+    await b.appendBatch([rec('wx', 1), { stream: 'wx', payload: Buffer.allocUnsafe(0) }, { stream: 'wx', payload: Buffer.from(new Uint8Array(0)) }, rec('wx', 4)]);
+    expect(b.read('wx', 0, 10).map((r) => r.payload.length)).toEqual([32, 0, 0, 32]);
+    expect(b.drops()).toEqual([]);
+    expect(b.checkIntegrity()).toMatchObject({ ok: true, records: 4 });
+    await b.close();
+    // What a build before the fix stored for wx#2: the checksum of an empty body CRC (0), sequence folded in.
+    const legacy = Buffer.alloc(8);
+    legacy.writeDoubleBE(2, 0);
+    const { crc32 } = await import('node:zlib');
+    const stored = (crc32 as (d: Buffer, v?: number) => number)(legacy, 0);
+    withRaw(file, (db) => expect(db.prepare('UPDATE records SET crc = ? WHERE sequence = 2').run(stored).changes).toBe(1));
+    b = openBuffer({ path: file });
+    expect(b.read('wx', 0, 10).map((r) => r.sequence)).toEqual([1, 2, 3, 4]);
+    expect(b.drops()).toEqual([]);
+    expect(b.checkIntegrity()).toMatchObject({ ok: true, records: 4 });
+  });
+});
+
 describe('ack', () => {
   it('invariant ack-deletes-exactly-the-prefix: records <= n of that stream are gone, the rest and other streams untouched', async () => {
     const file = path.join(tempDir(), 'b.db');

@@ -52,6 +52,22 @@ describe('UDP journal', () => {
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('wind.'))).toEqual([]);
   });
 
+  it('an empty datagram (a Buffer without backing store, as dgram delivers it) does not end the replay', () => {
+    const dir = tempDir();
+    const j = new UdpJournal(dir, 'wind');
+    j.open(0);
+    const ends = j.appendMany(
+      [Buffer.from('before'), Buffer.allocUnsafe(0), Buffer.from('after')].map((datagram, i) => ({ datagram, address: '10.0.0.9', port: 9000 + i, receivedAt: 3000 + i })),
+    );
+    j.close(0);
+    const replay = new UdpJournal(dir, 'wind').open(0);
+    expect(replay.map((e) => [e.datagram.toString(), e.port, e.end])).toEqual([
+      ['before', 9000, ends[0]],
+      ['', 9001, ends[1]],
+      ['after', 9002, ends[2]],
+    ]);
+  });
+
   it('journals a burst with one write per segment, across a segment boundary, and replays it whole in order', () => {
     const dir = tempDir();
     const j = new UdpJournal(dir, 'wind');

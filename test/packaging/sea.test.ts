@@ -258,6 +258,8 @@ describe('single executable', () => {
       figures.daemonReportedReadyMs = first.startup.readyMs;
       figures.bufferOpenMs = first.startup.bufferOpenMs;
       expect(first.backlog.streams.find((s) => s.stream === 'weather/sea')?.lastSequence).toBe(20);
+      // SQLite on the buffer's writer thread, loaded from the executable's embedded copy.
+      expect(log).toMatch(/"writer":"thread".*"msg":"buffer opened"/);
       if (forwardUrl !== null) {
         // The WebSocket transport from inside the executable: all 20 acknowledged by the broker.
         const deadline = Date.now() + 45_000;

@@ -195,7 +195,10 @@ export class UdpJournal {
       h.writeUInt8(addressLength, HEADER + 10);
       h.write(address, HEADER + FIXED_BODY, addressLength, 'utf8');
       h.writeUInt32LE(bodyLength, 0);
-      h.writeUInt32LE(crc32(datagram, crc32(h.subarray(HEADER))), 4);
+      // An empty datagram is hashed as nothing: zlib.crc32 answers 0, not the running value, for a
+      // Buffer without a backing store, and the replay would stop at this entry.
+      const headerCrc = crc32(h.subarray(HEADER));
+      h.writeUInt32LE(datagram.length === 0 ? headerCrc : crc32(datagram, headerCrc), 4);
       iov.push(h, datagram);
       this.head += HEADER + bodyLength;
       pending.push(this.head);
