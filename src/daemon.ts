@@ -132,6 +132,7 @@ export class Daemon extends EventEmitter implements ControlTarget {
       disk: config.buffer.disk,
       maxBlockedBytes: config.buffer.maxBlockedBytes,
       maxStreams: config.buffer.maxStreams,
+      writerThread: config.buffer.writerThread,
       maxRecordBytes: recordLimit(config.forward),
       timeFloor: this.clock.floor,
       logger: logger.child({ component: 'buffer' }),

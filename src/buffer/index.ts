@@ -59,7 +59,8 @@
  * soon as it is idle: on the next turn of the event loop (so the appends of one turn share a
  * commit) when no fsync is running, else when the running fsync completes, or `maxDelayMs` after
  * it was scheduled, whichever is first (the delay is an upper bound, not a wait), and at once when
- * `maxRecords` are queued. Each transaction holds at most maxRecords appends. Inside it: the quota
+ * `maxRecords` are queued. Each transaction holds at most maxRecords appends (on the writer thread,
+ * below: what accumulated while the previous commit ran, up to 16 × maxRecords). Inside it: the quota
  * decision for each record in arrival order (below), one prepared INSERT per record into the log,
  * one UPDATE per stream row changed by anything but inserts (see "Stream rows"), one upsert per
  * (stream, reason) drop counter, one upsert per (source, key) source mark.

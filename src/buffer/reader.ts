@@ -106,21 +106,32 @@ export function ackRecords(b: RecordBuffer, acks: Array<{ stream: string; sequen
     }
   }
   b.transact((j) => {
+    // What each ack deletes, for every stream in one query (on the writer thread a query is a
+    // round trip; the forwarder acks dozens of streams at once). The last ack of a stream counts.
+    const upTo = new Map<StreamRow, number>();
     for (const a of acks) {
       const s = b.streamsByName.get(a.stream) as StreamRow;
-      if (a.sequence <= s.ackedSequence) continue;
-      const totals = b.rec.rangeTotals.get(s.id, a.sequence) ?? { n: 0, bytes: 0 };
+      if (a.sequence > s.ackedSequence) upTo.set(s, Math.max(a.sequence, upTo.get(s) ?? 0));
+    }
+    if (upTo.size === 0) return;
+    const query =
+      upTo.size === 1
+        ? [...upTo].map(([s, seq]) => ({ id: s.id, ...(b.rec.rangeTotals.get(s.id, seq) ?? { n: 0, bytes: 0 }) }))
+        : b.rec.rangeTotalsMany.all(JSON.stringify([...upTo].map(([s, seq]) => [s.id, seq])));
+    const totalsById = new Map(query.map((t) => [t.id, t]));
+    for (const [s, sequence] of upTo) {
+      const totals = totalsById.get(s.id) ?? { n: 0, bytes: 0 };
       j.touch(s);
       if (totals.n > 0) {
-        b.rec.deleteUpTo.run(s.id, a.sequence);
+        b.rec.deleteUpTo.run(s.id, sequence);
         adjust(b, s, -totals.n, -totals.bytes);
         if (s.records > 0) s.oldestIngestTime = undefined;
         j.freed = true;
       }
-      s.ackedSequence = a.sequence;
-      if (s.epochs.length > 0 && (s.epochs[0] as { upTo: number }).upTo <= a.sequence) {
-        (b.stmt as Statements).pruneEpochs.run(s.name, a.sequence);
-        s.epochs = s.epochs.filter((e) => e.upTo > a.sequence);
+      s.ackedSequence = sequence;
+      if (s.epochs.length > 0 && (s.epochs[0] as { upTo: number }).upTo <= sequence) {
+        (b.stmt as Statements).pruneEpochs.run(s.name, sequence);
+        s.epochs = s.epochs.filter((e) => e.upTo > sequence);
       }
     }
   });

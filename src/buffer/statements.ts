@@ -27,6 +27,8 @@ export class RecordStatements {
   readonly deleteRange: Statement<[number, number, number]>;
   readonly deleteOne: Statement<[number, number]>;
   readonly rangeTotals: Statement<[number, number], { n: number; bytes: number }>;
+  /** rangeTotals for several streams in one query: a JSON array of [stream_id, up to sequence]. */
+  readonly rangeTotalsMany: Statement<[string], { id: number; n: number; bytes: number }>;
   readonly headChunk: Statement<[number, number, number], HeadRow>;
   readonly head: Statement<[number], number>;
   readonly readChunk: Statement<[number, number, number], RecordRow>;
@@ -39,6 +41,9 @@ export class RecordStatements {
     this.deleteRange = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence > ? AND sequence <= ?');
     this.deleteOne = db.prepare('DELETE FROM records WHERE stream_id = ? AND sequence = ?');
     this.rangeTotals = db.prepare('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM records WHERE stream_id = ? AND sequence <= ?');
+    this.rangeTotalsMany = db.prepare(
+      'SELECT r.stream_id AS id, count(*) AS n, coalesce(sum(r.size), 0) AS bytes FROM json_each(?) j JOIN records r ON r.stream_id = j.value ->> 0 AND r.sequence <= j.value ->> 1 GROUP BY r.stream_id',
+    );
     this.headChunk = db.prepare('SELECT sequence, ingest_time AS ingestTime, size FROM records WHERE stream_id = ? AND sequence > ? ORDER BY sequence LIMIT ?');
     this.head = db.prepare<[number], number>('SELECT ingest_time FROM records WHERE stream_id = ? ORDER BY sequence LIMIT 1', { pluck: true });
     this.readChunk = db.prepare(

@@ -172,9 +172,17 @@ export function flush(b: RecordBuffer): void {
   if (b.pending.length > 0 || (b.retryBlocked && b.watchdog.accepting)) scheduleFlush(b);
 }
 
-/** Takes whole units from the queue up to maxRecords records (a larger unit goes alone). */
-export function takeBatch(b: RecordBuffer): Unit[] {
-  if (b.pendingRecords <= b.maxRecords) {
+/**
+ * How many group commits' worth one hand-off to the writer thread may take: what accumulated
+ * while the previous commit ran goes in one transaction (a busy writer then commits fewer, larger
+ * transactions, each index leaf written once for more records), up to this many times maxRecords.
+ * On the calling thread a transaction stays within maxRecords: it blocks the event loop.
+ */
+export const THREAD_BATCH_FACTOR = 16;
+
+/** Takes whole units from the queue up to `limit` records (a larger unit goes alone). */
+export function takeBatch(b: RecordBuffer, limit: number = b.maxRecords): Unit[] {
+  if (b.pendingRecords <= limit) {
     const all = b.pending;
     b.pending = [];
     b.pendingRecords = 0;
@@ -184,7 +192,7 @@ export function takeBatch(b: RecordBuffer): Unit[] {
   let records = 0;
   while (n < b.pending.length) {
     const size = (b.pending[n] as Unit).entries.length;
-    if (n > 0 && records + size > b.maxRecords) break;
+    if (n > 0 && records + size > limit) break;
     records += size;
     n++;
   }
@@ -206,7 +214,7 @@ export function flushOnce(b: RecordBuffer, wait = false): void {
     conn.settle();
   }
   const retry = b.retryBlocked && b.watchdog.accepting;
-  const batch = takeBatch(b);
+  const batch = takeBatch(b, conn.kind === 'thread' ? b.maxRecords * THREAD_BATCH_FACTOR : b.maxRecords);
   if (batch.length === 0 && !retry) return;
   if (retry) b.retryBlocked = false;
   b.flushing = true;

@@ -98,6 +98,7 @@ function normalise(raw: RawConfig, baseDir: string, file: string, locator: Locat
       disk,
       maxBlockedBytes: parseBytes(raw.buffer.maxBlocked),
       maxStreams: raw.buffer.maxStreams,
+      writerThread: raw.buffer.writerThread,
     },
     streams: raw.streams.map((s) => ({
       match: s.match,

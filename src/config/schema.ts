@@ -68,8 +68,14 @@ export const configSchema = {
           additionalProperties: false,
           default: {},
           properties: {
-            maxRecords: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
-            maxDelayMs: { type: 'integer', minimum: 0, maximum: 1000, default: 5 },
+            maxRecords: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 100000,
+              default: 1000,
+              description: 'Records per commit; this many waiting commit at once. On the writer thread, a commit takes what arrived while the previous one ran, up to 16 times this.',
+            },
+            maxDelayMs: { type: 'integer', minimum: 0, maximum: 1000, default: 5, description: "Longest the next commit waits for the previous commit's fsync to finish, ms (an idle writer commits at once)." },
           },
         },
         quota: { ...bytes, default: '1GiB', description: 'Disk quota for buffered records.' },
@@ -102,6 +108,12 @@ export const configSchema = {
           minimum: 1,
           default: 10000,
           description: "Most streams the buffer keeps state for; records of further streams are dropped, counted as 'stream_limit', and alarmed.",
+        },
+        writerThread: {
+          type: 'boolean',
+          default: true,
+          description:
+            'Run SQLite (inserts, commits, checkpoints) on a thread of its own, so the inputs keep receiving and decoding while it writes. false keeps it on the main thread (single-core hardware).',
         },
       },
     },

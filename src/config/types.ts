@@ -17,6 +17,7 @@ export interface RawConfig {
     disk: { minFree: Bytes; resumeFree: Bytes; checkInterval: Duration };
     maxBlocked: Bytes;
     maxStreams: number;
+    writerThread: boolean;
   };
   streams: Array<{ match: string; priority: PriorityClass; ttl: Duration | null; expectedInterval: Duration | null }>;
   forward: {
@@ -81,6 +82,8 @@ export interface Config {
     maxBlockedBytes: number;
     /** Most streams the buffer keeps (buffer.maxStreams). */
     maxStreams: number;
+    /** SQLite on its own thread (buffer.writerThread). */
+    writerThread: boolean;
   };
   streams: StreamRule[];
   forward: {

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Connection } from '../../src/buffer/connection.ts';
-import { RecordBuffer } from '../../src/buffer/index.ts';
+import { RecordBuffer, type CommitInfo } from '../../src/buffer/index.ts';
 import { parseArgsOrExit } from './util.ts';
 
 interface WalRun {
@@ -26,6 +26,9 @@ interface WalRun {
   /** Main thread busy, µs per record (event loop utilization × wall time / records). */
   mainUsPerRecord: number;
   loopDelayP99Ms: number;
+  /** append → durable, per record (the 'committed' event's latencies), ms. */
+  commitP50Ms: number;
+  commitP99Ms: number;
   loopDelayMaxMs: number;
   walBytesPerRecord: number | null;
 }
@@ -41,6 +44,10 @@ async function run(options: { streams: number; rate: number; seconds: number; ke
     const names = Array.from({ length: options.streams }, (_, i) => `site/instrument-${i}`);
     for (let i = 0; i < names.length; i += 500) await b.appendBatch(names.slice(i, i + 500).map((stream) => ({ stream, payload })));
     const walBefore = fs.statSync(path.join(dir, 'buffer.sqlite-wal')).size;
+    const latencies: number[] = [];
+    b.on('committed', (_streams: string[], info: CommitInfo) => {
+      for (const l of info.latenciesMs) latencies.push(l);
+    });
     const delay = monitorEventLoopDelay({ resolution: 1 });
     delay.enable();
     const cpu0 = process.cpuUsage();
@@ -70,12 +77,19 @@ async function run(options: { streams: number; rate: number; seconds: number; ke
       cpuUsPerRecord: (cpu.user + cpu.system) / sent,
       mainUsPerRecord: (elu.active * 1000) / sent,
       loopDelayP99Ms: delay.percentile(99) / 1e6,
+      commitP50Ms: percentile(latencies, 0.5),
+      commitP99Ms: percentile(latencies, 0.99),
       loopDelayMaxMs: delay.max / 1e6,
       walBytesPerRecord: options.keepWal ? (wal - walBefore) / sent : null,
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = Float64Array.from(values).sort();
+  return sorted.length === 0 ? Number.NaN : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number);
 }
 
 async function main(): Promise<void> {
@@ -92,7 +106,8 @@ async function main(): Promise<void> {
   process.stdout.write(
     `${options.streams} streams, ${options.rate} records/s offered, ${options.seconds} s: ${normal.records} records, ` +
       `writer ${writerThread ? 'thread' : 'on the main thread'}, ` +
-      `CPU ${f(normal.cpuUsPerRecord)} µs/record (main thread ${f(normal.mainUsPerRecord)}), event loop delay p99 ${f(normal.loopDelayP99Ms)} ms (max ${f(normal.loopDelayMaxMs)}); ` +
+      `CPU ${f(normal.cpuUsPerRecord)} µs/record (main thread ${f(normal.mainUsPerRecord)}), event loop delay p99 ${f(normal.loopDelayP99Ms)} ms (max ${f(normal.loopDelayMaxMs)}), ` +
+      `commit p50 ${f(normal.commitP50Ms)} / p99 ${f(normal.commitP99Ms)} ms; ` +
       `WAL ${f(keepWal.walBytesPerRecord as number)} B/record (checkpoint off; CPU ${f(keepWal.cpuUsPerRecord)} µs/record)\n`,
   );
 }
