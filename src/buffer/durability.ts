@@ -16,7 +16,9 @@
  * appends had not resolved (sources not acknowledged) and their records were not yet readable by
  * the forwarder (the durable watermark, `StreamRow.durableNext`), so their sequences were never
  * sent and may be handed out again. (The buffer's connection is in EXCLUSIVE locking mode, in
- * which SQLite keeps one WAL file for the connection's lifetime: one descriptor, opened once.)
+ * which SQLite keeps one WAL file for the connection's lifetime: one descriptor, opened once, at
+ * the first sync. With the writer thread that is the thread's connection: the connection that
+ * checked the file at open has closed and removed its WAL before the thread's first write.)
  *
  * One sync runs at a time; commits made while it runs wait for the next one, which then covers all
  * of them: the fsyncs group as the commits do.

@@ -164,7 +164,7 @@ export class ThreadConnection implements Connection {
   readonly kind = 'thread';
   private readonly worker: Worker;
   private readonly port: MessagePort;
-  /** [0]: replies posted so far (the thread bumps it and notifies after each). */
+  /** [0]: replies posted so far (the thread bumps it and notifies after each); [1]: 1 once the thread exited. */
   private readonly signal: Int32Array;
   private nextId = 1;
   private readonly statementIds = new Map<string, number>();
@@ -187,7 +187,7 @@ export class ThreadConnection implements Connection {
   constructor(path: string, pragmas: string[], writes: Array<[string, unknown[]]>, sqlite: ThreadSqlite) {
     const channel = new MessageChannel();
     this.port = channel.port1;
-    this.signal = new Int32Array(new SharedArrayBuffer(4));
+    this.signal = new Int32Array(new SharedArrayBuffer(8));
     this.worker = new Worker(threadSource(), {
       eval: true,
       // Plain JavaScript needs no loader: an inherited `--import tsx` starts hooks in the thread
@@ -388,12 +388,12 @@ export class ThreadConnection implements Connection {
         this.deliver(received.message as Reply);
         continue;
       }
+      // The 'exit' event cannot run while this thread blocks: the thread says so itself.
+      if (Atomics.load(this.signal, 1) === 1) this.exited ??= new Error("the buffer's writer thread exited");
       if (this.exited !== null) throw this.exited;
       const left = deadline - Date.now();
       if (left <= 0) return false;
-      // Bounded, so a thread that died without answering is noticed ('exit' cannot run while we block).
       Atomics.wait(this.signal, 0, seen, Math.min(left, 1000));
-      if (this.worker.threadId === -1) this.exited ??= new Error("the buffer's writer thread is gone");
     }
     return true;
   }
@@ -419,11 +419,18 @@ export class ThreadConnection implements Connection {
 /**
  * The thread's program as source text. `__name`: tsx and vitest (esbuild's keepNames) wrap named
  * inner functions in it. A startup error (anything before the thread answers) is answered as the
- * reply to request 0, so the blocked main thread learns of it.
+ * reply to request 0, and the thread's exit sets signal[1], so a blocked main thread learns of
+ * either.
  */
 function threadSource(): string {
   return [
     'const __name = (target) => target;',
+    "process.on('exit', () => {",
+    "  const signal = new Int32Array(require('node:worker_threads').workerData.signal);",
+    '  Atomics.store(signal, 1, 1);',
+    '  Atomics.add(signal, 0, 1);',
+    '  Atomics.notify(signal, 0);',
+    '});',
     'try {',
     `  (${writerThreadMain.toString()})(require);`,
     '} catch (e) {',

@@ -102,3 +102,14 @@ describe('writer thread', () => {
     expect(String((error as Error).message)).toMatch(/in use by another process/);
   });
 });
+
+describe('writer thread gone', () => {
+  it('a call after the thread exited fails with an error instead of blocking forever', async () => {
+    const b = openBuffer({ path: path.join(tempDir(), 'b.db') });
+    await b.append(rec('s', 1));
+    const conn = connectionOf(b);
+    const worker = (conn as unknown as { worker: { terminate(): Promise<number> } }).worker;
+    await worker.terminate();
+    expect(() => b.read('s', 0, 10)).toThrow(/writer thread exited/);
+  });
+});
