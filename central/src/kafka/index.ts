@@ -79,6 +79,8 @@ export class KafkaFencedError extends Error {
 
 /** READ_COMMITTED in Kafka's protocol (FetchRequest isolation_level). */
 const READ_COMMITTED = 1;
+/** Longest pause between a follower's retries while the broker is away, ms. */
+const FOLLOW_RETRY_MAX_MS = 5000;
 
 function headersOf(raw: Map<Buffer, Buffer> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -873,6 +875,12 @@ export class KafkaLog {
       bootstrapBrokers: this.options.bootstrap,
       isolationLevel: READ_COMMITTED,
       maxWaitTime: 100,
+      // A broker restart must not end the follower: the client's default (3 retries 1 s apart)
+      // gave up while a loaded broker took longer to come back, and the registry then answered
+      // 503 "not ready" until its own restart. Retried without end, backing off to 5 s; errors
+      // the client does not call retriable still stop it (onError).
+      retries: true,
+      retryDelay: (_client: unknown, _operation: string, attempt: number) => Math.min(FOLLOW_RETRY_MAX_MS, 250 * 2 ** Math.min(attempt, 5)),
     });
     let failure: Error | null = null;
     const waiters = new Set<{ check: () => void; fail: (error: Error) => void }>();
