@@ -40,7 +40,11 @@ export interface SimulationOptions {
   holdTraffic?: boolean;
   /** Batch period of the pacing timer. */
   tickMs?: number;
-  /** With faults: a serial device vanishes for this long, then the simulator waits `reappearHoldMs` before writing again. */
+  /**
+   * With faults: a serial device vanishes for this long; once it reappears the simulator writes
+   * again when the daemon has reopened it (seen in /proc), or after `reappearHoldMs` where that
+   * cannot be seen.
+   */
   vanishMs?: number;
   reappearHoldMs?: number;
   /** Where the simulator says what it could not do as asked (e.g. no parent-death guard for socat); default stderr. */
@@ -114,6 +118,10 @@ interface PushInstrument extends PushInstrumentSpec {
 
 /** How long stop() waits for sends in flight and devices reappearing (see unsettledAtStop). */
 const STOP_WAIT_MS = 30_000;
+/** Longest the simulator waits for the daemon to reopen a serial device that reappeared, ms. */
+const REOPEN_WAIT_MAX_MS = 30_000;
+/** After the daemon reopened it: time for its serial input to set the port up before frames come, ms. */
+const REOPEN_SETTLE_MS = 300;
 const TRANSPORTS: Transport[] = ['serial', 'udp', 'mqtt', 'tcp'];
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const bump = (map: Record<string, number>, key: string, n = 1): void => {
@@ -394,8 +402,12 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
         await sleep(vanishMs);
         if (!stopping) {
           await link.appear();
-          // Let the daemon's serial input (backoff ≤ 1 s) reopen the device before writing.
-          await sleep(reappearHoldMs);
+          // Write again once the daemon's serial input (backoff ≤ 1 s) has reopened the device:
+          // what a line carries before its reader is back is lost. reappearHoldMs where that
+          // cannot be seen (no /proc), and never longer than 30 s.
+          if (!(await link.waitOpenedByPeer(REOPEN_WAIT_MAX_MS))) await sleep(reappearHoldMs);
+          // The input configures the port after opening it.
+          await sleep(REOPEN_SETTLE_MS);
         }
         inst.credit = 0;
         inst.paused = false;

@@ -10,7 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -75,6 +75,45 @@ export class SerialLink {
       () => undefined,
     );
     return done.catch(() => false);
+  }
+
+  /**
+   * Waits until a process other than socat and this one has the device end open (the daemon's
+   * serial input reopened it after `appear()`), looking through /proc/<pid>/fd; at most
+   * `timeoutMs`. Resolves false on timeout, or at once where there is no /proc to look in.
+   * Why: frames written before the reader reopened are lost on the line, and a fixed pause for it
+   * was too short on a loaded machine (a test then counted those frames as lost by the daemon).
+   */
+  async waitOpenedByPeer(timeoutMs: number): Promise<boolean> {
+    let target: string;
+    try {
+      target = await realpath(this.devicePath);
+    } catch {
+      return false;
+    }
+    const deadline = Date.now() + timeoutMs;
+    const exclude = new Set([String(process.pid), String(this.socat?.pid ?? -1)]);
+    for (;;) {
+      let pids: string[];
+      try {
+        pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name) && !exclude.has(name));
+      } catch {
+        return false;
+      }
+      for (const pid of pids) {
+        let fds: string[];
+        try {
+          fds = await readdir(`/proc/${pid}/fd`);
+        } catch {
+          continue; // gone, or not ours to look at
+        }
+        for (const fd of fds) {
+          if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === target) return true;
+        }
+      }
+      if (Date.now() >= deadline) return false;
+      await sleep(50);
+    }
   }
 
   async vanish(): Promise<void> {

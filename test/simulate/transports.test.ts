@@ -2,7 +2,8 @@
  * The simulator's serial link (src/simulate/transports.ts SerialLink) over a real socat pty pair:
  * a device end nobody reads never hangs the simulator.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,25 @@ describe('SerialLink', () => {
     expect(results.at(-1)).toBe(false);
     await link.vanish();
     expect(link.up).toBe(false);
+  });
+
+  it('waitOpenedByPeer: false while nobody else has the device open, true once another process opens it', { timeout: 30_000 }, async () => {
+    const link = new SerialLink(join(dir, 'c.device'), join(dir, 'c.instrument'));
+    await link.appear();
+    try {
+      expect(await link.waitOpenedByPeer(200)).toBe(false);
+      const fd = openSync(join(dir, 'c.device'), 'r');
+      // A reader in another process, as the daemon is: it holds the device as its stdin.
+      const reader = spawn('sleep', ['20'], { stdio: [fd, 'ignore', 'ignore'] });
+      closeSync(fd);
+      try {
+        expect(await link.waitOpenedByPeer(10_000)).toBe(true);
+      } finally {
+        reader.kill('SIGKILL');
+      }
+    } finally {
+      await link.vanish();
+    }
   });
 
   it('with the device end read, every frame arrives whole and in order', { timeout: 30_000 }, async () => {
