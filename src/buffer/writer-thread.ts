@@ -265,26 +265,12 @@ export class ThreadConnection implements Connection {
   }
 
   transaction(body: () => void): void {
-    this.begin();
-    try {
-      body();
-    } catch (err) {
-      this.rollback();
-      throw err;
-    }
-    this.inTransaction = false;
+    this.runBody(body);
     this.call('commit', {});
   }
 
   transactionAsync(body: () => void, done: (err: Error | null) => void): void {
-    this.begin();
-    try {
-      body();
-    } catch (err) {
-      this.rollback();
-      throw err;
-    }
-    this.inTransaction = false;
+    this.runBody(body);
     const id = this.send('commit', {});
     this.inflight = { id, done };
     // A commit in flight keeps the process alive, as the appends waiting for it do.
@@ -310,6 +296,18 @@ export class ThreadConnection implements Connection {
       void this.worker.terminate();
       this.port.close();
     }
+  }
+
+  /** BEGIN (sent with the next message), then `body`; rolled back when it throws. COMMIT is the caller's. */
+  private runBody(body: () => void): void {
+    this.begin();
+    try {
+      body();
+    } catch (err) {
+      this.rollback();
+      throw err;
+    }
+    this.inTransaction = false;
   }
 
   private begin(): void {
