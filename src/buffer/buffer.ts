@@ -80,6 +80,13 @@ const DROP_LOG_INTERVAL_MS = 10_000;
  */
 const ROW_WRITE_INTERVAL_MS = 1000;
 
+/** What a transaction ended in: its journal, and the error when it failed and memory was restored. */
+export type TransactResult = { ok: true; j: Journal } | { ok: false; j: Journal; err: unknown };
+
+function closedError(): SkyhaulError {
+  return new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer is not open');
+}
+
 /**
  * The buffer's state and public API. Members without `private` are shared with the parts of the
  * split (writer.ts, quota.ts, reader.ts, ttl.ts), which are functions over this state; they are
@@ -489,21 +496,16 @@ export class RecordBuffer extends EventEmitter {
    * one SQLite transaction. On failure the in-memory state is restored and the error returned, so
    * the caller can settle its appends.
    */
-  tryTransact(body: (j: Journal) => void): { ok: true; j: Journal } | { ok: false; j: Journal; err: unknown } {
+  tryTransact(body: (j: Journal) => void): TransactResult {
     const j = new Journal();
     const conn = this.conn;
-    if (conn === null) return { ok: false, j, err: new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer is not open') };
+    if (conn === null) return { ok: false, j, err: closedError() };
     try {
-      conn.transaction(() => {
-        body(j);
-        this.persist(j);
-      });
+      conn.transaction(() => this.journaled(body, j));
     } catch (err) {
-      this.restore(j);
-      return { ok: false, j, err };
+      return this.settled(j, err);
     }
-    this.committedRows(j);
-    return { ok: true, j };
+    return this.settled(j, null);
   }
 
   /**
@@ -512,33 +514,37 @@ export class RecordBuffer extends EventEmitter {
    * connection is busy and any other transaction first waits for it, so a failed commit is undone
    * in memory before anything builds on it.
    */
-  transactAsync(body: (j: Journal) => void, settle: (result: { ok: true; j: Journal } | { ok: false; j: Journal; err: unknown }) => void): void {
+  transactAsync(body: (j: Journal) => void, settle: (result: TransactResult) => void): void {
     const j = new Journal();
     const conn = this.conn;
     if (conn === null) {
-      settle({ ok: false, j, err: new SkyhaulError('SKY_ERR_BUFFER_CLOSED', 'buffer is not open') });
+      settle({ ok: false, j, err: closedError() });
       return;
     }
     try {
       conn.transactionAsync(
-        () => {
-          body(j);
-          this.persist(j);
-        },
-        (err) => {
-          if (err !== null) {
-            this.restore(j);
-            settle({ ok: false, j, err });
-            return;
-          }
-          this.committedRows(j);
-          settle({ ok: true, j });
-        },
+        () => this.journaled(body, j),
+        (err) => settle(this.settled(j, err)),
       );
     } catch (err) {
-      this.restore(j);
-      settle({ ok: false, j, err });
+      settle(this.settled(j, err));
     }
+  }
+
+  /** A transaction's body: the caller's changes, then their persistence, into one journal. */
+  private journaled(body: (j: Journal) => void, j: Journal): void {
+    body(j);
+    this.persist(j);
+  }
+
+  /** After COMMIT returned (`err` null) or failed: memory restored, or the lagging rows noted. */
+  private settled(j: Journal, err: unknown): TransactResult {
+    if (err !== null) {
+      this.restore(j);
+      return { ok: false, j, err };
+    }
+    this.committedRows(j);
+    return { ok: true, j };
   }
 
   /** After a commit: which stream rows now lag memory (contract, "Stream rows"). */
@@ -887,10 +893,7 @@ export class RecordBuffer extends EventEmitter {
     const unknown: StreamRow[] = [];
     for (const s of this.streamsByName.values()) if (s.records > 0 && s.oldestIngestTime === undefined) unknown.push(s);
     if (unknown.length < 2) return;
-    const heads = (this.conn as Connection).prepare<[string], { id: number; t: number | null }>(
-      'SELECT j.value AS id, (SELECT ingest_time FROM records WHERE stream_id = j.value ORDER BY sequence LIMIT 1) AS t FROM json_each(?) j',
-    );
-    const byId = new Map(heads.all(JSON.stringify(unknown.map((s) => s.id))).map((r) => [r.id, r.t]));
+    const byId = new Map(this.rec.headsMany.all(JSON.stringify(unknown.map((s) => s.id))).map((r) => [r.id, r.t]));
     for (const s of unknown) s.oldestIngestTime = byId.get(s.id) ?? null;
   }
 

@@ -31,6 +31,8 @@ export class RecordStatements {
   readonly rangeTotalsMany: Statement<[string], { id: number; n: number; bytes: number }>;
   readonly headChunk: Statement<[number, number, number], HeadRow>;
   readonly head: Statement<[number], number>;
+  /** head for several streams in one query: a JSON array of stream ids; `t` null for an empty stream. */
+  readonly headsMany: Statement<[string], { id: number; t: number | null }>;
   readonly readChunk: Statement<[number, number, number], RecordRow>;
 
   constructor(db: Connection) {
@@ -46,6 +48,9 @@ export class RecordStatements {
     );
     this.headChunk = db.prepare('SELECT sequence, ingest_time AS ingestTime, size FROM records WHERE stream_id = ? AND sequence > ? ORDER BY sequence LIMIT ?');
     this.head = db.prepare<[number], number>('SELECT ingest_time FROM records WHERE stream_id = ? ORDER BY sequence LIMIT 1', { pluck: true });
+    this.headsMany = db.prepare(
+      'SELECT j.value AS id, (SELECT ingest_time FROM records WHERE stream_id = j.value ORDER BY sequence LIMIT 1) AS t FROM json_each(?) j',
+    );
     this.readChunk = db.prepare(
       'SELECT sequence, ingest_time, source_time, size, crc, content_type, schema_ref, traceparent, payload FROM records WHERE stream_id = ? AND sequence > ? ORDER BY sequence LIMIT ?',
     );
