@@ -10,7 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { open, readdir, readlink, realpath, type FileHandle } from 'node:fs/promises';
+import { access, open, readdir, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -28,6 +28,8 @@ export class SerialLink {
   private socat: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
   private handle: FileHandle | null = null;
+  /** The pid that last reopened the device (waitOpenedByPeer), looked at first next time. */
+  private lastPeer: string | null = null;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -93,22 +95,26 @@ export class SerialLink {
     }
     const deadline = Date.now() + timeoutMs;
     const exclude = new Set([String(process.pid), String(this.socat?.pid ?? -1)]);
+    let scannedAt = -Infinity;
     for (;;) {
+      // The reader that had the device open last time is the one expected to reopen it: while that
+      // process lives, its descriptors are read every 50 ms and every process's once a second.
+      const peer = this.lastPeer;
       let pids: string[];
-      try {
-        pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name) && !exclude.has(name));
-      } catch {
-        return false;
+      if (peer !== null && Date.now() - scannedAt < FULL_SCAN_INTERVAL_MS && (await pathExists(`/proc/${peer}`))) {
+        pids = [peer];
+      } else {
+        scannedAt = Date.now();
+        try {
+          pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name) && !exclude.has(name));
+        } catch {
+          return false;
+        }
       }
       for (const pid of pids) {
-        let fds: string[];
-        try {
-          fds = await readdir(`/proc/${pid}/fd`);
-        } catch {
-          continue; // gone, or not ours to look at
-        }
-        for (const fd of fds) {
-          if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === target) return true;
+        if (await hasOpen(pid, target)) {
+          this.lastPeer = pid;
+          return true;
         }
       }
       if (Date.now() >= deadline) return false;
@@ -125,6 +131,30 @@ export class SerialLink {
     await this.exited;
     this.socat = null;
   }
+}
+
+/** How often waitOpenedByPeer looks through every process while the last reader still lives. */
+const FULL_SCAN_INTERVAL_MS = 1000;
+
+/** Whether process `pid` has `target` open (through /proc/<pid>/fd); false when it cannot be read. */
+async function hasOpen(pid: string, target: string): Promise<boolean> {
+  let fds: string[];
+  try {
+    fds = await readdir(`/proc/${pid}/fd`);
+  } catch {
+    return false; // gone, or not ours to look at
+  }
+  for (const fd of fds) {
+    if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === target) return true;
+  }
+  return false;
+}
+
+async function pathExists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** How long a serial write waits for room in a full pty before the frame counts as not sent. */

@@ -2,9 +2,11 @@
  * The simulator's serial link (src/simulate/transports.ts SerialLink) over a real socat pty pair:
  * a device end nobody reads never hangs the simulator.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,14 +34,42 @@ describe('SerialLink', () => {
     await link.appear();
     try {
       expect(await link.waitOpenedByPeer(200)).toBe(false);
-      const fd = openSync(join(dir, 'c.device'), 'r');
       // A reader in another process, as the daemon is: it holds the device as its stdin.
-      const reader = spawn('sleep', ['20'], { stdio: [fd, 'ignore', 'ignore'] });
-      closeSync(fd);
+      const spawnReader = (): ChildProcess => {
+        const fd = openSync(join(dir, 'c.device'), 'r');
+        const reader = spawn('sleep', ['20'], { stdio: [fd, 'ignore', 'ignore'] });
+        closeSync(fd);
+        return reader;
+      };
+      const first = spawnReader();
       try {
         expect(await link.waitOpenedByPeer(10_000)).toBe(true);
       } finally {
-        reader.kill('SIGKILL');
+        first.kill('SIGKILL');
+        await once(first, 'exit');
+      }
+      // The remembered reader is gone: a new one (a restarted daemon) is found by a full scan.
+      await link.vanish();
+      await link.appear();
+      expect(await link.waitOpenedByPeer(200)).toBe(false);
+      const second = spawnReader();
+      try {
+        expect(await link.waitOpenedByPeer(10_000)).toBe(true);
+        // The remembered reader lives on but does not reopen the device; another process does.
+        await link.vanish();
+        await link.appear();
+        const waiting = link.waitOpenedByPeer(10_000);
+        await sleep(300); // after the wait's first full scan
+        const third = spawnReader();
+        try {
+          expect(await waiting).toBe(true);
+        } finally {
+          third.kill('SIGKILL');
+          await once(third, 'exit');
+        }
+      } finally {
+        second.kill('SIGKILL');
+        await once(second, 'exit');
       }
     } finally {
       await link.vanish();
