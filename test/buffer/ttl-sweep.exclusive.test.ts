@@ -1,6 +1,8 @@
 /**
- * The TTL sweep's event-loop stalls, measured: runs in the 'exclusive' project (alone), since a
- * latency bound means nothing while another test file competes for the two cores.
+ * The TTL sweep's event-loop stalls, measured: runs in the 'exclusive' project (alone), so the
+ * figures printed are the machine's. The bound is relative to the sweep's own duration in the
+ * same run (a bound in ms failed whenever the machine was busy): the event loop waits for about
+ * one transaction of deletes, never for the sweep.
  */
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -9,7 +11,7 @@ import { RecordBuffer } from '../../src/buffer/index.ts';
 import { makeBuffer, range, tempDir } from './helpers.ts';
 
 describe('maintenance without stalls', () => {
-  it('a TTL sweep over 1,000,000 records keeps the event loop delay p99 under 50 ms', async () => {
+  it('a TTL sweep over 1,000,000 records yields between transactions: event-loop delay p99 under 1 % of the sweep', async () => {
     const file = path.join(tempDir(), 'ttl.db');
     const day = 86_400_000;
     let now = Date.parse('2026-11-01T00:00:00Z');
@@ -39,7 +41,10 @@ describe('maintenance without stalls', () => {
     expect(removed).toBe(total);
     expect(b.stats().records).toBe(0);
     expect(ticks).toBeGreaterThan(0); // timers ran during the sweep
-    expect(p99).toBeLessThan(50);
+    // Transactions of TTL_CHUNK (1,000) deletes make about 1,000 short stalls, p99 ≈ 0.1–0.4 % of
+    // the sweep here; a sweep in one transaction, or in 10 large ones, makes it ≥ 10 %.
+    console.log(`[buffer] event loop delay p99 is ${((100 * p99) / ms).toFixed(2)} % of the sweep's duration`);
+    expect(p99).toBeLessThan(ms / 100);
   }, 180_000);
 
 });

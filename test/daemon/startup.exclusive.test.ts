@@ -1,5 +1,5 @@
 /**
- * Invariant 5: the daemon starts in bounded time whatever the backlog, and starts even when the
+ * Invariant 5: the daemon starts in the same time whatever the backlog, and starts even when the
  * buffer file is corrupt (quarantines it and raises the alarm). Runs in the 'exclusive' project
  * (alone), so that start-up time is measured without another test file competing for the CPU.
  */
@@ -70,7 +70,7 @@ describe('daemon start-up', () => {
     expect(readdirSync(join(dir, 'data')).sort()).toEqual(listing);
   }, 60_000);
 
-  it('restarts with a 5,000,000-record backlog and is ready within 1 s', async () => {
+  it('restarts with a 5,000,000-record backlog as fast as with an empty buffer: start-up does not grow with the backlog', async () => {
     const dir = tempDir('skyhaul-backlog-');
     const file = join(dir, 'data', 'buffer.sqlite');
     mkdirSync(join(dir, 'data'), { recursive: true });
@@ -83,25 +83,55 @@ describe('daemon start-up', () => {
     );
     console.log(`backlog built: ${stdout.trim()}`);
     expect(existsSync(file)).toBe(true);
-    // Forwarding off, so the backlog stays put while we measure. Three restarts, the median kept.
-    const daemon = await startDaemon({ dir, config: { site: { id: 'backlog-site' }, forward: { enabled: false } }, wait: false });
-    try {
-      const readies: number[] = [];
-      let opens: number[] = [];
-      for (let run = 0; run < 3; run++) {
-        if (run > 0) await daemon.restart();
-        await daemon.waitReady(30_000);
-        const status = await daemon.status();
-        expect(status.backlog.records).toBe(5_000_000);
-        readies.push(status.startup.readyMs!);
-        opens = [...opens, status.startup.bufferOpenMs!];
-      }
-      const median = [...readies].sort((a, b) => a - b)[1]!;
-      console.log(`5M backlog: buffer open ${opens.join('/')} ms, ready ${readies.join('/')} ms after process start (median ${median})`);
-      expect(median).toBeLessThanOrEqual(1000);
-      expect(Math.max(...opens)).toBeLessThanOrEqual(250);
-    } finally {
-      await daemon.kill('SIGTERM');
-    }
+    // The baseline, in this run and on this machine: the same daemon restarted the same way on an
+    // empty buffer, the two restarted in turn so that both see the same load. Absolute start-up
+    // times are the bench's (restart_ready_ms); a bound in ms here failed on a busy machine.
+    const { empty, backlog } = await restartTimesInTurn(tempDir('skyhaul-empty-'), dir, 5_000_000, 5);
+    console.log(
+      `5M backlog: buffer open ${backlog.opens.join('/')} ms, ready ${backlog.readies.join('/')} ms after process start; ` +
+        `empty buffer: open ${empty.opens.join('/')} ms, ready ${empty.readies.join('/')} ms`,
+    );
+    // Reading the backlog's records at start (a count, a scan) would take seconds: many times
+    // the empty start-up, not a fraction of it.
+    expect(median(backlog.readies)).toBeLessThanOrEqual(2 * median(empty.readies));
+    expect(median(backlog.opens)).toBeLessThanOrEqual(3 * median(empty.opens));
   }, 900_000);
 });
+
+/**
+ * Starts a daemon on an empty buffer in `emptyDir` and one on the backlog in `backlogDir`
+ * (forwarding off, so the backlog stays put), then restarts them in turn, `starts` times each;
+ * gives each start's buffer open and readiness times (status.startup, ms after process start).
+ */
+async function restartTimesInTurn(
+  emptyDir: string,
+  backlogDir: string,
+  backlogRecords: number,
+  starts: number,
+): Promise<Record<'empty' | 'backlog', { opens: number[]; readies: number[] }>> {
+  const config = { site: { id: 'backlog-site' }, forward: { enabled: false } };
+  const daemons = {
+    empty: { daemon: await startDaemon({ dir: emptyDir, config, wait: false }), records: 0, opens: [] as number[], readies: [] as number[] },
+    backlog: { daemon: await startDaemon({ dir: backlogDir, config, wait: false }), records: backlogRecords, opens: [] as number[], readies: [] as number[] },
+  };
+  try {
+    for (let run = 0; run < starts; run++) {
+      for (const d of [daemons.empty, daemons.backlog]) {
+        if (run > 0) await d.daemon.restart();
+        await d.daemon.waitReady(30_000);
+        const status = await d.daemon.status();
+        expect(status.backlog.records).toBe(d.records);
+        d.readies.push(status.startup.readyMs!);
+        d.opens.push(status.startup.bufferOpenMs!);
+      }
+    }
+    return { empty: daemons.empty, backlog: daemons.backlog };
+  } finally {
+    await daemons.empty.daemon.kill('SIGTERM');
+    await daemons.backlog.daemon.kill('SIGTERM');
+  }
+}
+
+function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+}
