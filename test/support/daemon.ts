@@ -3,7 +3,7 @@
  * it, restart it, or read its status over HTTP. Config is written to a file in the test's dir.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
@@ -21,6 +21,21 @@ export const TSX_LOADER = pathToFileURL(join(repoRoot, 'node_modules/tsx/dist/lo
  * times are then the product's, not tsx's transpiling.
  */
 export const DAEMON_BUNDLE = join(repoRoot, 'dist', 'skyhaul.mjs');
+
+/**
+ * The environment the systemd unit gives the daemon (its `Environment=` lines), so that what the
+ * tests and the bench measure is the daemon as installed.
+ */
+export const UNIT_ENVIRONMENT: Readonly<Record<string, string>> = Object.fromEntries(
+  readFileSync(join(repoRoot, 'systemd', 'skyhaul.service'), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('Environment='))
+    .map((line) => {
+      const assignment = line.slice('Environment='.length);
+      const eq = assignment.indexOf('=');
+      return [assignment.slice(0, eq), assignment.slice(eq + 1)];
+    }),
+);
 
 // Daemons still running when the test process ends (a crash of the harness: its cleanups never
 // ran) are killed with it: a child must not outlive its test.
@@ -72,7 +87,7 @@ export async function startDaemon(options: { dir: string; config: Record<string,
     const child = spawn(process.execPath, [DAEMON_BUNDLE, 'run', '--config', configFile], {
       cwd: options.dir,
       stdio: ['ignore', out, out],
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...UNIT_ENVIRONMENT, ...options.env },
     });
     closeSync(out);
     runningDaemons.add(child);
