@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { RECORDS_DDL } from '../../src/buffer/migrations/003-append-log.ts';
 import { TSX_LOADER } from '../support/daemon.ts';
-import { parseArgsOrExit } from './util.ts';
+import { parseArgsOrExit, percentile, sleep } from './util.ts';
 
 type Mode = 'exclusive' | 'checkpointer';
 
@@ -98,9 +98,7 @@ function writer(job: Extract<Job, { role: 'writer' }>): WriterResult {
     }
   }
   db.close();
-  waits.sort((a, b) => a - b);
-  const at = (q: number): number => waits[Math.min(waits.length - 1, Math.floor(q * waits.length))] ?? Number.NaN;
-  return { records: sent, commits: waits.length, waitP50Ms: at(0.5), waitP99Ms: at(0.99), waitMaxMs: waits.at(-1) ?? Number.NaN, walMaxMb: walMax / 2 ** 20 };
+  return { records: sent, commits: waits.length, waitP50Ms: percentile(waits, 50), waitP99Ms: percentile(waits, 99), waitMaxMs: percentile(waits, 100), walMaxMb: walMax / 2 ** 20 };
 }
 
 async function checkpointer(file: string): Promise<void> {
@@ -110,7 +108,7 @@ async function checkpointer(file: string): Promise<void> {
   let stopping = false;
   process.once('SIGTERM', () => (stopping = true));
   while (!stopping) {
-    await new Promise((resolve) => setTimeout(resolve, CHECKPOINTER_INTERVAL_MS));
+    await sleep(CHECKPOINTER_INTERVAL_MS);
     db.pragma('wal_checkpoint(PASSIVE)');
   }
   db.close();
