@@ -102,8 +102,8 @@ describe('idempotency keys', () => {
     expect(new Set(racing.map((a) => a.body.command!.id)).size).toBe(1);
     expect(racing.every((a) => a.body.command!.state === 'done')).toBe(true);
     const id = racing[0]!.body.command!.id;
-    expect(rig.executions(first.body.command!.id)).toBe(1);
-    expect(rig.executions(id)).toBe(1);
+    expect(await rig.executions(first.body.command!.id)).toBe(1);
+    expect(await rig.executions(id)).toBe(1);
     expect((await rig.auditOf(id)).filter((r) => r.event === 'authorised')).toHaveLength(1);
     // The same key with another body names another request: refused, nothing run.
     const mismatch = await rig.send('alice', { ...body, params: { bytesPerSecond: 1 } }, { key: 'idem-1' });

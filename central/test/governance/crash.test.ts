@@ -44,7 +44,7 @@ describe('kill -9 of the governance service mid-command', () => {
     expect(new Set(ids).size).toBe(bodies.length);
     const finals = await Promise.all(ids.map((id) => rig.finished(id, 60_000)));
     expect(finals.map((c) => c.state)).toEqual(bodies.map(() => 'done'));
-    for (const id of ids) expect(rig.executions(id), id).toBe(1);
+    for (const id of ids) expect(await rig.executions(id), id).toBe(1);
     expect((await rig.edgeStatus()).control!.executed).toBe(bodies.length);
     // The audit holds one finish per command: a step written twice (audited, then the service
     // died before RabbitMQ's ack, so it came again) carries the same eventId, which readers keep once.
@@ -84,11 +84,12 @@ describe('kill -9 of the edge daemon mid-command', () => {
     const interrupted = await rig.finished(id, 60_000);
     expect(interrupted.state).toBe('failed');
     expect(interrupted.error).toMatchObject({ code: 'SKY_ERR_INTERRUPTED' });
-    expect(rig.edge!.log()).toMatch(new RegExp(`"commandId":"${id}".*already handled was delivered again: answered from the journal, not executed`));
-    expect(rig.executions(id)).toBe(0);
+    // The daemon logs asynchronously: its line may trail the answer.
+    await rig.waitFor(() => new RegExp(`"commandId":"${id}".*already handled was delivered again: answered from the journal, not executed`).test(rig.edge!.log()), 'the journal-answer line', 10_000);
+    expect(await rig.executions(id, 2_000)).toBe(0);
     const paused = await rig.finished(queued.body.command!.id, 60_000);
     expect(paused.state).toBe('done');
-    expect(rig.executions(paused.id)).toBe(1);
+    expect(await rig.executions(paused.id)).toBe(1);
     expect((await rig.edgeStatus()).paused).toBe(true);
     expect((await rig.edgeStatus()).control).toMatchObject({ fromJournal: 1, executed: 1 });
   });

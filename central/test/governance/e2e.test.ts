@@ -122,7 +122,7 @@ describe('operator command -> governance -> RabbitMQ -> edge -> reply -> audit',
     expect(ping.status).toBe(200);
     expect(ping.body.command).toMatchObject({ state: 'done', result: { pong: true } });
     const id = ping.body.command!.id;
-    expect(rig.executions(id)).toBe(1);
+    expect(await rig.executions(id)).toBe(1);
     const after = await rig.edgeStatus();
     expect(after.paused).toBe(before.paused);
     expect(after.forwarding.bandwidthBytesPerSecond).toBe(before.forwarding.bandwidthBytesPerSecond);

@@ -66,7 +66,8 @@ describe('malformed and unknown commands in a site queue', () => {
     expect(garbage.map((r) => r.event)).toEqual(['dead_lettered']);
     expect(garbage[0]).toMatchObject({ site: rig.site, error: { code: 'SKY_ERR_REJECTED' } });
     // Refused at the site, it says so in the edge's own audit too.
-    expect(rig.edge!.log()).toMatch(new RegExp(`"component":"audit","action":"frobnicate","who":"mallory","via":"amqp","commandId":"${unknownId}".*"outcome":"refused","error":"SKY_ERR_UNKNOWN_COMMAND"`));
+    // The daemon logs asynchronously: its audit line may trail the answer.
+    await rig.waitFor(() => new RegExp(`"component":"audit","action":"frobnicate","who":"mallory","via":"amqp","commandId":"${unknownId}".*"outcome":"refused","error":"SKY_ERR_UNKNOWN_COMMAND"`).test(rig.edge!.log()), 'the refusal audit line', 10_000);
   });
 });
 

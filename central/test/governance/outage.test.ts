@@ -45,7 +45,7 @@ describe('link cut between the site and RabbitMQ', () => {
     // it (expired), the site never saw it, its cap never applied.
     const shortId = shortLived.body.command!.id;
     await rig.waitFor(async () => (await rig.auditOf(shortId)).some((r) => r.event === 'expired' && r.source === 'rabbitmq'), 'the dead-lettered expiry audited');
-    expect(rig.executions(shortId)).toBe(0);
+    expect(await rig.executions(shortId, 2_000)).toBe(0);
     expect(rig.edge!.log()).not.toContain(`"commandId":"${shortId}"`);
     expect((await rig.edgeStatus()).control).toMatchObject({ received: 1, executed: 1 });
     expect(await queueDepth(rig.vhost, siteQueue(rig.site))).toEqual({ messages: 0, consumers: 1 });
@@ -76,7 +76,7 @@ describe('link cut between the site and RabbitMQ', () => {
     await rig.waitFor(async () => (await rig.auditOf(id)).some((r) => r.event === 'expired'), 'the late delivery reported expired');
     const expiry = (await rig.auditOf(id)).find((r) => r.event === 'expired')!;
     expect(expiry).toMatchObject({ source: 'site', state: 'expired', error: { code: 'SKY_ERR_EXPIRED' } });
-    expect(rig.executions(id)).toBe(0);
+    expect(await rig.executions(id, 2_000)).toBe(0);
     expect((await rig.edgeStatus()).paused).toBe(false);
   });
 });

@@ -40,7 +40,7 @@ describe('RabbitMQ restart with commands queued', () => {
     rig.amqpLink.restore();
     const finals = await Promise.all(ids.map((id) => rig.finished(id, 120_000)));
     expect(finals.map((c) => c.state)).toEqual(['done', 'done', 'done', 'done', 'done']);
-    for (const id of ids) expect(rig.executions(id)).toBe(1);
+    for (const id of ids) expect(await rig.executions(id)).toBe(1);
     // Queue order is command order: the last one's cap is in force.
     expect((await rig.edgeStatus()).forwarding.bandwidthBytesPerSecond).toBe(70_004);
     // And the service publishes again after the restart.

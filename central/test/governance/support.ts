@@ -232,11 +232,21 @@ export class ControlRig {
     return (await this.audit()).filter((r) => r.id === id);
   }
 
-  /** How many times the edge executed a command (its audit lines for that id with via amqp, outcome not refused/expired). */
-  executions(id: string): number {
-    return (this.edge?.log() ?? '')
-      .split('\n')
-      .filter((line) => line.includes('"component":"audit"') && line.includes(`"commandId":"${id}"`) && /"outcome":"(done|failed)"/.test(line)).length;
+  /**
+   * How many times the edge executed a command: its audit lines for that id with outcome done or
+   * failed (not refused or expired). The daemon logs asynchronously (pino, `sync: false`), so the
+   * audit line can reach this process after the command's reply has reached the governance
+   * service: waits until at least one line shows or `waitMs` passes (pass a short wait where none
+   * is expected), then counts.
+   */
+  async executions(id: string, waitMs = 30_000): Promise<number> {
+    const count = (): number =>
+      (this.edge?.log() ?? '')
+        .split('\n')
+        .filter((line) => line.includes('"component":"audit"') && line.includes(`"commandId":"${id}"`) && /"outcome":"(done|failed)"/.test(line)).length;
+    const deadline = Date.now() + waitMs;
+    while (count() === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    return count();
   }
 
   async waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000): Promise<void> {
