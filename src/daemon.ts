@@ -49,12 +49,12 @@ const HISTORY_INTERVAL_MS = 5000;
 const HISTORY_POINTS = 720; // one hour
 
 /**
- * The largest payload the buffer accepts: what the configured transport can carry (under 'auto'
- * the WebSocket API's smaller limit, since the native client may be absent).
+ * The largest payload the buffer accepts: what the configured transport can carry ('auto' takes
+ * a binary-protocol transport when serviceUrl is set, else the WebSocket API; createTransport).
  */
 function recordLimit(forward: Config['forward']): number {
   // Also without forwarding: what is buffered today is forwarded once a URL is configured.
-  const kind = forward.transport === 'native' ? 'native' : 'websocket';
+  const kind = forward.transport === 'auto' ? (forward.serviceUrl === null ? 'websocket' : 'binary') : forward.transport;
   return forward.maxMessageBytes === null ? maxPayloadBytes(kind) : maxPayloadBytes(kind, forward.maxMessageBytes);
 }
 

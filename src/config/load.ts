@@ -77,6 +77,12 @@ function normalise(raw: RawConfig, baseDir: string, file: string, locator: Locat
   if (raw.forward.url !== null && !/^(https?|wss?):\/\//.test(raw.forward.url)) {
     problems.push(locator.place(['forward', 'url'], `expected http(s):// or ws(s)://, found "${raw.forward.url}"`));
   }
+  if (raw.forward.serviceUrl !== null && !/^pulsar(\+ssl)?:\/\/[^/]+:\d+\/?$/.test(raw.forward.serviceUrl)) {
+    problems.push(locator.place(['forward', 'serviceUrl'], `expected pulsar://host:port or pulsar+ssl://host:port, found "${raw.forward.serviceUrl}"`));
+  }
+  if ((raw.forward.transport === 'binary' || raw.forward.transport === 'native') && raw.forward.serviceUrl === null) {
+    problems.push(locator.place(['forward', 'serviceUrl'], `required with forward.transport ${raw.forward.transport} (pulsar://host:port or pulsar+ssl://host:port)`));
+  }
   if (raw.control.url !== null && !/^amqps?:\/\//.test(raw.control.url)) {
     problems.push(locator.place(['control', 'url'], `expected amqp:// or amqps://, found "${raw.control.url}"`));
   } else if (raw.control.url !== null && /^amqps?:\/\/[^/@]*:[^/@]*@/.test(raw.control.url)) {

@@ -151,8 +151,14 @@ export const configSchema = {
           default: null,
           description: 'Pulsar web service (http:// or https://), which serves the WebSocket API. null: buffer only, the link shows down.',
         },
-        serviceUrl: { type: ['string', 'null'], default: null, description: 'Binary protocol URL (pulsar:// or pulsar+ssl://) for the native transport.' },
-        transport: { type: 'string', enum: ['auto', 'websocket', 'native'], default: 'auto' },
+        serviceUrl: { type: ['string', 'null'], default: null, description: 'Binary protocol URL (pulsar:// or pulsar+ssl://) for the binary and native transports.' },
+        transport: {
+          type: 'string',
+          enum: ['auto', 'websocket', 'binary', 'native'],
+          default: 'auto',
+          description:
+            "'websocket': Pulsar's WebSocket API at url. 'binary': Pulsar's binary protocol at serviceUrl, in TypeScript; the broker at serviceUrl must serve the topics (a standalone, one broker or a Pulsar proxy). 'native': the pulsar-client addon, where it loads. 'auto': with serviceUrl set, native where it loads, else binary; without, websocket.",
+        },
         topic: {
           type: 'string',
           default: 'persistent://skyhaul/telemetry/{site}',

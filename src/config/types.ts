@@ -25,7 +25,7 @@ export interface RawConfig {
     target: 'site' | 'central';
     url: string | null;
     serviceUrl: string | null;
-    transport: 'auto' | 'websocket' | 'native';
+    transport: 'auto' | 'websocket' | 'binary' | 'native';
     topic: string;
     replicationCluster: string;
     window: { maxMessages: number; maxMessagesPerStream: number };
@@ -91,7 +91,7 @@ export interface Config {
     target: 'site' | 'central';
     url: string | null;
     serviceUrl: string | null;
-    transport: 'auto' | 'websocket' | 'native';
+    transport: 'auto' | 'websocket' | 'binary' | 'native';
     topic: string;
     replicationCluster: string;
     window: { maxMessages: number; maxMessagesPerStream: number };

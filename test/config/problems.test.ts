@@ -126,6 +126,25 @@ describe('durations, sizes and nullable values', () => {
   });
 });
 
+describe('forwarding transport and URLs', () => {
+  it.each([
+    ['binary without a serviceUrl', 'forward:\n  url: http://p:8080\n  transport: binary\n', /^required with forward.transport binary \(pulsar:\/\/host:port/],
+    ['native without a serviceUrl', 'forward:\n  url: http://p:8080\n  transport: native\n', /^required with forward.transport native/],
+    ['a serviceUrl of the wrong scheme', 'forward:\n  url: http://p:8080\n  serviceUrl: http://p:6650\n', /^expected pulsar:\/\/host:port or pulsar\+ssl:\/\/host:port, found "http:\/\/p:6650"$/],
+    ['a serviceUrl without a port', 'forward:\n  url: http://p:8080\n  serviceUrl: pulsar://p\n', /found "pulsar:\/\/p"$/],
+  ])('%s: one problem on forward.serviceUrl', (_what, body, expected) => {
+    const list = problems(`site: { id: a }\n${body}`);
+    expect(list).toHaveLength(1);
+    expect(list[0]!.path).toBe('forward.serviceUrl');
+    expect(list[0]!.message).toMatch(expected);
+  });
+
+  it('binary with pulsar+ssl:// is accepted', () => {
+    const config = parseConfig('site: { id: a }\nforward:\n  url: https://p:8443\n  serviceUrl: pulsar+ssl://p:6651\n  transport: binary\n', FILE, {});
+    expect(config.forward).toMatchObject({ transport: 'binary', serviceUrl: 'pulsar+ssl://p:6651' });
+  });
+});
+
 describe('environment overrides', () => {
   it('a bad value from SKYHAUL_<PATH> names the variable instead of a line of the file', () => {
     const found = problems('site: { id: a }\nhttp:\n  port: 9000\n', { SKYHAUL_HTTP_PORT: 'eighty', SKYHAUL_ALARMS_LINK_DOWN: 'soon' });

@@ -15,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { getAdapter } from '../../firmware-adapters/index.ts';
 import { matchTopic, MqttInput } from '../../src/inputs/mqtt/input.ts';
 import { freePort, startDaemon } from '../support/daemon.ts';
+import { makeTestCertificates } from '../support/tls.ts';
 import { WsConsumer } from '../support/pulsar.ts';
 import { requireEnv } from '../support/stack-env.ts';
 import { inputContext, recordsOf, until } from './helpers.ts';
@@ -113,15 +114,12 @@ describe('MQTT input', () => {
  * A test-owned Mosquitto listener with TLS (a throwaway CA signs the server certificate for
  * 127.0.0.1) and a password file; no anonymous access.
  */
-async function startSecureBroker(dir: string): Promise<{ url: string; caFile: string; stop(): Promise<void> }> {
+async function startSecureBroker(dir: string): Promise<{ url: string; caFile: string; otherCaFile: string; stop(): Promise<void> }> {
+  const certificates = makeTestCertificates(dir);
   const sh = (cmd: string, args: string[]): void => {
     const r = spawnSync(cmd, args, { cwd: dir, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
   };
-  sh('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=skyhaul-test-ca']);
-  sh('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  sh('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'san.ext']);
   sh('mosquitto_passwd', ['-c', '-b', join(dir, 'passwd'), 'site-engineer', 's3cret-passw0rd']);
   chmodSync(join(dir, 'passwd'), 0o600);
   const port = await freePort();
@@ -131,9 +129,9 @@ async function startSecureBroker(dir: string): Promise<{ url: string; caFile: st
       'user root',
       'persistence false',
       `listener ${port} 127.0.0.1`,
-      `cafile ${join(dir, 'ca.crt')}`,
-      `certfile ${join(dir, 'server.crt')}`,
-      `keyfile ${join(dir, 'server.key')}`,
+      `cafile ${certificates.caFile}`,
+      `certfile ${certificates.certFile}`,
+      `keyfile ${certificates.keyFile}`,
       'allow_anonymous false',
       `password_file ${join(dir, 'passwd')}`,
       '',
@@ -158,7 +156,8 @@ async function startSecureBroker(dir: string): Promise<{ url: string; caFile: st
   }
   return {
     url: `mqtts://127.0.0.1:${port}`,
-    caFile: join(dir, 'ca.crt'),
+    caFile: certificates.caFile,
+    otherCaFile: certificates.otherCaFile,
     async stop() {
       broker.kill('SIGTERM');
       await exited;
@@ -195,8 +194,7 @@ describe('MQTT input over TLS with credentials', () => {
       const good = make('secure', 's3cret-passw0rd', broker.caFile);
       const wrongPassword = make('wrong-password', 'guess', broker.caFile);
       // A CA that did not sign the broker's certificate: the server cannot be verified.
-      spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.crt', '-days', '1', '-subj', '/CN=other-ca'], { cwd: dir });
-      const unknownCa = make('unknown-ca', 's3cret-passw0rd', join(dir, 'other.crt'));
+      const unknownCa = make('unknown-ca', 's3cret-passw0rd', broker.otherCaFile);
       for (const input of inputs) await input.start();
 
       await until(() => good.status().state === 'running', 10_000, 'TLS login');

@@ -1,20 +1,22 @@
 /**
- * One interface for the two ways Skyhaul talks to Pulsar: the WebSocket API (pure TypeScript,
- * always available, the default) and the native client (`pulsar-client`, when its addon loads).
+ * One interface for the three ways Skyhaul talks to Pulsar: the WebSocket API (pure TypeScript,
+ * always available, the default), the binary protocol (pure TypeScript, `./binary.ts`) and the
+ * native client (`pulsar-client`, when its addon loads).
  *
  * Exactly-once rests on one rule both transports keep: a producer is named per (producer_id,
  * stream), and the broker-side sequence id of every message equals the record's `sequence`.
  * With broker de-duplication on, a message re-sent after a crash or reconnect carries the same
  * sequence id as the copy the broker may already hold, and the broker drops it.
- *  - native: sets `sequenceId` on each message.
+ *  - native and binary: set the sequence id of each message.
  *  - websocket: the proxy ignores a message's `sequenceId` and numbers messages itself,
  *    `initialSequenceId + 1, + 2, …` in send order, so the forwarder opens the producer with
  *    `initialSequenceId = first sequence to send - 1` and only ever sends contiguous sequences on
  *    one producer (a gap — records dropped by quota or TTL — means reopening the producer).
  */
-import type { SkyhaulError } from '../../common/errors.ts';
+import { readFileSync } from 'node:fs';
+import { SkyhaulError } from '../../common/errors.ts';
 
-export type TransportKind = 'websocket' | 'native';
+export type TransportKind = 'websocket' | 'binary' | 'native';
 
 export interface TlsOptions {
   /** PEM file of the CA that signed the broker's certificate. */
@@ -29,7 +31,7 @@ export interface TlsOptions {
 export interface TransportOptions {
   /** Pulsar web service, e.g. `http://127.0.0.1:8080` or `https://…` (WebSocket API and admin REST). */
   webServiceUrl: string;
-  /** Binary protocol, e.g. `pulsar://…:6650` or `pulsar+ssl://…` (native transport only). */
+  /** Binary protocol, e.g. `pulsar://…:6650` or `pulsar+ssl://…` (binary and native transports). */
   serviceUrl?: string;
   tls?: TlsOptions;
   /** Token auth (JWT), sent as `Authorization: Bearer`. */
@@ -39,14 +41,56 @@ export interface TransportOptions {
   sendTimeoutMs: number;
   /**
    * The largest message the broker side accepts, as encoded by this transport, in bytes. Default:
-   * WebSocket, the proxy's `webSocketMaxTextFrameSize` (1 MiB); native, the broker's
-   * `maxMessageSize` (5 MiB). Pulsar's ServiceConfiguration / WebSocketProxyConfiguration.
+   * WebSocket, the proxy's `webSocketMaxTextFrameSize` (1 MiB); binary and native, the broker's
+   * `maxMessageSize` (5 MiB; the binary transport also takes the smaller limit a broker announces
+   * in CONNECTED). Pulsar's ServiceConfiguration / WebSocketProxyConfiguration.
    */
   maxMessageBytes?: number;
 }
 
 /** Pulsar's defaults for what one message may weigh on the wire (see TransportOptions.maxMessageBytes). */
-export const DEFAULT_MAX_MESSAGE_BYTES = { websocket: 1024 * 1024, native: 5 * 1024 * 1024 } as const;
+export const DEFAULT_MAX_MESSAGE_BYTES = { websocket: 1024 * 1024, binary: 5 * 1024 * 1024, native: 5 * 1024 * 1024 } as const;
+
+/** How often a producer checks its link for silence and pings, ms. */
+export const DEAD_LINK_CHECK_INTERVAL_MS = 250;
+
+/** Ping cadence and silence limit such that a black hole is declared within `deadLinkTimeoutMs`. */
+export function deadLinkTiming(deadLinkTimeoutMs: number): { pingIntervalMs: number; silenceLimitMs: number } {
+  const pingIntervalMs = Math.max(200, Math.min(2000, Math.floor(deadLinkTimeoutMs / 6)));
+  // Detection happens at most silence + one check after the last reply, and the last reply came
+  // no later than the moment the link died; keep a second of slack for a busy event loop.
+  const silenceLimitMs = Math.max(500, deadLinkTimeoutMs - DEAD_LINK_CHECK_INTERVAL_MS - Math.min(1000, deadLinkTimeoutMs / 10));
+  return { pingIntervalMs, silenceLimitMs };
+}
+
+/** TLS material for `tls.connect` / `ws`, read once from the configured files. */
+export interface TlsMaterial {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized: boolean;
+}
+
+/** Reads the PEM files `tls` names; SKY_ERR_CONFIG naming the setting and the file when one cannot be read. */
+export function readTlsFiles(tls: TlsOptions | undefined): TlsMaterial {
+  const read = (file: string | undefined, what: string): Buffer | undefined => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new SkyhaulError('SKY_ERR_CONFIG', `cannot read ${what} '${file}': ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const ca = read(tls?.caFile, 'forward.tls.caFile');
+  const cert = read(tls?.certFile, 'forward.tls.certFile');
+  const key = read(tls?.keyFile, 'forward.tls.keyFile');
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    rejectUnauthorized: tls?.allowInsecure !== true,
+  };
+}
 
 /** Room kept for properties, key and framing when turning a message limit into a payload limit. */
 const ENVELOPE_RESERVE_BYTES = 16 * 1024;

@@ -7,19 +7,17 @@
  * the socket is terminated and the producer fails with SKY_ERR_LINK_DEAD. The limit is derived
  * from `deadLinkTimeoutMs` so that detection completes within that bound.
  */
-import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { SkyhaulError } from '../../common/errors.ts';
-import { DEFAULT_MAX_MESSAGE_BYTES } from './transport.ts';
+import { DEAD_LINK_CHECK_INTERVAL_MS, deadLinkTiming, DEFAULT_MAX_MESSAGE_BYTES, readTlsFiles } from './transport.ts';
 import type {
   OutgoingMessage,
   ProducerOptions,
   PulsarTransport,
+  TlsMaterial,
   TransportOptions,
   TransportProducer,
 } from './transport.ts';
-
-const CHECK_INTERVAL_MS = 250;
 
 export function websocketBaseUrl(webServiceUrl: string): string {
   const url = new URL(webServiceUrl);
@@ -36,15 +34,6 @@ export function topicUrlPath(topic: string): string {
   const match = /^(persistent|non-persistent):\/\/([^/]+)\/([^/]+)\/(.+)$/.exec(topic);
   if (!match) throw new SkyhaulError('SKY_ERR_CONFIG', `not a fully qualified Pulsar topic: '${topic}'`);
   return `${match[1]}/${match[2]}/${match[3]}/${encodeURIComponent(match[4]!)}`;
-}
-
-/** Ping cadence and silence limit such that a black hole is declared within `deadLinkTimeoutMs`. */
-export function deadLinkTiming(deadLinkTimeoutMs: number): { pingIntervalMs: number; silenceLimitMs: number } {
-  const pingIntervalMs = Math.max(200, Math.min(2000, Math.floor(deadLinkTimeoutMs / 6)));
-  // Detection happens at most silence + one check after the last reply, and the last reply came
-  // no later than the moment the link died; keep a second of slack for a busy event loop.
-  const silenceLimitMs = Math.max(500, deadLinkTimeoutMs - CHECK_INTERVAL_MS - Math.min(1000, deadLinkTimeoutMs / 10));
-  return { pingIntervalMs, silenceLimitMs };
 }
 
 interface PendingSend {
@@ -105,7 +94,7 @@ class WebSocketProducer implements TransportProducer {
             ),
       ),
     );
-    this.timer = setInterval(() => this.checkLiveness(), CHECK_INTERVAL_MS);
+    this.timer = setInterval(() => this.checkLiveness(), DEAD_LINK_CHECK_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -204,29 +193,13 @@ export class WebSocketTransport implements PulsarTransport {
   readonly kind = 'websocket' as const;
   readonly maxMessageBytes: number;
   private readonly base: string;
-  private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
+  private readonly tls: TlsMaterial;
   private readonly producers = new Set<TransportProducer>();
 
   constructor(private readonly options: TransportOptions) {
     this.base = websocketBaseUrl(options.webServiceUrl);
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES.websocket;
-    const read = (file: string | undefined, what: string): Buffer | undefined => {
-      if (file === undefined) return undefined;
-      try {
-        return readFileSync(file);
-      } catch (error) {
-        throw new SkyhaulError('SKY_ERR_CONFIG', `cannot read ${what} '${file}': ${(error as Error).message}`, { cause: error });
-      }
-    };
-    const ca = read(options.tls?.caFile, 'forward.tls.caFile');
-    const cert = read(options.tls?.certFile, 'forward.tls.certFile');
-    const key = read(options.tls?.keyFile, 'forward.tls.keyFile');
-    this.tls = {
-      ...(ca === undefined ? {} : { ca }),
-      ...(cert === undefined ? {} : { cert }),
-      ...(key === undefined ? {} : { key }),
-      rejectUnauthorized: options.tls?.allowInsecure !== true,
-    };
+    this.tls = readTlsFiles(options.tls);
   }
 
   encodedBytes(message: OutgoingMessage): number {
