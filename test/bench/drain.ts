@@ -1,7 +1,8 @@
 /**
  * Backlog figures with the bundled daemon as a child process:
  *  - drain: a backlog built in the daemon's buffer file, then the daemon started with forwarding
- *    to the edge Pulsar (WebSocket transport), records/s until status shows backlog 0;
+ *    to the edge Pulsar (the WebSocket or the binary transport), records/s until status shows
+ *    backlog 0;
  *  - the large backlog (default 5,000,000 records): peak RSS while the daemon opens it, holds it
  *    and drains part of it, and restart-to-ready times on it.
  */
@@ -54,12 +55,15 @@ export interface DrainResult {
   daemonRssMbPeak: number;
 }
 
-function forwardConfig(edgeHttp: string): Record<string, unknown> {
-  return { url: edgeHttp, transport: 'websocket', target: 'site' };
+/** The Pulsar transports the drain is measured with (`forward.transport`). */
+export type DrainTransport = 'websocket' | 'binary';
+
+function forwardConfig(edgeHttp: string, edgeServiceUrl: string, transport: DrainTransport): Record<string, unknown> {
+  return { url: edgeHttp, serviceUrl: edgeServiceUrl, transport, target: 'site' };
 }
 
 export async function measureDrain(
-  options: { dir: string; site: string; backlog: number; streams: number; edgeHttp: string; namespace: string; timeoutMs: number },
+  options: { dir: string; site: string; backlog: number; streams: number; edgeHttp: string; edgeServiceUrl: string; transport: DrainTransport; namespace: string; timeoutMs: number },
   cleanup: Cleanup,
 ): Promise<DrainResult> {
   const dir = join(options.dir, 'drain');
@@ -68,7 +72,7 @@ export async function measureDrain(
   log(`drain: backlog of ${options.backlog} built in ${(built.ms / 1000).toFixed(1)} s; starting the daemon with forwarding`);
   const daemon = await startDaemon({
     dir,
-    config: { site: { id: options.site }, logging: { level: 'warn' }, forward: forwardConfig(options.edgeHttp) },
+    config: { site: { id: options.site }, logging: { level: 'warn' }, forward: forwardConfig(options.edgeHttp, options.edgeServiceUrl, options.transport) },
     wait: false,
   });
   const stop = cleanup.add('drain daemon', async () => {
@@ -152,7 +156,7 @@ export interface BigBacklogResult {
  * forwarding on and keep sampling while it drains for `drainMs`.
  */
 export async function measureBigBacklog(
-  options: { dir: string; site: string; backlog: number; streams: number; edgeHttp: string; restarts: number; holdMs: number; drainMs: number },
+  options: { dir: string; site: string; backlog: number; streams: number; edgeHttp: string; edgeServiceUrl: string; transport: DrainTransport; restarts: number; holdMs: number; drainMs: number },
   cleanup: Cleanup,
 ): Promise<BigBacklogResult> {
   const dir = join(options.dir, 'big-backlog');
@@ -217,7 +221,7 @@ export async function measureBigBacklog(
 
     // Same buffer, forwarding on: the peak while reading and sending from the large backlog.
     const written = parse(readFileSync(daemon.configFile, 'utf8')) as Record<string, unknown>;
-    writeFileSync(daemon.configFile, stringify({ ...written, forward: forwardConfig(options.edgeHttp) }));
+    writeFileSync(daemon.configFile, stringify({ ...written, forward: forwardConfig(options.edgeHttp, options.edgeServiceUrl, options.transport) }));
     const draining = new RssSampler(() => daemon.process.pid);
     await daemon.restart();
     draining.start();

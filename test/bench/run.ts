@@ -38,12 +38,16 @@ import { dirname, join, resolve } from 'node:path';
 import { measureBridge, measureEdgeToKafkaLatency, measureEtl, type BridgeBenchResult, type EtlBenchResult, type LatencyBenchResult } from './central.ts';
 import { controlKeys, controlSizes, measureControl, type ControlBenchResult } from './control.ts';
 import { measureArchive, measureArchiverMemory, measureEdgeToLake, type ArchiveBenchResult, type ArchiverMemoryResult, type EdgeToLakeResult } from './lake.ts';
-import { measureBigBacklog, measureDrain, measureEmptyStart } from './drain.ts';
+import { measureBigBacklog, measureDrain, measureEmptyStart, type DrainTransport } from './drain.ts';
 import { measureHttpIngest } from './http-ingest.ts';
 import { measureDecode, measureLargeProfile, measureMqttIngest, measureUdpIngest, type LargeProfileResult, type UdpBenchResult } from './inputs.ts';
 import { measureFsyncMs, measureIngest, measureRawSqlite, PAYLOAD_BYTES } from './ingest.ts';
 import { runPulsarPerf, waitReplicated } from './pulsar-perf.ts';
 import { Cleanup, log, parseArgsOrExit, prepareRun, round } from './util.ts';
+
+/** Every drain run measures both transports; the headline figures are the default's (`forward.transport: auto` with a serviceUrl). */
+const DRAIN_TRANSPORTS: DrainTransport[] = ['websocket', 'binary'];
+const DEFAULT_DRAIN_TRANSPORT: DrainTransport = 'binary';
 
 export const TARGETS = {
   ingest_ratio_to_raw: { op: '>=', value: 0.6 },
@@ -268,9 +272,11 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       // starts once the previous one's topic has been replicated, so none pays for another.
       const replicated = (topic: string): Promise<number> => waitReplicated(env.SKYHAUL_PULSAR_EDGE_HTTP, [topic], 300_000);
       const replicationWaitMs: Record<string, number> = {};
-      const drains: Array<{ ratio: number; ratioBatched: number; drain: Awaited<ReturnType<typeof measureDrain>>; perfUnbatched: number; perfBatched: number }> = [];
+      type DrainRun = { ratio: number; ratioBatched: number; drain: Awaited<ReturnType<typeof measureDrain>>; perfUnbatched: number; perfBatched: number };
+      const drains: Record<DrainTransport, DrainRun[]> = { websocket: [], binary: [] };
       // The issue's figure is the median of several runs: each run measures its own baseline
-      // (pulsar-perf, unbatched and batched) right before the drain, on the same broker.
+      // (pulsar-perf, unbatched and batched) right before the drains, on the same broker, then
+      // drains the same backlog once over each transport.
       for (let run = 0; run < size.drainRuns; run++) {
         const unbatchedTopic = `persistent://${env.SKYHAUL_PULSAR_NAMESPACE}/bench-perf-${runId}-${run}-nb`;
         const batchedTopic = `persistent://${env.SKYHAUL_PULSAR_NAMESPACE}/bench-perf-${runId}-${run}-b`;
@@ -280,45 +286,61 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
         log(`pulsar-perf produce, batching on: ${size.perfMessages} × ${PAYLOAD_BYTES} B`);
         const perfBatched = await runPulsarPerf({ ...perfCommon, batching: true, topic: batchedTopic }, cleanup);
         replicationWaitMs[`afterBatched${run}`] = await replicated(batchedTopic);
-        log(`drain: ${size.drainBacklog} records over ${size.drainStreams} streams to the edge Pulsar`);
-        const drain = await measureDrain(
-          {
-            dir: join(work, `drain-${run}`),
-            site: `bench-drain-${runId}-${run}`,
-            backlog: size.drainBacklog,
-            streams: size.drainStreams,
-            edgeHttp: env.SKYHAUL_PULSAR_EDGE_HTTP,
-            namespace: env.SKYHAUL_PULSAR_NAMESPACE,
-            timeoutMs: quick ? 120_000 : 900_000,
-          },
-          cleanup,
-        );
-        replicationWaitMs[`afterDrain${run}`] = await replicated(drain.topic);
-        drains.push({
-          ratio: drain.recordsPerSecond / perfUnbatched.recordsPerSecond,
-          ratioBatched: drain.recordsPerSecond / perfBatched.recordsPerSecond,
-          drain,
-          perfUnbatched: perfUnbatched.recordsPerSecond,
-          perfBatched: perfBatched.recordsPerSecond,
-        });
+        for (const transport of DRAIN_TRANSPORTS) {
+          log(`drain: ${size.drainBacklog} records over ${size.drainStreams} streams to the edge Pulsar, ${transport} transport`);
+          const drain = await measureDrain(
+            {
+              dir: join(work, `drain-${run}-${transport}`),
+              site: `bench-drain-${runId}-${run}-${transport}`,
+              backlog: size.drainBacklog,
+              streams: size.drainStreams,
+              edgeHttp: env.SKYHAUL_PULSAR_EDGE_HTTP,
+              edgeServiceUrl: env.SKYHAUL_PULSAR_EDGE_URL,
+              transport,
+              namespace: env.SKYHAUL_PULSAR_NAMESPACE,
+              timeoutMs: quick ? 120_000 : 900_000,
+            },
+            cleanup,
+          );
+          replicationWaitMs[`afterDrain${run}${transport}`] = await replicated(drain.topic);
+          drains[transport].push({
+            ratio: drain.recordsPerSecond / perfUnbatched.recordsPerSecond,
+            ratioBatched: drain.recordsPerSecond / perfBatched.recordsPerSecond,
+            drain,
+            perfUnbatched: perfUnbatched.recordsPerSecond,
+            perfBatched: perfBatched.recordsPerSecond,
+          });
+        }
       }
-      // The run whose ratio is the median stands for all (its own figures, so they stay consistent).
-      const mid = [...drains].sort((a, b) => a.ratio - b.ratio)[Math.floor(drains.length / 2)] as (typeof drains)[number];
+      // Per transport, the run whose ratio is the median stands for all (its own figures, so they stay consistent).
+      const middle = (runs: DrainRun[]): DrainRun => [...runs].sort((a, b) => a.ratio - b.ratio)[Math.floor(runs.length / 2)] as DrainRun;
+      const mid = middle(drains[DEFAULT_DRAIN_TRANSPORT]);
       Object.assign(result, {
+        drain_transport: DEFAULT_DRAIN_TRANSPORT,
         drain_records_per_s: mid.drain.recordsPerSecond,
-        // The ratio uses the unbatched run: the WebSocket API carries one message per frame and the
-        // broker stores one entry per message, exactly like pulsar-perf with batching disabled.
+        // The ratio uses the unbatched run: the daemon sends one message per record and the broker
+        // stores one entry per message, exactly like pulsar-perf with batching disabled.
         pulsar_perf_records_per_s: mid.perfUnbatched,
         pulsar_perf_unbatched_records_per_s: mid.perfUnbatched,
         pulsar_perf_batched_records_per_s: mid.perfBatched,
         drain_ratio_to_pulsar_perf: mid.ratio,
         drain_ratio_to_pulsar_perf_batched: mid.ratioBatched,
-        drain_ratio_runs: drains.map((d) => d.ratio),
-        drain_ratio_median: median(drains.map((d) => d.ratio)),
+        drain_ratio_runs: drains[DEFAULT_DRAIN_TRANSPORT].map((d) => d.ratio),
+        drain_ratio_median: median(drains[DEFAULT_DRAIN_TRANSPORT].map((d) => d.ratio)),
         drain_daemon_cpu_cores: mid.drain.cpuCores.daemon ?? Number.NaN,
         drain_broker_cpu_cores: mid.drain.cpuCores.edgeBroker ?? Number.NaN,
       });
-      Object.assign(details, { drains: drains.map((d) => ({ ...d.drain, perfUnbatched: d.perfUnbatched, perfBatched: d.perfBatched })), replicationWaitMs });
+      for (const transport of DRAIN_TRANSPORTS) {
+        const m = middle(drains[transport]);
+        Object.assign(result, {
+          [`drain_${transport}_records_per_s`]: m.drain.recordsPerSecond,
+          [`drain_${transport}_ratio_to_pulsar_perf`]: m.ratio,
+          [`drain_${transport}_ratio_runs`]: drains[transport].map((d) => d.ratio),
+          [`drain_${transport}_daemon_cpu_cores`]: m.drain.cpuCores.daemon ?? Number.NaN,
+          [`drain_${transport}_broker_cpu_cores`]: m.drain.cpuCores.edgeBroker ?? Number.NaN,
+        });
+      }
+      Object.assign(details, { drains: DRAIN_TRANSPORTS.flatMap((t) => drains[t].map((d) => ({ ...d.drain, perfUnbatched: d.perfUnbatched, perfBatched: d.perfBatched }))), replicationWaitMs });
     }
 
     if (runs('big')) {
@@ -329,6 +351,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
           backlog: size.bigBacklog,
           streams: size.bigStreams,
           edgeHttp: env.SKYHAUL_PULSAR_EDGE_HTTP,
+          edgeServiceUrl: env.SKYHAUL_PULSAR_EDGE_URL,
+          transport: DEFAULT_DRAIN_TRANSPORT,
           restarts: size.restarts,
           holdMs: size.holdMs,
           drainMs: size.bigDrainMs,
@@ -524,9 +548,15 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
     ],
     http: () => [['HTTP push ingest (daemon child)', `${round(n('http_ingest_records_per_s'), 0)} rec/s`, '', '']],
     drain: () => [
-      ['drain to edge Pulsar (daemon, WebSocket)', `${round(n('drain_records_per_s'), 0)} rec/s`, `pulsar-perf unbatched ${round(n('pulsar_perf_unbatched_records_per_s'), 0)} rec/s`, ''],
+      [`drain to edge Pulsar (daemon, ${String(r.drain_transport)})`, `${round(n('drain_records_per_s'), 0)} rec/s`, `pulsar-perf unbatched ${round(n('pulsar_perf_unbatched_records_per_s'), 0)} rec/s`, ''],
       ['  drain / pulsar-perf (unbatched), median', `${round(n('drain_ratio_to_pulsar_perf'), 3)}`, `runs ${(r.drain_ratio_runs as number[]).map((x) => round(x, 3)).join(', ')}; batched → ${round(n('drain_ratio_to_pulsar_perf_batched'), 3)}`, mark('drain_ratio_to_pulsar_perf')],
       ['  CPU: daemon / edge broker', `${round(n('drain_daemon_cpu_cores'), 2)} / ${round(n('drain_broker_cpu_cores'), 2)} cores`, '', ''],
+      ...DRAIN_TRANSPORTS.map((t): [string, string, string, string] => [
+        `  ${t} transport: drain / pulsar-perf, median`,
+        `${round(n(`drain_${t}_ratio_to_pulsar_perf`), 3)} (${round(n(`drain_${t}_records_per_s`), 0)} rec/s)`,
+        `runs ${(r[`drain_${t}_ratio_runs`] as number[]).map((x) => round(x, 3)).join(', ')}; CPU daemon ${round(n(`drain_${t}_daemon_cpu_cores`), 2)} / broker ${round(n(`drain_${t}_broker_cpu_cores`), 2)} cores`,
+        '',
+      ]),
     ],
     big: () => [
       [`RSS peak, ${n('backlog_records')} backlog`, `${round(n('rss_mb_peak'), 1)} MB`, `holding ${round(d.big.rssMbPeakHolding, 1)}, draining ${round(d.big.rssMbPeakDraining, 1)}`, mark('rss_mb_peak')],

@@ -1,7 +1,8 @@
 /**
  * The quick chaos run (≈ 1 min: link flaps, a black hole, kill -9 + restart, against the real
  * stack and the bundled daemon) delivers every acknowledged record to the central consumer
- * exactly once and in order, and every kind of event really happened.
+ * exactly once and in order, and every kind of event really happened: over each Pulsar transport
+ * that needs nothing but the broker (WebSocket API, binary protocol).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,25 +16,26 @@ import type { ChaosResult } from './run.ts';
 const dir = mkdtempSync(join(tmpdir(), 'skyhaul-chaos-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function runQuick(out: string): Promise<{ code: number | null; output: string }> {
+function runQuick(out: string, transport: ChaosResult['transport']): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', TSX_LOADER, join(repoRoot, 'test/chaos/run.ts'), '--quick', '--no-build', '--out', out],
+      ['--import', TSX_LOADER, join(repoRoot, 'test/chaos/run.ts'), '--quick', '--no-build', '--transport', transport, '--out', out],
       { cwd: repoRoot, encoding: 'utf8', timeout: 420_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, output: `${stdout}\n${stderr}` }),
     );
   });
 }
 
-describe('chaos', () => {
+describe.each(['websocket', 'binary'] as const)('chaos over the %s transport', (transport) => {
   it('quick run: flaps, a black hole and kill -9 lose nothing acknowledged and duplicate nothing', async () => {
-    const out = join(dir, 'chaos.json');
-    const { code, output } = await runQuick(out);
+    const out = join(dir, `chaos-${transport}.json`);
+    const { code, output } = await runQuick(out, transport);
     expect(existsSync(out), output.slice(-4000)).toBe(true);
     const r = JSON.parse(readFileSync(out, 'utf8')) as ChaosResult;
     const summary = `seed ${r.seed}: ${JSON.stringify({ ...r, events: undefined })}`;
     console.log(`chaos quick: ${summary}`);
+    expect(r.transport, summary).toBe(transport);
     expect(r.acknowledged, summary).toBeGreaterThan(1000);
     expect(r.lost, summary).toBe(0);
     expect(r.duplicates, summary).toBe(0);

@@ -8,7 +8,7 @@
  * At the end the link is restored, pushing stops, the daemon drains, the consumer settles, and
  * checkDelivery compares what central saw with what was acknowledged.
  *
- * usage: npm run chaos -- [--out FILE] [--minutes M] [--quick] [--seed N] [--no-build]
+ * usage: npm run chaos -- [--out FILE] [--minutes M] [--quick] [--seed N] [--no-build] [--transport websocket|binary]
  *
  * Exit status 1 when an acknowledged record was lost, or one was delivered twice or out of order.
  */
@@ -31,6 +31,31 @@ export interface ChaosOptions {
   build?: boolean;
   /** The daemon's forward.deadLinkTimeout; black holes last longer than this. Default 5000. */
   deadLinkTimeoutMs?: number;
+  /** The daemon's forward.transport. Default 'websocket'. */
+  transport?: 'websocket' | 'binary';
+}
+
+/**
+ * The site's uplink: one LinkSimulator per broker port the daemon uses (the web service, and the
+ * binary protocol's port with the binary transport), every fault applied to all of them at once,
+ * as a WAN cut would.
+ */
+class Uplink {
+  constructor(readonly links: LinkSimulator[]) {}
+
+  async flap(options: Parameters<LinkSimulator['flap']>[0]): Promise<Awaited<ReturnType<LinkSimulator['flap']>>> {
+    // Same seed, same schedule: the links go down and up together (to within a timer tick).
+    const [first] = await Promise.all(this.links.map((link) => link.flap(options)));
+    return first!;
+  }
+
+  blackhole(): void {
+    for (const link of this.links) link.blackhole();
+  }
+
+  restore(): void {
+    for (const link of this.links) link.restore();
+  }
 }
 
 export interface ChaosEventRecord {
@@ -45,6 +70,7 @@ export interface ChaosResult {
   seed: number;
   site: string;
   topic: string;
+  transport: 'websocket' | 'binary';
   quick: boolean;
   acknowledged: number;
   delivered_unique: number;
@@ -213,16 +239,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const topic = `persistent://${env.SKYHAUL_PULSAR_NAMESPACE}/${site}`;
     const consumer = await ChaosConsumer.open(env.SKYHAUL_PULSAR_CENTRAL_WS, topic, 'datacentre');
     cleanup.add('central consumer', () => consumer.close());
-    const link = new LinkSimulator({ target: hostPort(env.SKYHAUL_PULSAR_EDGE_HTTP) });
-    await link.start();
-    cleanup.add('link simulator', () => link.stop());
+    const transport = options.transport ?? 'websocket';
+    const webLink = new LinkSimulator({ target: hostPort(env.SKYHAUL_PULSAR_EDGE_HTTP) });
+    const binaryLink = transport === 'binary' ? new LinkSimulator({ target: hostPort(env.SKYHAUL_PULSAR_EDGE_URL.replace('pulsar://', 'http://')) }) : null;
+    const link = new Uplink(binaryLink === null ? [webLink] : [webLink, binaryLink]);
+    for (const simulator of link.links) {
+      await simulator.start();
+      cleanup.add('link simulator', () => simulator.stop());
+    }
     const daemon = await startDaemon({
       dir,
       config: {
         site: { id: site },
         forward: {
-          url: `http://127.0.0.1:${link.port}`,
-          transport: 'websocket',
+          url: `http://127.0.0.1:${webLink.port}`,
+          ...(binaryLink === null ? {} : { serviceUrl: `pulsar://127.0.0.1:${binaryLink.port}` }),
+          transport,
           deadLinkTimeout: `${deadLinkTimeoutMs}ms`,
           backoff: { initial: '100ms', max: '2s' },
         },
@@ -232,7 +264,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     cleanup.add('daemon', async () => {
       await daemon.kill('SIGTERM');
     });
-    log(`chaos: site ${site}, daemon ${daemon.url} → link :${link.port} → edge ${env.SKYHAUL_PULSAR_EDGE_HTTP}; consumer on central`);
+    log(`chaos: site ${site}, ${transport} transport, daemon ${daemon.url} → link :${link.links.map((l) => l.port).join(', :')} → edge ${env.SKYHAUL_PULSAR_EDGE_HTTP}${binaryLink === null ? '' : ` and ${env.SKYHAUL_PULSAR_EDGE_URL}`}; consumer on central`);
     const watcher = new LinkWatcher(daemon);
     cleanup.add('status watcher', () => watcher.stop());
     const pushers = startPushers(daemon, 4, seed);
@@ -345,6 +377,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       seed,
       site,
       topic,
+      transport,
       quick,
       acknowledged,
       delivered_unique: report.unique,
@@ -391,7 +424,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
 function printSummary(r: ChaosResult): void {
   const lines = [
-    `chaos ${r.passed ? 'PASSED' : 'FAILED'}  seed ${r.seed}  (${r.quick ? 'quick' : 'full'}, ${r.duration_s.toFixed(0)} s: schedule ${r.schedule_s.toFixed(0)} s, drain + settle ${r.drain_s.toFixed(0)} s)`,
+    `chaos ${r.passed ? 'PASSED' : 'FAILED'}  seed ${r.seed}  (${r.quick ? 'quick' : 'full'}, ${r.transport} transport, ${r.duration_s.toFixed(0)} s: schedule ${r.schedule_s.toFixed(0)} s, drain + settle ${r.drain_s.toFixed(0)} s)`,
     `  events      ${r.link_cuts} link cuts, ${r.blackholes} black holes, ${r.kills} kills`,
     `  records     ${r.acknowledged} acknowledged, ${r.delivered_unique} delivered (unique), ${r.unacknowledged_pushed} pushed without acknowledgement`,
     `  delivery    lost ${r.lost}, duplicates ${r.duplicates}, out of order ${r.out_of_order}`,
@@ -404,12 +437,17 @@ function printSummary(r: ChaosResult): void {
 }
 
 async function main(): Promise<number> {
-  const args = parseArgsOrExit(process.argv.slice(2), { out: 'string', minutes: 'number', quick: 'boolean', seed: 'number', 'no-build': 'boolean', 'dead-link-ms': 'number' }, 'npm run chaos --');
+  const args = parseArgsOrExit(process.argv.slice(2), { out: 'string', minutes: 'number', quick: 'boolean', seed: 'number', 'no-build': 'boolean', 'dead-link-ms': 'number', transport: 'string' }, 'npm run chaos --');
+  if (args.transport !== undefined && args.transport !== 'websocket' && args.transport !== 'binary') {
+    process.stderr.write(`npm run chaos: --transport must be websocket or binary, got '${String(args.transport)}'\n`);
+    return 2;
+  }
   const result = await runChaos({
     ...(args.out === undefined ? {} : { out: String(args.out) }),
     ...(args.minutes === undefined ? {} : { minutes: Number(args.minutes) }),
     ...(args.seed === undefined ? {} : { seed: Number(args.seed) }),
     ...(args['dead-link-ms'] === undefined ? {} : { deadLinkTimeoutMs: Number(args['dead-link-ms']) }),
+    ...(args.transport === undefined ? {} : { transport: args.transport as 'websocket' | 'binary' }),
     quick: args.quick === true,
     build: args['no-build'] !== true,
   });
