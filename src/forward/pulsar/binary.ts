@@ -26,16 +26,17 @@
  * Pulsar proxy): topic lookup across a multi-broker cluster (CommandLookupTopic) is not done, and
  * a broker that does not own the topic refuses the producer with ServiceNotReady, reported as such.
  *
- * Dead links: as in the WebSocket transport, the producer pings, and when nothing at all has come
- * back for the silence limit while a reply is due, it fails with SKY_ERR_LINK_DEAD.
+ * Dead links: as in the WebSocket transport (`./watched-producer.ts`), the producer pings (PING
+ * commands) and fails with SKY_ERR_LINK_DEAD when nothing has come back for the silence limit.
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import crc32c from 'crc-32/crc32c';
 import protobuf from 'protobufjs';
 import { SkyhaulError } from '../../common/errors.ts';
-import { DEAD_LINK_CHECK_INTERVAL_MS, deadLinkTiming, DEFAULT_MAX_MESSAGE_BYTES, readTlsFiles } from './transport.ts';
+import { deadLinkTiming, DEFAULT_MAX_MESSAGE_BYTES, readTlsFiles } from './transport.ts';
 import type { OutgoingMessage, ProducerOptions, PulsarTransport, TlsMaterial, TransportOptions, TransportProducer } from './transport.ts';
+import { WatchedProducer, type WatchTiming } from './watched-producer.ts';
 
 /** Protocol version announced in CONNECT: v12 has everything used here (checksums v6, keep-alive v1, CLOSE_PRODUCER v5). */
 const PROTOCOL_VERSION = 12;
@@ -171,12 +172,6 @@ function serverError(code: number, message: string, what: string): SkyhaulError 
   return new SkyhaulError(configuration ? 'SKY_ERR_CONFIG' : 'SKY_ERR_TRANSPORT', `${what}: broker answered ${name}: ${message}`);
 }
 
-interface PendingSend {
-  resolve: () => void;
-  reject: (error: SkyhaulError) => void;
-  sentAt: number;
-}
-
 /** What one SEND carries besides the payload: the properties in wire order, built once per message. */
 function metadataOf(producerName: string, message: OutgoingMessage): Uint8Array {
   const properties: Array<{ key: string; value: string }> = [];
@@ -192,32 +187,45 @@ function metadataOf(producerName: string, message: OutgoingMessage): Uint8Array 
 }
 
 /**
- * One connection speaking for one producer. Created by BinaryTransport.createProducer once the
- * broker has answered CONNECTED and PRODUCER_SUCCESS.
+ * The SEND frame of one message: [total][command size][BaseCommand SEND][0x0e01][CRC32-C]
+ * [metadata size][MessageMetadata][payload], the CRC over everything after it.
  */
-class BinaryProducer implements TransportProducer {
-  private readonly pending = new Map<number, PendingSend>();
-  private readonly closeListeners: Array<(error: SkyhaulError | null) => void> = [];
-  private lastInbound = performance.now();
-  private lastPing = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private failure: SkyhaulError | null = null;
-  private closed = false;
+function sendFrame(producerId: number, sequenceId: number, metadata: Uint8Array, payload: Buffer): Buffer {
+  const command = BaseCommand.encode({ type: Type.SEND, send: { producer_id: producerId, sequence_id: sequenceId, num_messages: 1 } }).finish();
+  const afterCrc = 4 + metadata.length + payload.length;
+  const out = Buffer.allocUnsafe(8 + command.length + 6 + afterCrc);
+  let at = out.writeUInt32BE(4 + command.length + 6 + afterCrc, 0);
+  at = out.writeUInt32BE(command.length, at);
+  out.set(command, at);
+  at = out.writeUInt16BE(MAGIC_CRC32C, at + command.length);
+  const crcAt = at;
+  const checked = at + 4;
+  at = out.writeUInt32BE(metadata.length, checked);
+  out.set(metadata, at);
+  payload.copy(out, at + metadata.length);
+  out.writeUInt32BE(crc32c.buf(out.subarray(checked)) >>> 0, crcAt);
+  return out;
+}
+
+/**
+ * One connection speaking for one producer. Created by BinaryTransport.createProducer once the
+ * broker has answered CONNECTED and PRODUCER_SUCCESS. Sends are keyed by sequence id.
+ */
+class BinaryProducer extends WatchedProducer<number> implements TransportProducer {
   private closeRequest: { id: number; done: () => void } | null = null;
 
   constructor(
     private readonly connection: Connection,
-    readonly producerName: string,
+    producerName: string,
     private readonly topic: string,
     private readonly producerId: number,
     private readonly maxMessageBytes: number,
-    private readonly timing: { pingIntervalMs: number; silenceLimitMs: number; sendTimeoutMs: number },
+    timing: WatchTiming,
   ) {
+    super(producerName, timing);
     connection.onCommand = (command) => this.onCommand(command);
-    connection.onInbound = () => (this.lastInbound = performance.now());
+    connection.onInbound = () => this.heard();
     connection.onEnd = (error) => this.fail(this.closed ? null : (error ?? new SkyhaulError('SKY_ERR_TRANSPORT', `producer ${producerName}: connection closed by the broker`)));
-    this.timer = setInterval(() => this.checkLiveness(), DEAD_LINK_CHECK_INTERVAL_MS);
-    this.timer.unref();
   }
 
   get bufferedBytes(): number {
@@ -225,9 +233,7 @@ class BinaryProducer implements TransportProducer {
   }
 
   send(message: OutgoingMessage): Promise<void> {
-    if (this.failure !== null || this.closed) {
-      return Promise.reject(this.failure ?? new SkyhaulError('SKY_ERR_TRANSPORT', `producer ${this.producerName} is closed`));
-    }
+    if (this.ended) return this.awaitAnswer(message.sequenceId, () => {}); // rejects with the failure
     const metadata = metadataOf(this.producerName, message);
     if (metadata.length + message.payload.length > this.maxMessageBytes) {
       const error = new SkyhaulError(
@@ -237,40 +243,15 @@ class BinaryProducer implements TransportProducer {
       this.fail(error);
       return Promise.reject(error);
     }
-    const command = BaseCommand.encode({ type: Type.SEND, send: { producer_id: this.producerId, sequence_id: message.sequenceId, num_messages: 1 } }).finish();
-    const afterCrc = 4 + metadata.length + message.payload.length;
-    const out = Buffer.allocUnsafe(8 + command.length + 6 + afterCrc);
-    let at = 0;
-    at = out.writeUInt32BE(4 + command.length + 6 + afterCrc, at);
-    at = out.writeUInt32BE(command.length, at);
-    out.set(command, at);
-    at += command.length;
-    at = out.writeUInt16BE(MAGIC_CRC32C, at);
-    const crcAt = at;
-    at += 4;
-    const checked = at;
-    at = out.writeUInt32BE(metadata.length, at);
-    out.set(metadata, at);
-    at += metadata.length;
-    message.payload.copy(out, at);
-    out.writeUInt32BE(crc32c.buf(out.subarray(checked)) >>> 0, crcAt);
-    return new Promise<void>((resolve, reject) => {
-      if (this.pending.size === 0) this.lastInbound = Math.max(this.lastInbound, performance.now());
-      this.pending.set(message.sequenceId, { resolve, reject, sentAt: performance.now() });
-      this.connection.socket.write(out);
-    });
+    const out = sendFrame(this.producerId, message.sequenceId, metadata, message.payload);
+    return this.awaitAnswer(message.sequenceId, () => this.connection.socket.write(out));
   }
 
   private onCommand(command: Command): void {
     switch (command.type) {
-      case Type.SEND_RECEIPT: {
-        const sequence = toNumber(command.send_receipt?.sequence_id);
-        const entry = this.pending.get(sequence);
-        if (entry === undefined) return;
-        this.pending.delete(sequence);
-        entry.resolve();
+      case Type.SEND_RECEIPT:
+        this.answered(toNumber(command.send_receipt?.sequence_id));
         return;
-      }
       case Type.SEND_ERROR: {
         const e = command.send_error!;
         // A failed send leaves the broker's view of this producer's sequence uncertain: reopen.
@@ -296,49 +277,19 @@ class BinaryProducer implements TransportProducer {
     }
   }
 
-  private checkLiveness(): void {
-    if (this.failure !== null || this.closed) return;
-    const now = performance.now();
-    if (now - this.lastPing >= this.timing.pingIntervalMs) {
-      this.lastPing = now;
-      this.connection.socket.write(frame({ type: Type.PING, ping: {} }));
-    }
-    if (now - this.lastInbound > this.timing.silenceLimitMs) {
-      this.fail(
-        new SkyhaulError('SKY_ERR_LINK_DEAD', `no reply from the broker for ${Math.round(now - this.lastInbound)} ms on producer ${this.producerName} (black-holed link)`),
-      );
-      return;
-    }
-    // The broker answers every SEND (a receipt or an error); one that stays unanswered while pings
-    // come back means the broker is stuck on it (e.g. storage unavailable).
-    const oldest = this.pending.values().next().value;
-    if (oldest !== undefined && now - oldest.sentAt > this.timing.sendTimeoutMs) {
-      this.fail(new SkyhaulError('SKY_ERR_TRANSPORT', `no receipt within ${this.timing.sendTimeoutMs} ms on producer ${this.producerName} (forward.sendTimeout)`));
-    }
+  protected ping(): void {
+    this.connection.socket.write(frame({ type: Type.PING, ping: {} }));
   }
 
-  private fail(error: SkyhaulError | null): void {
-    if (this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
-    if (this.failure !== null) return;
-    this.failure = error ?? new SkyhaulError('SKY_ERR_TRANSPORT', `producer ${this.producerName} closed`);
-    for (const entry of this.pending.values()) entry.reject(this.failure);
-    this.pending.clear();
+  protected terminate(): void {
     this.connection.destroy();
-    for (const listener of this.closeListeners.splice(0)) listener(error);
-  }
-
-  onClose(listener: (error: SkyhaulError | null) => void): void {
-    if (this.failure !== null) listener(this.closed ? null : this.failure);
-    else this.closeListeners.push(listener);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
+    const open = !this.ended;
     this.closed = true;
-    if (this.failure === null) {
+    if (open) {
       // CLOSE_PRODUCER first, so that the broker releases the producer name at once (a new producer
       // of the same name would otherwise be refused as ProducerBusy until the socket's end arrives).
       await new Promise<void>((resolve) => {
@@ -458,7 +409,8 @@ export class BinaryTransport implements PulsarTransport {
     const producer = new BinaryProducer(connection, options.producerName, options.topic, producerId, Math.min(this.maxMessageBytes, connection.maxMessageBytes), {
       pingIntervalMs,
       silenceLimitMs,
-      sendTimeoutMs: this.options.sendTimeoutMs,
+      // The broker answers every SEND; one left unanswered while pings come back means it is stuck on it.
+      receiptTimeoutMs: this.options.sendTimeoutMs,
     });
     this.producers.add(producer);
     producer.onClose(() => this.producers.delete(producer));
@@ -493,7 +445,12 @@ export class BinaryTransport implements PulsarTransport {
   /** Writes `out` and waits for the first command `pick` accepts, within the dead-link timeout. */
   private request(connection: Connection, out: Buffer, what: string, pick: (command: Command) => Command | null): Promise<Command> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => finish(new SkyhaulError('SKY_ERR_TRANSPORT', `${what}: no answer from ${this.options.serviceUrl} within ${this.options.deadLinkTimeoutMs} ms`)), this.options.deadLinkTimeoutMs);
+      // Silence for the dead-link timeout is a black hole, as for the admin API (./admin.ts): a refused
+      // or reset connection fails sooner, with the socket's error.
+      const timer = setTimeout(
+        () => finish(new SkyhaulError('SKY_ERR_LINK_DEAD', `${what}: no answer from ${this.options.serviceUrl} within ${this.options.deadLinkTimeoutMs} ms (black-holed link)`)),
+        this.options.deadLinkTimeoutMs,
+      );
       const finish = (result: Command | SkyhaulError): void => {
         clearTimeout(timer);
         connection.onCommand = () => {};

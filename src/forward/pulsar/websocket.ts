@@ -2,14 +2,14 @@
  * Pulsar's WebSocket API as a transport: pure TypeScript over `ws`, needs nothing but the
  * broker's web service (`webSocketServiceEnabled=true`). One WebSocket per producer.
  *
- * Dead links: a black hole (connection open, nothing flowing) raises no socket error, so every
- * producer pings; when nothing at all has come back for the silence limit while a reply is due,
- * the socket is terminated and the producer fails with SKY_ERR_LINK_DEAD. The limit is derived
- * from `deadLinkTimeoutMs` so that detection completes within that bound.
+ * Dead links: every producer pings (WebSocket ping frames) and fails with SKY_ERR_LINK_DEAD when
+ * nothing has come back for the silence limit (`./watched-producer.ts`), derived from
+ * `deadLinkTimeoutMs` so that detection completes within that bound.
  */
 import WebSocket from 'ws';
 import { SkyhaulError } from '../../common/errors.ts';
-import { DEAD_LINK_CHECK_INTERVAL_MS, deadLinkTiming, DEFAULT_MAX_MESSAGE_BYTES, readTlsFiles } from './transport.ts';
+import { deadLinkTiming, DEFAULT_MAX_MESSAGE_BYTES, readTlsFiles } from './transport.ts';
+import { WatchedProducer, type WatchTiming } from './watched-producer.ts';
 import type {
   OutgoingMessage,
   ProducerOptions,
@@ -36,12 +36,6 @@ export function topicUrlPath(topic: string): string {
   return `${match[1]}/${match[2]}/${match[3]}/${encodeURIComponent(match[4]!)}`;
 }
 
-interface PendingSend {
-  resolve: () => void;
-  reject: (error: SkyhaulError) => void;
-  sentAt: number;
-}
-
 interface ProducerAck {
   result: string;
   messageId?: string;
@@ -60,28 +54,19 @@ function encodeFrame(message: OutgoingMessage): string {
   });
 }
 
-class WebSocketProducer implements TransportProducer {
-  private readonly pending = new Map<string, PendingSend>();
-  private readonly closeListeners: Array<(error: SkyhaulError | null) => void> = [];
-  /** performance.now() of the last byte from the proxy: the dead-link detector measures silence, not wall time. */
-  private lastInbound = performance.now();
-  private timer: NodeJS.Timeout | null = null;
-  private lastPing = 0;
-  private failure: SkyhaulError | null = null;
-  private closed = false;
-
+class WebSocketProducer extends WatchedProducer<string> implements TransportProducer {
   constructor(
     private readonly ws: WebSocket,
-    readonly producerName: string,
+    producerName: string,
     private readonly topic: string,
-    private readonly pingIntervalMs: number,
-    private readonly silenceLimitMs: number,
+    timing: WatchTiming,
   ) {
+    super(producerName, timing);
     ws.on('message', (data) => {
-      this.lastInbound = performance.now();
+      this.heard();
       this.onAck(data.toString());
     });
-    ws.on('pong', () => (this.lastInbound = performance.now()));
+    ws.on('pong', () => this.heard());
     ws.on('error', (error) => this.fail(new SkyhaulError('SKY_ERR_TRANSPORT', `WebSocket producer ${producerName}: ${error.message}`, { cause: error })));
     ws.on('close', (code, reason) =>
       this.fail(
@@ -94,8 +79,6 @@ class WebSocketProducer implements TransportProducer {
             ),
       ),
     );
-    this.timer = setInterval(() => this.checkLiveness(), DEAD_LINK_CHECK_INTERVAL_MS);
-    this.timer.unref();
   }
 
   get bufferedBytes(): number {
@@ -103,17 +86,8 @@ class WebSocketProducer implements TransportProducer {
   }
 
   send(message: OutgoingMessage): Promise<void> {
-    if (this.failure !== null || this.closed) {
-      return Promise.reject(this.failure ?? new SkyhaulError('SKY_ERR_TRANSPORT', `producer ${this.producerName} is closed`));
-    }
-    const context = String(message.sequenceId);
     const frame = encodeFrame(message);
-    return new Promise<void>((resolve, reject) => {
-      // Nothing outstanding until now means the silence clock starts at this send.
-      if (this.pending.size === 0) this.lastInbound = Math.max(this.lastInbound, performance.now());
-      this.pending.set(context, { resolve, reject, sentAt: performance.now() });
-      this.ws.send(frame);
-    });
+    return this.awaitAnswer(String(message.sequenceId), () => this.ws.send(frame));
   }
 
   private onAck(text: string): void {
@@ -124,11 +98,9 @@ class WebSocketProducer implements TransportProducer {
       this.fail(new SkyhaulError('SKY_ERR_TRANSPORT', `producer ${this.producerName}: unparseable reply from the proxy: ${text.slice(0, 200)}`));
       return;
     }
-    const entry = ack.context === undefined ? undefined : this.pending.get(ack.context);
-    if (entry === undefined) return;
-    this.pending.delete(ack.context!);
+    if (ack.context === undefined) return;
     if (ack.result === 'ok') {
-      entry.resolve();
+      this.answered(ack.context);
       return;
     }
     // A failed send leaves a hole in the proxy's numbering: this producer cannot go on.
@@ -137,39 +109,12 @@ class WebSocketProducer implements TransportProducer {
     );
   }
 
-  private checkLiveness(): void {
-    if (this.failure !== null || this.closed) return;
-    const now = performance.now();
-    if (now - this.lastPing >= this.pingIntervalMs && this.ws.readyState === WebSocket.OPEN) {
-      this.lastPing = now;
-      this.ws.ping();
-    }
-    if (now - this.lastInbound > this.silenceLimitMs) {
-      this.fail(
-        new SkyhaulError(
-          'SKY_ERR_LINK_DEAD',
-          `no reply from the broker for ${Math.round(now - this.lastInbound)} ms on producer ${this.producerName} (black-holed link)`,
-        ),
-      );
-    }
+  protected ping(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
   }
 
-  private fail(error: SkyhaulError | null): void {
-    if (this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
-    if (this.failure !== null) return;
-    this.failure = error ?? new SkyhaulError('SKY_ERR_TRANSPORT', `producer ${this.producerName} closed`);
-    for (const entry of this.pending.values()) entry.reject(this.failure);
-    this.pending.clear();
+  protected terminate(): void {
     if (this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
-    for (const listener of this.closeListeners.splice(0)) listener(error);
-  }
-
-  onClose(listener: (error: SkyhaulError | null) => void): void {
-    if (this.failure !== null) listener(this.closed ? null : this.failure);
-    else this.closeListeners.push(listener);
   }
 
   async close(): Promise<void> {
@@ -235,7 +180,7 @@ export class WebSocketTransport implements PulsarTransport {
           return;
         }
         ws.removeAllListeners();
-        const producer = new WebSocketProducer(ws, options.producerName, options.topic, pingIntervalMs, silenceLimitMs);
+        const producer = new WebSocketProducer(ws, options.producerName, options.topic, { pingIntervalMs, silenceLimitMs });
         this.producers.add(producer);
         producer.onClose(() => this.producers.delete(producer));
         resolve(producer);

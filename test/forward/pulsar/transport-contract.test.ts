@@ -232,6 +232,18 @@ for (const kind of availableTransports()) {
       expect(error?.code).toBe(kind === 'native' ? 'SKY_ERR_TRANSPORT' : 'SKY_ERR_LINK_DEAD');
       expect(detectedMs).toBeLessThanOrEqual(DEAD_LINK_MS);
       expect(await pending).toBeInstanceOf(SkyhaulError);
+      // A producer opened into the black hole fails within the bound too (the connection is
+      // accepted, nothing comes back).
+      const opening = Date.now();
+      const refused = await transport()
+        .createProducer({ topic, producerName: `p-${randomUUID()}`, initialSequenceId: -1 })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(refused).toBeInstanceOf(SkyhaulError);
+      expect(Date.now() - opening).toBeLessThanOrEqual(DEAD_LINK_MS + 1000);
+      if (kind === 'binary') expect((refused as SkyhaulError).code).toBe('SKY_ERR_LINK_DEAD');
       webLink.restore();
       binaryLink.restore();
     });
