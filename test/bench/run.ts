@@ -16,7 +16,7 @@
  *   control: audit records into Kafka (acks=all)       (sustained; no baseline of its own)
  *
  * usage: npm run bench -- [--out FILE] [--quick] [--backlog N] [--ingest-seconds S] [--no-build]
- *                        [--only GROUP,...] [--drain-runs N] [--large-runs N]
+ *                        [--only GROUP,...] [--drain-runs N] [--large-runs N] [--transport binary|websocket]
  *
  * Figures that involve a broker vary between runs: the drain (Pulsar) and the large profile at 1×
  * (Mosquitto) run 3 times each in a full run, and the run with the median ratio stands for all
@@ -45,7 +45,10 @@ import { measureFsyncMs, measureIngest, measureRawSqlite, PAYLOAD_BYTES } from '
 import { runPulsarPerf, waitReplicated } from './pulsar-perf.ts';
 import { Cleanup, log, parseArgsOrExit, prepareRun, round } from './util.ts';
 
-/** Every drain run measures both transports; the headline figures are the default's (`forward.transport: auto` with a serviceUrl). */
+/**
+ * Every drain run measures both transports; the headline figures (and the big backlog's drain)
+ * are the default's, what `forward.transport: auto` takes with a serviceUrl, unless --transport says otherwise.
+ */
 const DRAIN_TRANSPORTS: DrainTransport[] = ['websocket', 'binary'];
 const DEFAULT_DRAIN_TRANSPORT: DrainTransport = 'binary';
 
@@ -205,6 +208,8 @@ export interface BenchOptions {
   only?: BenchGroup[];
   drainRuns?: number;
   largeRuns?: number;
+  /** The transport of the headline drain figures and of the big backlog's drain (default binary). */
+  transport?: DrainTransport;
 }
 
 function median(values: number[]): number {
@@ -218,6 +223,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
   const size = sizes(quick, options.backlog, options.ingestSeconds);
   if (options.drainRuns !== undefined) size.drainRuns = options.drainRuns;
   if (options.largeRuns !== undefined) size.largeRuns = options.largeRuns;
+  const headline = options.transport ?? DEFAULT_DRAIN_TRANSPORT;
   const only = new Set<BenchGroup>(options.only ?? GROUPS);
   const runs = (group: BenchGroup): boolean => only.has(group);
   const startedAt = new Date();
@@ -314,9 +320,9 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
       }
       // Per transport, the run whose ratio is the median stands for all (its own figures, so they stay consistent).
       const middle = (runs: DrainRun[]): DrainRun => [...runs].sort((a, b) => a.ratio - b.ratio)[Math.floor(runs.length / 2)] as DrainRun;
-      const mid = middle(drains[DEFAULT_DRAIN_TRANSPORT]);
+      const mid = middle(drains[headline]);
       Object.assign(result, {
-        drain_transport: DEFAULT_DRAIN_TRANSPORT,
+        drain_transport: headline,
         drain_records_per_s: mid.drain.recordsPerSecond,
         // The ratio uses the unbatched run: the daemon sends one message per record and the broker
         // stores one entry per message, exactly like pulsar-perf with batching disabled.
@@ -325,8 +331,8 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
         pulsar_perf_batched_records_per_s: mid.perfBatched,
         drain_ratio_to_pulsar_perf: mid.ratio,
         drain_ratio_to_pulsar_perf_batched: mid.ratioBatched,
-        drain_ratio_runs: drains[DEFAULT_DRAIN_TRANSPORT].map((d) => d.ratio),
-        drain_ratio_median: median(drains[DEFAULT_DRAIN_TRANSPORT].map((d) => d.ratio)),
+        drain_ratio_runs: drains[headline].map((d) => d.ratio),
+        drain_ratio_median: median(drains[headline].map((d) => d.ratio)),
         drain_daemon_cpu_cores: mid.drain.cpuCores.daemon ?? Number.NaN,
         drain_broker_cpu_cores: mid.drain.cpuCores.edgeBroker ?? Number.NaN,
       });
@@ -352,7 +358,7 @@ export async function runBench(options: BenchOptions): Promise<Record<string, un
           streams: size.bigStreams,
           edgeHttp: env.SKYHAUL_PULSAR_EDGE_HTTP,
           edgeServiceUrl: env.SKYHAUL_PULSAR_EDGE_URL,
-          transport: DEFAULT_DRAIN_TRANSPORT,
+          transport: headline,
           restarts: size.restarts,
           holdMs: size.holdMs,
           drainMs: size.bigDrainMs,
@@ -624,12 +630,15 @@ function printTable(r: Record<string, unknown>, size: Sizes): void {
 async function main(): Promise<number> {
   const args = parseArgsOrExit(
     process.argv.slice(2),
-    { out: 'string', quick: 'boolean', backlog: 'number', 'ingest-seconds': 'number', 'no-build': 'boolean', only: 'string', 'drain-runs': 'number', 'large-runs': 'number' },
+    { out: 'string', quick: 'boolean', backlog: 'number', 'ingest-seconds': 'number', 'no-build': 'boolean', only: 'string', 'drain-runs': 'number', 'large-runs': 'number', transport: 'string' },
     'npm run bench --',
   );
   const only = args.only === undefined ? undefined : String(args.only).split(',').map((g) => g.trim());
   const unknown = (only ?? []).filter((g) => !(GROUPS as readonly string[]).includes(g));
   if (unknown.length > 0) throw new Error(`--only: unknown group(s) ${unknown.join(', ')}; groups are ${GROUPS.join(', ')}`);
+  if (args.transport !== undefined && !(DRAIN_TRANSPORTS as string[]).includes(String(args.transport))) {
+    throw new Error(`--transport: expected ${DRAIN_TRANSPORTS.join(' or ')}, got '${String(args.transport)}'`);
+  }
   await runBench({
     ...(args.out === undefined ? {} : { out: String(args.out) }),
     quick: args.quick === true,
@@ -639,6 +648,7 @@ async function main(): Promise<number> {
     ...(only === undefined ? {} : { only: only as BenchGroup[] }),
     ...(args['drain-runs'] === undefined ? {} : { drainRuns: Number(args['drain-runs']) }),
     ...(args['large-runs'] === undefined ? {} : { largeRuns: Number(args['large-runs']) }),
+    ...(args.transport === undefined ? {} : { transport: args.transport as DrainTransport }),
   });
   return 0;
 }
