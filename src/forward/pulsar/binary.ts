@@ -244,7 +244,7 @@ class BinaryProducer extends WatchedProducer<number> implements TransportProduce
       return Promise.reject(error);
     }
     const out = sendFrame(this.producerId, message.sequenceId, metadata, message.payload);
-    return this.awaitAnswer(message.sequenceId, () => this.connection.socket.write(out));
+    return this.awaitAnswer(message.sequenceId, () => this.connection.write(out));
   }
 
   private onCommand(command: Command): void {
@@ -278,7 +278,7 @@ class BinaryProducer extends WatchedProducer<number> implements TransportProduce
   }
 
   protected ping(): void {
-    this.connection.socket.write(frame({ type: Type.PING, ping: {} }));
+    this.connection.write(frame({ type: Type.PING, ping: {} }));
   }
 
   protected terminate(): void {
@@ -302,7 +302,7 @@ class BinaryProducer extends WatchedProducer<number> implements TransportProduce
             resolve();
           },
         };
-        this.connection.socket.write(frame({ type: Type.CLOSE_PRODUCER, close_producer: { producer_id: this.producerId, request_id: id } }));
+        this.connection.write(frame({ type: Type.CLOSE_PRODUCER, close_producer: { producer_id: this.producerId, request_id: id } }));
       });
     }
     this.fail(null);
@@ -316,6 +316,7 @@ class Connection {
   onEnd: (error: SkyhaulError | null) => void = () => {};
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES.binary;
   private requestId = 0;
+  private corked = false;
   private received: Buffer | null = null;
   private ended = false;
 
@@ -327,6 +328,23 @@ class Connection {
 
   nextRequestId(): number {
     return this.requestId++;
+  }
+
+  /**
+   * Queues a frame. Frames written in one turn of the event loop leave in one writev(2): the
+   * forwarder sends up to a few hundred messages per pump, and a write(2) per message cost the
+   * daemon about a sixth of its drain time.
+   */
+  write(out: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(out);
   }
 
   destroy(): void {
@@ -356,7 +374,7 @@ class Connection {
         return;
       }
       data = data.subarray(4 + total);
-      if (command.type === Type.PING) this.socket.write(frame({ type: Type.PONG, pong: {} }));
+      if (command.type === Type.PING) this.write(frame({ type: Type.PONG, pong: {} }));
       else this.onCommand(command);
     }
     this.received = data.length === 0 ? null : data;
@@ -465,7 +483,7 @@ export class BinaryTransport implements PulsarTransport {
         if (picked !== null) finish(picked);
       };
       connection.onEnd = (error) => finish(error ?? new SkyhaulError('SKY_ERR_TRANSPORT', `${what}: ${this.options.serviceUrl} closed the connection`));
-      connection.socket.write(out);
+      connection.write(out);
     });
   }
 
