@@ -1,9 +1,9 @@
 /**
  * One interface for the three ways Skyhaul talks to Pulsar: the WebSocket API (pure TypeScript,
- * always available, the default), the binary protocol (pure TypeScript, `./binary.ts`) and the
- * native client (`pulsar-client`, when its addon loads).
+ * needs only the web service), the binary protocol (pure TypeScript, `./binary.ts`; what `auto`
+ * takes when a service URL is set) and the native client (`pulsar-client`, when its addon loads).
  *
- * Exactly-once rests on one rule both transports keep: a producer is named per (producer_id,
+ * Exactly-once rests on one rule every transport keeps: a producer is named per (producer_id,
  * stream), and the broker-side sequence id of every message equals the record's `sequence`.
  * With broker de-duplication on, a message re-sent after a crash or reconnect carries the same
  * sequence id as the copy the broker may already hold, and the broker drops it.
