@@ -214,7 +214,9 @@ const HEADER = `# Skyhaul configuration: every setting, with its default and wha
 const TEMPLATE_HEADER = `# /etc/skyhaul/skyhaul.yaml - this site's Skyhaul configuration.
 #
 # Skyhaul does not start until site.id is set below (it exits with status 2, "site: required").
-# Set it, point forward.url at the site's Pulsar, add the instruments under inputs, then:
+# Set it, point forward.url at the site's Pulsar web service (http://host:8080) and
+# forward.serviceUrl at its binary protocol (pulsar://host:6650), add the instruments under
+# inputs, then:
 #   skyhaul check-config /etc/skyhaul/skyhaul.yaml && systemctl restart skyhaul
 # Every other setting is shown commented out at its default. The same file with every setting
 # uncommented: /usr/share/doc/skyhaul/examples/skyhaul.example.yaml.
