@@ -200,7 +200,13 @@ export class WebSocketTransport implements PulsarTransport {
         response.on('error', () => settle(new SkyhaulError('SKY_ERR_TRANSPORT', `creating producer: HTTP ${response.statusCode}`)));
       });
       ws.once('error', (error) =>
-        settle(new SkyhaulError('SKY_ERR_TRANSPORT', `connecting to ${this.base}: ${error.message}`, { cause: error })),
+        settle(
+          // ws's handshakeTimeout: accepted, then silence for the dead-link timeout, a black hole
+          // (as for the admin API and the binary transport); a refused or reset connection fails sooner.
+          /handshake has timed out/.test(error.message)
+            ? new SkyhaulError('SKY_ERR_LINK_DEAD', `connecting to ${this.base}: no answer within ${this.options.deadLinkTimeoutMs} ms (black-holed link)`, { cause: error })
+            : new SkyhaulError('SKY_ERR_TRANSPORT', `connecting to ${this.base}: ${error.message}`, { cause: error }),
+        ),
       );
     });
   }
