@@ -157,7 +157,7 @@ export const configSchema = {
           enum: ['auto', 'websocket', 'binary', 'native'],
           default: 'auto',
           description:
-            "'websocket': Pulsar's WebSocket API at url. 'binary': Pulsar's binary protocol at serviceUrl, in TypeScript; the broker at serviceUrl must serve the topics (a standalone, one broker or a Pulsar proxy). 'native': the pulsar-client addon, where it loads. 'auto': with serviceUrl set, native where it loads, else binary; without, websocket.",
+            "'websocket': Pulsar's WebSocket API at url. 'binary': Pulsar's binary protocol at serviceUrl, in TypeScript; the broker at serviceUrl must own the topics (a site's standalone, a single broker; no topic lookup, so not a multi-broker cluster or a Pulsar proxy). 'native': the pulsar-client addon, where it loads. 'auto': with serviceUrl set, native where it loads, else binary; without, websocket.",
         },
         topic: {
           type: 'string',

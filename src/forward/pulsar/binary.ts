@@ -22,9 +22,10 @@
  * producer. The producer sets each message's sequence id to the record's sequence (broker
  * de-duplication drops a re-sent one), so it survives gaps like the native client.
  *
- * The broker the service URL reaches must serve the topic (a standalone, a single broker, or a
- * Pulsar proxy): topic lookup across a multi-broker cluster (CommandLookupTopic) is not done, and
- * a broker that does not own the topic refuses the producer with ServiceNotReady, reported as such.
+ * The broker the service URL reaches must own the topic (a site's standalone, a single broker):
+ * topic lookup (CommandLookupTopic), which a multi-broker cluster or a Pulsar proxy needs, is not
+ * done, and a broker that does not own the topic refuses the producer with ServiceNotReady,
+ * reported as such.
  *
  * Dead links: as in the WebSocket transport (`./watched-producer.ts`), the producer pings (PING
  * commands) and fails with SKY_ERR_LINK_DEAD when nothing has come back for the silence limit.
