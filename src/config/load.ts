@@ -10,6 +10,7 @@ import type { ErrorObject } from 'ajv';
 import { ConfigProblems, inFileOrder, SchemaConfig, type ConfigProblem, type Locator, type Placed, type Segment } from '../../lib/schema-config/index.ts';
 import { adapters, validateAdapterOptions } from '../../firmware-adapters/index.ts';
 import { SkyhaulError } from '../common/errors.ts';
+import { parseServiceUrl } from '../forward/pulsar/transport.ts';
 import { configSchema } from './schema.ts';
 
 export { formatProblem, type ConfigProblem } from '../../lib/schema-config/index.ts';
@@ -77,7 +78,7 @@ function normalise(raw: RawConfig, baseDir: string, file: string, locator: Locat
   if (raw.forward.url !== null && !/^(https?|wss?):\/\//.test(raw.forward.url)) {
     problems.push(locator.place(['forward', 'url'], `expected http(s):// or ws(s)://, found "${raw.forward.url}"`));
   }
-  if (raw.forward.serviceUrl !== null && !/^pulsar(\+ssl)?:\/\/[^/]+:\d+\/?$/.test(raw.forward.serviceUrl)) {
+  if (raw.forward.serviceUrl !== null && parseServiceUrl(raw.forward.serviceUrl) === null) {
     problems.push(locator.place(['forward', 'serviceUrl'], `expected pulsar://host:port or pulsar+ssl://host:port, found "${raw.forward.serviceUrl}"`));
   }
   if ((raw.forward.transport === 'binary' || raw.forward.transport === 'native') && raw.forward.serviceUrl === null) {

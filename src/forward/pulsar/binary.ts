@@ -35,7 +35,7 @@ import tls from 'node:tls';
 import crc32c from 'crc-32/crc32c';
 import protobuf from 'protobufjs';
 import { SkyhaulError } from '../../common/errors.ts';
-import { deadLinkTiming, DEFAULT_MAX_MESSAGE_BYTES, readTlsFiles } from './transport.ts';
+import { deadLinkTiming, DEFAULT_MAX_MESSAGE_BYTES, parseServiceUrl, readTlsFiles } from './transport.ts';
 import type { OutgoingMessage, ProducerOptions, PulsarTransport, TlsMaterial, TransportOptions, TransportProducer } from './transport.ts';
 import { WatchedProducer, type WatchTiming } from './watched-producer.ts';
 
@@ -144,12 +144,10 @@ type Uint64 = number | { toNumber(): number };
 interface Command {
   type: number;
   connected?: { max_message_size?: number };
-  producer_success?: { request_id: Uint64; producer_name: string; last_sequence_id?: Uint64 };
   send_receipt?: { producer_id: Uint64; sequence_id: Uint64 };
   send_error?: { sequence_id: Uint64; error: number; message: string };
   success?: { request_id: Uint64 };
   error?: { request_id: Uint64; error: number; message: string };
-  close_producer?: { producer_id: Uint64 };
 }
 
 /** protobufjs decodes 64-bit fields as Long objects when the `long` package is present. */
@@ -159,7 +157,7 @@ function toNumber(value: Uint64 | undefined): number {
 }
 
 function frame(command: Record<string, unknown>): Buffer {
-  const body = BaseCommand.encode(BaseCommand.fromObject(command)).finish();
+  const body = BaseCommand.encode(command).finish();
   const out = Buffer.allocUnsafe(8 + body.length);
   out.writeUInt32BE(4 + body.length, 0);
   out.writeUInt32BE(body.length, 4);
@@ -382,14 +380,6 @@ class Connection {
   }
 }
 
-function parseServiceUrl(serviceUrl: string): { host: string; port: number; secure: boolean } {
-  const match = /^(pulsar|pulsar\+ssl):\/\/([^/:]+|\[[^\]]+\]):(\d+)\/?$/.exec(serviceUrl);
-  if (match === null) {
-    throw new SkyhaulError('SKY_ERR_CONFIG', `forward.serviceUrl must be pulsar://host:port or pulsar+ssl://host:port, got '${serviceUrl}'`);
-  }
-  return { host: match[2]!.replace(/^\[|\]$/g, ''), port: Number(match[3]), secure: match[1] === 'pulsar+ssl' };
-}
-
 /** Pulsar's binary protocol from TypeScript: `transport: binary` (needs `forward.serviceUrl`). */
 export class BinaryTransport implements PulsarTransport {
   readonly kind = 'binary' as const;
@@ -402,7 +392,11 @@ export class BinaryTransport implements PulsarTransport {
     if (options.serviceUrl === undefined) {
       throw new SkyhaulError('SKY_ERR_CONFIG', "transport 'binary' needs forward.serviceUrl (pulsar:// or pulsar+ssl://)");
     }
-    this.target = parseServiceUrl(options.serviceUrl);
+    const target = parseServiceUrl(options.serviceUrl);
+    if (target === null) {
+      throw new SkyhaulError('SKY_ERR_CONFIG', `forward.serviceUrl must be pulsar://host:port or pulsar+ssl://host:port, got '${options.serviceUrl}'`);
+    }
+    this.target = target;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES.binary;
     this.tls = readTlsFiles(options.tls);
   }

@@ -63,6 +63,17 @@ export function deadLinkTiming(deadLinkTimeoutMs: number): { pingIntervalMs: num
   return { pingIntervalMs, silenceLimitMs };
 }
 
+/**
+ * Host, port and TLS of a binary-protocol URL, `pulsar://host:port` or `pulsar+ssl://host:port`
+ * (an IPv6 host in brackets); null when the URL is not of that form. The config loader and the
+ * binary transport both check with it.
+ */
+export function parseServiceUrl(serviceUrl: string): { host: string; port: number; secure: boolean } | null {
+  const match = /^(pulsar|pulsar\+ssl):\/\/([^/:[\]]+|\[[^\]]+\]):(\d+)\/?$/.exec(serviceUrl);
+  if (match === null) return null;
+  return { host: match[2]!.replace(/^\[|\]$/g, ''), port: Number(match[3]), secure: match[1] === 'pulsar+ssl' };
+}
+
 /** TLS material for `tls.connect` / `ws`, read once from the configured files. */
 export interface TlsMaterial {
   ca?: Buffer;
