@@ -304,6 +304,10 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
     // Drain: the site's backlog, then every hop.
     const drainStart = Date.now();
     const edge = await waitFor('the daemon backlog drained', () => daemon.status(), (s) => s.backlog.records === 0, 300_000);
+    // The site is done: stop it, so that what it published is final before the lake is compared
+    // with it (its self-test job publishes a canary at every tenth minute of the clock, which once
+    // landed after the comparison's snapshot and before the reprocessing check).
+    await daemon.kill('SIGTERM');
     const published = await settledCount(() => Promise.resolve(siteView.messages.length));
     const distinct = new Set(siteView.messages.map((m) => `${m.properties.producer_id}|${m.properties.stream}|${m.properties.sequence}`)).size;
     const good = distinct - options.badRecords;
